@@ -1,0 +1,92 @@
+/* turbomdbx native benchmark harness.
+ *
+ * The "native" baseline of bench/: the same operations as the TypeScript API,
+ * as plain C loops over the same env, transaction and keys, called once per
+ * batch through FFI from the benchmark process. Each loop touches every value
+ * it reads (a byte sum) so that nothing can be optimised away, as the
+ * TypeScript side does by copying the value.
+ */
+#include "mdbx.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define TMB_API __dll_export
+
+/* n random gets: keys[i*ksize .. +ksize] for i < n. Returns the sum of each value's
+ * first and last bytes, or a negative error. */
+TMB_API int64_t tmb_get(const MDBX_txn *txn, uint32_t dbi, const uint8_t *keys, uint32_t ksize, uint32_t n) {
+  int64_t sum = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    MDBX_val k = {(void *)(keys + (size_t)i * ksize), ksize}, d;
+    int rc = mdbx_get(txn, dbi, &k, &d);
+    if (rc != MDBX_SUCCESS)
+      return rc > 0 ? -rc : rc;
+    const uint8_t *v = d.iov_base;
+    sum += d.iov_len ? v[0] + v[d.iov_len - 1] : 0;
+  }
+  return sum;
+}
+
+/* Copies each value into `dst` too, as a get that returns a copy does. */
+TMB_API int64_t tmb_get_copy(const MDBX_txn *txn, uint32_t dbi, const uint8_t *keys, uint32_t ksize, uint32_t n,
+                             uint8_t *dst, uint32_t cap) {
+  int64_t sum = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    MDBX_val k = {(void *)(keys + (size_t)i * ksize), ksize}, d;
+    int rc = mdbx_get(txn, dbi, &k, &d);
+    if (rc != MDBX_SUCCESS)
+      return rc > 0 ? -rc : rc;
+    size_t len = d.iov_len < cap ? d.iov_len : cap;
+    memcpy(dst, d.iov_base, len);
+    sum += len ? dst[0] + dst[len - 1] : 0;
+  }
+  return sum;
+}
+
+/* A full forward cursor scan; returns the number of entries (or a negative error)
+ * and adds every key's and value's first byte into *sum. */
+TMB_API int64_t tmb_scan(const MDBX_txn *txn, uint32_t dbi, double *sum) {
+  MDBX_cursor *c = NULL;
+  int rc = mdbx_cursor_open((MDBX_txn *)txn, dbi, &c);
+  if (rc != MDBX_SUCCESS)
+    return rc > 0 ? -rc : rc;
+  int64_t n = 0, s = 0;
+  MDBX_val k, d;
+  for (rc = mdbx_cursor_get(c, &k, &d, MDBX_FIRST); rc == MDBX_SUCCESS; rc = mdbx_cursor_get(c, &k, &d, MDBX_NEXT)) {
+    s += ((const uint8_t *)k.iov_base)[0] + (d.iov_len ? ((const uint8_t *)d.iov_base)[0] : 0);
+    ++n;
+  }
+  mdbx_cursor_close(c);
+  *sum = (double)s;
+  return rc == MDBX_NOTFOUND ? n : (rc > 0 ? -rc : rc);
+}
+
+/* n puts of keys[i] with one value of vlen bytes; returns 0 or a negative error. */
+TMB_API int tmb_put(MDBX_txn *txn, uint32_t dbi, const uint8_t *keys, uint32_t ksize, uint32_t n, const uint8_t *val,
+                    uint32_t vlen, uint32_t flags) {
+  for (uint32_t i = 0; i < n; ++i) {
+    MDBX_val k = {(void *)(keys + (size_t)i * ksize), ksize}, d = {(void *)val, vlen};
+    int rc = mdbx_put(txn, dbi, &k, &d, (MDBX_put_flags_t)flags);
+    if (rc != MDBX_SUCCESS)
+      return rc > 0 ? -rc : rc;
+  }
+  return 0;
+}
+
+/* n transactions of one put each: begin, put, commit. */
+TMB_API int tmb_put_txns(MDBX_env *env, uint32_t dbi, const uint8_t *keys, uint32_t ksize, uint32_t n,
+                         const uint8_t *val, uint32_t vlen) {
+  for (uint32_t i = 0; i < n; ++i) {
+    MDBX_txn *txn = NULL;
+    int rc = mdbx_txn_begin(env, NULL, MDBX_TXN_READWRITE, &txn);
+    if (rc == MDBX_SUCCESS) {
+      MDBX_val k = {(void *)(keys + (size_t)i * ksize), ksize}, d = {(void *)val, vlen};
+      rc = mdbx_put(txn, dbi, &k, &d, MDBX_UPSERT);
+      rc = rc == MDBX_SUCCESS ? mdbx_txn_commit(txn) : (mdbx_txn_abort(txn), rc);
+    }
+    if (rc != MDBX_SUCCESS)
+      return rc > 0 ? -rc : rc;
+  }
+  return 0;
+}

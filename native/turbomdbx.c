@@ -1,0 +1,648 @@
+/* turbomdbx: FFI-shaped entry points over libmdbx.
+ *
+ * The C API passes keys and values as MDBX_val structs and returns results
+ * through out-pointers. Neither FFI handles that cheaply: building an MDBX_val
+ * in JavaScript needs the address of a JS buffer, and u64/size_t results come
+ * back as bigint in Deno. These wrappers take (buffer, length) pairs, copy
+ * results into caller-owned buffers and report numbers as int32 or double, so
+ * every hot call (get, put, cursor step, batched scan) is a fast call in both
+ * runtimes and allocates nothing.
+ *
+ * Conventions:
+ *  - An int return is >= 0 on success. Errors are returned negative: libmdbx's
+ *    own codes are already negative (-30799 .. -30400), errno values are
+ *    negated. TypeScript turns them back with `r <= -30000 ? r : -r`.
+ *  - "pair" results are written to `out` as [u32 klen][u32 vlen][u32 flags]
+ *    [key][value]; the return is the size needed (12 + klen + vlen). When it is
+ *    larger than `cap` only the header was written and the caller grows its
+ *    buffer and asks again (the cursor did not move).
+ *  - Numbers that may exceed 32 bits (addresses, sizes, txnids) are written to
+ *    a double array: exact below 2^53, which addresses, page counts and txnids
+ *    stay under.
+ */
+#include "mdbx.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define TM_API __dll_export
+
+static inline int tm_rc(int rc) { return rc > 0 ? -rc : rc; }
+
+static inline MDBX_val tm_val(const void *p, uint32_t n) {
+  MDBX_val v;
+  v.iov_base = (void *)p;
+  v.iov_len = n;
+  return v;
+}
+
+enum { TM_PAIR_HEADER = 12 };
+
+static int tm_pair_out(uint8_t *out, uint32_t cap, const MDBX_val *k, const MDBX_val *v, uint32_t flags) {
+  const uint32_t kl = k ? (uint32_t)k->iov_len : 0, vl = v ? (uint32_t)v->iov_len : 0;
+  const uint64_t need = (uint64_t)TM_PAIR_HEADER + kl + vl;
+  if (need > INT32_MAX)
+    return tm_rc(MDBX_TOO_LARGE);
+  if (cap >= TM_PAIR_HEADER) {
+    memcpy(out, &kl, 4);
+    memcpy(out + 4, &vl, 4);
+    memcpy(out + 8, &flags, 4);
+  }
+  if (need <= cap) {
+    if (kl)
+      memcpy(out + TM_PAIR_HEADER, k->iov_base, kl);
+    if (vl)
+      memcpy(out + TM_PAIR_HEADER + kl, v->iov_base, vl);
+  }
+  return (int)need;
+}
+
+TM_API const char *tm_version(void) { return mdbx_turbomdbx_patchlevel(); }
+
+/* ------------------------------------------------------------------ env --- */
+
+TM_API MDBX_env *tm_env_create(int32_t *rc) {
+  MDBX_env *env = NULL;
+  *rc = tm_rc(mdbx_env_create(&env));
+  return env;
+}
+
+TM_API int tm_env_set_option(MDBX_env *env, int32_t option, double value) {
+  return tm_rc(mdbx_env_set_option(env, (MDBX_option_t)option, (uint64_t)value));
+}
+
+TM_API double tm_env_get_option(MDBX_env *env, int32_t option, int32_t *rc) {
+  uint64_t v = 0;
+  *rc = tm_rc(mdbx_env_get_option(env, (MDBX_option_t)option, &v));
+  return (double)v;
+}
+
+/* Sizes as doubles; -1 keeps libmdbx's default for that field. */
+TM_API int tm_env_set_geometry(MDBX_env *env, double lower, double now, double upper, double growth, double shrink,
+                               double pagesize) {
+  return tm_rc(mdbx_env_set_geometry(env, (intptr_t)lower, (intptr_t)now, (intptr_t)upper, (intptr_t)growth,
+                                     (intptr_t)shrink, (intptr_t)pagesize));
+}
+
+TM_API int tm_env_open(MDBX_env *env, const char *path, uint32_t flags, uint32_t mode) {
+  return tm_rc(mdbx_env_open(env, path, (MDBX_env_flags_t)flags, (mdbx_mode_t)mode));
+}
+
+TM_API int tm_env_close(MDBX_env *env, int32_t dont_sync) { return tm_rc(mdbx_env_close_ex(env, dont_sync != 0)); }
+
+TM_API int tm_env_sync(MDBX_env *env, int32_t force, int32_t nonblock) {
+  return tm_rc(mdbx_env_sync_ex(env, force != 0, nonblock != 0));
+}
+
+TM_API int tm_env_get_flags(MDBX_env *env, uint32_t *flags) { return tm_rc(mdbx_env_get_flags(env, flags)); }
+
+TM_API int tm_env_set_flags(MDBX_env *env, uint32_t flags, int32_t onoff) {
+  return tm_rc(mdbx_env_set_flags(env, (MDBX_env_flags_t)flags, onoff != 0));
+}
+
+TM_API int tm_env_maxkeysize(MDBX_env *env, uint32_t dbflags) {
+  return mdbx_env_get_maxkeysize_ex(env, (MDBX_db_flags_t)dbflags);
+}
+
+TM_API int tm_env_maxvalsize(MDBX_env *env, uint32_t dbflags) {
+  return mdbx_env_get_maxvalsize_ex(env, (MDBX_db_flags_t)dbflags);
+}
+
+TM_API int tm_env_copy(MDBX_env *env, const char *dest, uint32_t flags) {
+  return tm_rc(mdbx_env_copy(env, dest, (MDBX_copy_flags_t)flags));
+}
+
+TM_API int tm_txn_copy(MDBX_txn *txn, const char *dest, uint32_t flags) {
+  return tm_rc(mdbx_txn_copy2pathname(txn, dest, (MDBX_copy_flags_t)flags));
+}
+
+TM_API int tm_env_delete(const char *path, int32_t mode) {
+  return tm_rc(mdbx_env_delete(path, (MDBX_env_delete_mode_t)mode));
+}
+
+TM_API int tm_reader_check(MDBX_env *env, int32_t *dead) {
+  int d = 0, rc = mdbx_reader_check(env, &d);
+  *dead = d;
+  return rc == MDBX_RESULT_TRUE ? 0 : tm_rc(rc);
+}
+
+TM_API int tm_env_warmup(MDBX_env *env, MDBX_txn *txn, uint32_t flags, uint32_t timeout_seconds_16dot16) {
+  int rc = mdbx_env_warmup(env, txn, (MDBX_warmup_flags_t)flags, timeout_seconds_16dot16);
+  return rc == MDBX_RESULT_TRUE ? 1 : tm_rc(rc);
+}
+
+static void tm_stat_out(const MDBX_stat *st, double *out) {
+  out[0] = st->ms_psize;
+  out[1] = st->ms_depth;
+  out[2] = (double)st->ms_branch_pages;
+  out[3] = (double)st->ms_leaf_pages;
+  out[4] = (double)st->ms_overflow_pages;
+  out[5] = (double)st->ms_entries;
+  out[6] = (double)st->ms_mod_txnid;
+}
+
+/* out: 7 doubles, see tm_stat_out */
+TM_API int tm_env_stat(MDBX_env *env, MDBX_txn *txn, double *out) {
+  MDBX_stat st;
+  int rc = mdbx_env_stat_ex(env, txn, &st, sizeof(st));
+  if (rc == MDBX_SUCCESS)
+    tm_stat_out(&st, out);
+  return tm_rc(rc);
+}
+
+TM_API int tm_dbi_stat(MDBX_txn *txn, uint32_t dbi, double *out) {
+  MDBX_stat st;
+  int rc = mdbx_dbi_stat(txn, dbi, &st, sizeof(st));
+  if (rc == MDBX_SUCCESS)
+    tm_stat_out(&st, out);
+  return tm_rc(rc);
+}
+
+/* out: 24 doubles in the order of src/env.ts ENV_INFO_FIELDS */
+TM_API int tm_env_info(MDBX_env *env, MDBX_txn *txn, double *out) {
+  MDBX_envinfo i;
+  int rc = mdbx_env_info_ex(env, txn, &i, sizeof(i));
+  if (rc != MDBX_SUCCESS)
+    return tm_rc(rc);
+  size_t n = 0;
+  out[n++] = (double)i.mi_geo.lower;
+  out[n++] = (double)i.mi_geo.upper;
+  out[n++] = (double)i.mi_geo.current;
+  out[n++] = (double)i.mi_geo.shrink;
+  out[n++] = (double)i.mi_geo.grow;
+  out[n++] = (double)i.mi_mapsize;
+  out[n++] = (double)i.mi_dxb_fsize;
+  out[n++] = (double)i.mi_last_pgno;
+  out[n++] = (double)i.mi_recent_txnid;
+  out[n++] = (double)i.mi_latter_reader_txnid;
+  out[n++] = (double)i.mi_self_latter_reader_txnid;
+  out[n++] = i.mi_maxreaders;
+  out[n++] = i.mi_numreaders;
+  out[n++] = i.mi_dxb_pagesize;
+  out[n++] = i.mi_sys_pagesize;
+  out[n++] = (double)i.mi_unsync_volume;
+  out[n++] = (double)i.mi_autosync_threshold;
+  out[n++] = i.mi_since_sync_seconds16dot16 / 65536.0;
+  out[n++] = i.mi_autosync_period_seconds16dot16 / 65536.0;
+  out[n++] = i.mi_since_reader_check_seconds16dot16 / 65536.0;
+  out[n++] = i.mi_mode;
+  out[n++] = (double)i.mi_pgop_stat.newly;
+  out[n++] = (double)i.mi_pgop_stat.cow;
+  out[n++] = (double)i.mi_pgop_stat.wops;
+  return 0;
+}
+
+/* ----------------------------------------------------------------- txns --- */
+
+TM_API MDBX_txn *tm_txn_begin(MDBX_env *env, MDBX_txn *parent, uint32_t flags, int32_t *rc) {
+  MDBX_txn *txn = NULL;
+  *rc = tm_rc(mdbx_txn_begin_ex(env, parent, (MDBX_txn_flags_t)flags, &txn, NULL));
+  return txn;
+}
+
+TM_API int tm_txn_commit(MDBX_txn *txn) {
+  int rc = mdbx_txn_commit_ex(txn, NULL);
+  return tm_rc(rc);
+}
+
+TM_API int tm_txn_abort(MDBX_txn *txn) { return tm_rc(mdbx_txn_abort(txn)); }
+TM_API int tm_txn_reset(MDBX_txn *txn) { return tm_rc(mdbx_txn_reset(txn)); }
+TM_API int tm_txn_renew(MDBX_txn *txn) { return tm_rc(mdbx_txn_renew(txn)); }
+TM_API int tm_txn_break(MDBX_txn *txn) { return tm_rc(mdbx_txn_break(txn)); }
+TM_API int tm_txn_park(MDBX_txn *txn, int32_t autounpark) { return tm_rc(mdbx_txn_park(txn, autounpark != 0)); }
+
+/* Returns 0, or 1 when the reader was ousted and restarted on a new snapshot. */
+TM_API int tm_txn_unpark(MDBX_txn *txn, int32_t restart_if_ousted) {
+  int rc = mdbx_txn_unpark(txn, restart_if_ousted != 0);
+  return rc == MDBX_RESULT_TRUE ? 1 : tm_rc(rc);
+}
+
+TM_API double tm_txn_id(MDBX_txn *txn) { return (double)mdbx_txn_id(txn); }
+TM_API int tm_txn_flags(MDBX_txn *txn) { return (int)mdbx_txn_flags(txn); }
+
+/* out: 9 doubles: id, reader_lag, space used, limit soft, limit hard, retired, leftover, dirty, pget */
+TM_API int tm_txn_info(MDBX_txn *txn, int32_t scan_rlt, double *out) {
+  MDBX_txn_info i;
+  int rc = mdbx_txn_info(txn, &i, scan_rlt != 0);
+  if (rc != MDBX_SUCCESS)
+    return tm_rc(rc);
+  out[0] = (double)i.txn_id;
+  out[1] = (double)i.txn_reader_lag;
+  out[2] = (double)i.txn_space_used;
+  out[3] = (double)i.txn_space_limit_soft;
+  out[4] = (double)i.txn_space_limit_hard;
+  out[5] = (double)i.txn_space_retired;
+  out[6] = (double)i.txn_space_leftover;
+  out[7] = (double)i.txn_space_dirty;
+  out[8] = (double)i.txn_pget;
+  return 0;
+}
+
+/* canary: 4 doubles x, y, z, v (v is read-only: the txnid of the canary's last change) */
+TM_API int tm_canary_get(MDBX_txn *txn, double *out) {
+  MDBX_canary c;
+  int rc = mdbx_canary_get(txn, &c);
+  if (rc == MDBX_SUCCESS) {
+    out[0] = (double)c.x;
+    out[1] = (double)c.y;
+    out[2] = (double)c.z;
+    out[3] = (double)c.v;
+  }
+  return tm_rc(rc);
+}
+
+TM_API int tm_canary_put(MDBX_txn *txn, double x, double y, double z) {
+  MDBX_canary c;
+  c.x = (uint64_t)x;
+  c.y = (uint64_t)y;
+  c.z = (uint64_t)z;
+  c.v = 0;
+  return tm_rc(mdbx_canary_put(txn, &c));
+}
+
+/* --------------------------------------------------------------- tables --- */
+
+TM_API int tm_dbi_open(MDBX_txn *txn, const void *name, uint32_t name_len, int32_t has_name, uint32_t flags,
+                       uint32_t *dbi) {
+  MDBX_val n = tm_val(name, name_len);
+  return tm_rc(mdbx_dbi_open2(txn, has_name ? &n : NULL, (MDBX_db_flags_t)flags, dbi));
+}
+
+TM_API int tm_dbi_rename(MDBX_txn *txn, uint32_t dbi, const void *name, uint32_t name_len) {
+  MDBX_val n = tm_val(name, name_len);
+  return tm_rc(mdbx_dbi_rename2(txn, dbi, &n));
+}
+
+TM_API int tm_dbi_flags(MDBX_txn *txn, uint32_t dbi, uint32_t *out /* [flags, state] */) {
+  unsigned f = 0, s = 0;
+  int rc = mdbx_dbi_flags_ex(txn, dbi, &f, &s);
+  out[0] = f;
+  out[1] = s;
+  return tm_rc(rc);
+}
+
+TM_API int tm_dbi_close(MDBX_env *env, uint32_t dbi) { return tm_rc(mdbx_dbi_close(env, dbi)); }
+TM_API int tm_drop(MDBX_txn *txn, uint32_t dbi, int32_t del) { return tm_rc(mdbx_drop(txn, dbi, del != 0)); }
+
+TM_API int tm_dbi_sequence(MDBX_txn *txn, uint32_t dbi, double increment, double *out) {
+  uint64_t r = 0;
+  int rc = mdbx_dbi_sequence(txn, dbi, &r, (uint64_t)increment);
+  out[0] = (double)r;
+  return tm_rc(rc);
+}
+
+typedef struct {
+  uint8_t *out;
+  uint32_t cap, used, count;
+} tm_list_ctx;
+
+/* Each table: [u32 name_len][u32 flags][u32 dbi][7 doubles stat][name], 4-aligned. */
+static int tm_enum_cb(void *ctx, const MDBX_txn *txn, const MDBX_val *name, MDBX_db_flags_t flags,
+                      const struct MDBX_stat *stat, MDBX_dbi dbi) {
+  (void)txn;
+  tm_list_ctx *c = ctx;
+  const uint32_t nl = (uint32_t)name->iov_len, fl = flags, d = dbi;
+  const uint32_t size = (12 + 56 + nl + 7) & ~7u;
+  if (c->used + size <= c->cap) {
+    uint8_t *p = c->out + c->used;
+    memcpy(p, &nl, 4);
+    memcpy(p + 4, &fl, 4);
+    memcpy(p + 8, &d, 4);
+    double st[7];
+    tm_stat_out(stat, st);
+    memcpy(p + 12, st, sizeof(st));
+    memcpy(p + 68, name->iov_base, nl);
+    c->count++;
+  }
+  c->used += size;
+  return MDBX_SUCCESS;
+}
+
+/* Returns the bytes needed; when that is <= cap, `out` holds them all. */
+TM_API int tm_enumerate_tables(MDBX_txn *txn, uint8_t *out, uint32_t cap) {
+  tm_list_ctx c = {out, cap, 0, 0};
+  int rc = mdbx_enumerate_tables(txn, tm_enum_cb, &c);
+  return rc ? tm_rc(rc) : (int)c.used;
+}
+
+/* Each reader: 8 doubles: slot, pid, thread, txnid, lag, bytes_used, bytes_retained, num */
+static int tm_reader_cb(void *ctx, int num, int slot, mdbx_pid_t pid, mdbx_tid_t thread, uint64_t txnid, uint64_t lag,
+                        size_t bytes_used, size_t bytes_retained) {
+  tm_list_ctx *c = ctx;
+  if (c->used + 64 <= c->cap) {
+    double r[8] = {slot, (double)pid, (double)(uintptr_t)thread, (double)txnid, (double)lag, (double)bytes_used,
+                   (double)bytes_retained, num};
+    memcpy(c->out + c->used, r, 64);
+    c->count++;
+  }
+  c->used += 64;
+  return 0;
+}
+
+TM_API int tm_reader_list(MDBX_env *env, uint8_t *out, uint32_t cap) {
+  tm_list_ctx c = {out, cap, 0, 0};
+  int rc = mdbx_reader_list(env, tm_reader_cb, &c);
+  return rc < 0 && rc != MDBX_RESULT_TRUE ? tm_rc(rc) : (int)c.used;
+}
+
+/* out: pages_total, backed, allocated, gc, reclaimable, max_reader_lag, max_retained_pages */
+TM_API int tm_gc_info(MDBX_txn *txn, double *out) {
+  MDBX_gc_info_t i;
+  int rc = mdbx_gc_info(txn, &i, sizeof(i), NULL, NULL);
+  if (rc != MDBX_SUCCESS)
+    return tm_rc(rc);
+  out[0] = (double)i.pages_total;
+  out[1] = (double)i.pages_backed;
+  out[2] = (double)i.pages_allocated;
+  out[3] = (double)i.pages_gc;
+  out[4] = (double)i.gc_reclaimable.pages;
+  out[5] = (double)i.max_reader_lag;
+  out[6] = (double)i.max_retained_pages;
+  return 0;
+}
+
+/* ------------------------------------------------------------- key/value --- */
+
+/* Returns the value's length, copying it to `out` when it fits in `cap`. */
+TM_API int tm_get(const MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, void *out, uint32_t cap) {
+  MDBX_val k = tm_val(key, klen), d;
+  int rc = mdbx_get(txn, dbi, &k, &d);
+  if (rc != MDBX_SUCCESS)
+    return tm_rc(rc);
+  if (d.iov_len <= cap)
+    memcpy(out, d.iov_base, d.iov_len);
+  return (int)d.iov_len;
+}
+
+/* The value's address and length, for zero-copy views: ref[0] = address, ref[1] = length. */
+TM_API int tm_get_ref(const MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, double *ref) {
+  MDBX_val k = tm_val(key, klen), d;
+  int rc = mdbx_get(txn, dbi, &k, &d);
+  if (rc != MDBX_SUCCESS)
+    return tm_rc(rc);
+  ref[0] = (double)(uintptr_t)d.iov_base;
+  ref[1] = (double)d.iov_len;
+  return 0;
+}
+
+/* Like tm_get, and count[0] = the number of values of the key (dupsort). */
+TM_API int tm_get_ex(const MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, void *out, uint32_t cap,
+                     double *count) {
+  MDBX_val k = tm_val(key, klen), d;
+  size_t n = 0;
+  int rc = mdbx_get_ex(txn, dbi, &k, &d, &n);
+  count[0] = (double)n;
+  if (rc != MDBX_SUCCESS)
+    return tm_rc(rc);
+  if (d.iov_len <= cap)
+    memcpy(out, d.iov_base, d.iov_len);
+  return (int)d.iov_len;
+}
+
+/* The first pair with key >= `key`, as a pair (flags bit 0: exact match). */
+TM_API int tm_get_ge(const MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, uint8_t *out, uint32_t cap) {
+  MDBX_val k = tm_val(key, klen), d;
+  int rc = mdbx_get_equal_or_great(txn, dbi, &k, &d);
+  if (rc != MDBX_SUCCESS && rc != MDBX_RESULT_TRUE)
+    return tm_rc(rc);
+  return tm_pair_out(out, cap, &k, &d, rc == MDBX_SUCCESS ? 1 : 0);
+}
+
+TM_API int tm_put(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, const void *val, uint32_t vlen,
+                  uint32_t flags) {
+  MDBX_val k = tm_val(key, klen), d = tm_val(val, vlen);
+  return tm_rc(mdbx_put(txn, dbi, &k, &d, (MDBX_put_flags_t)flags));
+}
+
+/* MDBX_RESERVE: ref[0] = address of `vlen` bytes to fill before the next change in this txn. */
+TM_API int tm_put_reserve(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, uint32_t vlen, uint32_t flags,
+                          double *ref) {
+  MDBX_val k = tm_val(key, klen), d = tm_val(NULL, vlen);
+  int rc = mdbx_put(txn, dbi, &k, &d, (MDBX_put_flags_t)(flags | MDBX_RESERVE));
+  if (rc == MDBX_SUCCESS) {
+    ref[0] = (double)(uintptr_t)d.iov_base;
+    ref[1] = (double)d.iov_len;
+  }
+  return tm_rc(rc);
+}
+
+TM_API int tm_del(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, const void *val, uint32_t vlen,
+                  int32_t has_val) {
+  MDBX_val k = tm_val(key, klen), d = tm_val(val, vlen);
+  return tm_rc(mdbx_del(txn, dbi, &k, has_val ? &d : NULL));
+}
+
+/* Replace (or delete, when has_val is 0) and copy the previous value to `out`.
+ * Returns the previous value's length; when it is larger than `cap` nothing was
+ * changed and the caller retries with a larger buffer. */
+TM_API int tm_replace(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, const void *val, uint32_t vlen,
+                      int32_t has_val, uint32_t flags, void *out, uint32_t cap) {
+  MDBX_val k = tm_val(key, klen), d = tm_val(val, vlen), old = tm_val(out, cap);
+  int rc = mdbx_replace(txn, dbi, &k, has_val ? &d : NULL, &old, (MDBX_put_flags_t)flags);
+  if (rc == MDBX_RESULT_TRUE)
+    return (int)old.iov_len > (int)cap ? (int)old.iov_len : (int)cap + 1;
+  if (rc != MDBX_SUCCESS)
+    return tm_rc(rc);
+  if (old.iov_base != out && old.iov_base != NULL && old.iov_len <= cap)
+    memmove(out, old.iov_base, old.iov_len);
+  return (int)old.iov_len;
+}
+
+/* out: [0] = estimated number of items between the two positions (may be negative). */
+TM_API int tm_estimate_range(const MDBX_txn *txn, uint32_t dbi, const void *bkey, uint32_t bklen, int32_t has_begin,
+                             const void *ekey, uint32_t eklen, int32_t has_end, double *out) {
+  MDBX_val b = tm_val(bkey, bklen), e = tm_val(ekey, eklen);
+  ptrdiff_t dist = 0;
+  int rc = mdbx_estimate_range(txn, dbi, has_begin ? &b : NULL, NULL, has_end ? &e : NULL, NULL, &dist);
+  out[0] = (double)dist;
+  return tm_rc(rc);
+}
+
+TM_API int tm_cmp(const MDBX_txn *txn, uint32_t dbi, const void *a, uint32_t alen, const void *b, uint32_t blen) {
+  MDBX_val x = tm_val(a, alen), y = tm_val(b, blen);
+  return mdbx_cmp(txn, dbi, &x, &y);
+}
+
+/* -------------------------------------------------------------- cursors --- */
+
+TM_API MDBX_cursor *tm_cursor_open(MDBX_txn *txn, uint32_t dbi, int32_t *rc) {
+  MDBX_cursor *c = NULL;
+  *rc = tm_rc(mdbx_cursor_open(txn, dbi, &c));
+  return c;
+}
+
+TM_API void tm_cursor_close(MDBX_cursor *c) { mdbx_cursor_close(c); }
+
+/* One positioning operation; the pair at the new position goes to `out`
+ * (flags bit 0: exact match, for MDBX_SET_LOWERBOUND / UPPERBOUND). */
+TM_API int tm_cursor_get(MDBX_cursor *cur, int32_t op, const void *key, uint32_t klen, const void *val, uint32_t vlen,
+                         uint8_t *out, uint32_t cap) {
+  MDBX_val k = tm_val(key, klen), d = tm_val(val, vlen);
+  int rc = mdbx_cursor_get(cur, &k, &d, (MDBX_cursor_op)op);
+  if (rc != MDBX_SUCCESS && rc != MDBX_RESULT_TRUE)
+    return tm_rc(rc);
+  return tm_pair_out(out, cap, &k, &d, rc == MDBX_SUCCESS ? 1 : 0);
+}
+
+TM_API int tm_cursor_put(MDBX_cursor *cur, const void *key, uint32_t klen, const void *val, uint32_t vlen,
+                         uint32_t flags) {
+  MDBX_val k = tm_val(key, klen), d = tm_val(val, vlen);
+  return tm_rc(mdbx_cursor_put(cur, &k, &d, (MDBX_put_flags_t)flags));
+}
+
+TM_API int tm_cursor_del(MDBX_cursor *cur, uint32_t flags) {
+  return tm_rc(mdbx_cursor_del(cur, (MDBX_put_flags_t)flags));
+}
+
+TM_API int tm_cursor_count(MDBX_cursor *cur, double *out) {
+  size_t n = 0;
+  int rc = mdbx_cursor_count(cur, &n);
+  out[0] = (double)n;
+  return tm_rc(rc);
+}
+
+/* Batched range scan: fills `out` with as many entries as fit, so that
+ * iterating a range costs one FFI call per batch instead of one per entry.
+ *
+ * out: [u32 count][u32 state][u32 need] then per entry [u32 klen][u32 vlen][key][value],
+ * where key/value are present only with TM_SCAN_KEYS / TM_SCAN_VALUES.
+ * state: 1 = the range is exhausted;
+ *        2 = more to come: the cursor stands on the next, not yet emitted
+ *            entry; continue with TM_SCAN_CURRENT (after growing `out` to
+ *            `need` bytes when need > 0: that entry alone did not fit).
+ * Returns count, or a negative error. */
+enum {
+  TM_SCAN_FIRST = 0,   /* position at the range start (or the table's first/last entry) */
+  TM_SCAN_NEXT = 1,    /* step from the last emitted entry */
+  TM_SCAN_CURRENT = 2, /* re-read the entry that did not fit */
+  TM_SCAN_MODE_MASK = 3,
+
+  TM_SCAN_REVERSE = 1 << 2,
+  TM_SCAN_HAS_START = 1 << 3,
+  TM_SCAN_START_EXCLUSIVE = 1 << 4,
+  TM_SCAN_HAS_END = 1 << 5,
+  TM_SCAN_END_INCLUSIVE = 1 << 6,
+  TM_SCAN_PREFIX = 1 << 7, /* `end` is a prefix every key must start with */
+  TM_SCAN_KEYS = 1 << 8,
+  TM_SCAN_VALUES = 1 << 9,
+  TM_SCAN_DUPS_OF_KEY = 1 << 10, /* only the values of `start` (dupsort) */
+  TM_SCAN_NODUP = 1 << 11,       /* one entry per key (first value) */
+  TM_SCAN_DUPSORT = 1 << 12,     /* the table is dupsort: reverse starts land on the last duplicate */
+};
+
+static int tm_scan_in_range(const MDBX_txn *txn, MDBX_dbi dbi, uint32_t flags, const MDBX_val *k, const MDBX_val *end) {
+  if (flags & TM_SCAN_PREFIX)
+    return k->iov_len >= end->iov_len && memcmp(k->iov_base, end->iov_base, end->iov_len) == 0;
+  if (!(flags & TM_SCAN_HAS_END))
+    return 1;
+  int c = mdbx_cmp(txn, dbi, k, end);
+  if (flags & TM_SCAN_REVERSE)
+    c = -c;
+  return (flags & TM_SCAN_END_INCLUSIVE) ? c <= 0 : c < 0;
+}
+
+static int tm_scan_position(MDBX_cursor *cur, const MDBX_txn *txn, MDBX_dbi dbi, uint32_t flags, const MDBX_val *start,
+                            MDBX_val *k, MDBX_val *d) {
+  const int rev = (flags & TM_SCAN_REVERSE) != 0;
+  int rc;
+  if (flags & TM_SCAN_DUPS_OF_KEY) {
+    *k = *start;
+    rc = mdbx_cursor_get(cur, k, d, MDBX_SET_KEY);
+    if (rc == MDBX_SUCCESS && rev)
+      rc = mdbx_cursor_get(cur, k, d, MDBX_LAST_DUP);
+    return rc;
+  }
+  if (!(flags & TM_SCAN_HAS_START))
+    return mdbx_cursor_get(cur, k, d, rev ? MDBX_LAST : MDBX_FIRST);
+  *k = *start;
+  rc = mdbx_cursor_get(cur, k, d, MDBX_SET_RANGE);
+  if (!rev) {
+    if (rc == MDBX_SUCCESS && (flags & TM_SCAN_START_EXCLUSIVE) && mdbx_cmp(txn, dbi, k, start) == 0)
+      rc = mdbx_cursor_get(cur, k, d, MDBX_NEXT_NODUP);
+    return rc;
+  }
+  /* reverse: the last entry with key <= start (or < start when exclusive) */
+  if (rc == MDBX_NOTFOUND)
+    return mdbx_cursor_get(cur, k, d, MDBX_LAST);
+  if (rc != MDBX_SUCCESS)
+    return rc;
+  int c = mdbx_cmp(txn, dbi, k, start);
+  if (c > 0 || (c == 0 && (flags & TM_SCAN_START_EXCLUSIVE)))
+    return mdbx_cursor_get(cur, k, d, MDBX_PREV_NODUP);
+  if (c == 0 && (flags & TM_SCAN_DUPSORT))
+    return mdbx_cursor_get(cur, k, d, MDBX_LAST_DUP);
+  return rc;
+}
+
+TM_API int tm_scan(MDBX_cursor *cur, uint32_t flags, const void *start, uint32_t slen, const void *end, uint32_t elen,
+                   uint32_t skip, uint32_t max_count, uint8_t *out, uint32_t cap) {
+  const MDBX_txn *txn = mdbx_cursor_txn(cur);
+  const MDBX_dbi dbi = mdbx_cursor_dbi(cur);
+  const MDBX_val s = tm_val(start, slen), e = tm_val(end, elen);
+  const int rev = (flags & TM_SCAN_REVERSE) != 0;
+  const MDBX_cursor_op step = (flags & TM_SCAN_DUPS_OF_KEY) ? (rev ? MDBX_PREV_DUP : MDBX_NEXT_DUP)
+                              : (flags & TM_SCAN_NODUP)     ? (rev ? MDBX_PREV_NODUP : MDBX_NEXT_NODUP)
+                              : rev                         ? MDBX_PREV
+                                                            : MDBX_NEXT;
+  const uint32_t want_k = (flags & TM_SCAN_KEYS) != 0, want_v = (flags & TM_SCAN_VALUES) != 0;
+  MDBX_val k = {0}, d = {0};
+  uint32_t count = 0, state = 1, need = 0, used = 12;
+  int rc;
+  if (cap < 12)
+    return tm_rc(MDBX_EINVAL);
+
+  switch (flags & TM_SCAN_MODE_MASK) {
+  case TM_SCAN_FIRST:
+    rc = tm_scan_position(cur, txn, dbi, flags, &s, &k, &d);
+    while (rc == MDBX_SUCCESS && skip && tm_scan_in_range(txn, dbi, flags, &k, &e)) {
+      --skip;
+      rc = mdbx_cursor_get(cur, &k, &d, step);
+    }
+    break;
+  case TM_SCAN_NEXT:
+    rc = mdbx_cursor_get(cur, &k, &d, step);
+    break;
+  default:
+    rc = mdbx_cursor_get(cur, &k, &d, MDBX_GET_CURRENT);
+  }
+
+  while (rc == MDBX_SUCCESS) {
+    if (!tm_scan_in_range(txn, dbi, flags, &k, &e))
+      break;
+    if (count >= max_count) {
+      /* the cursor already stands on the next entry: re-read it next time */
+      state = 2;
+      break;
+    }
+    const uint32_t kl = (uint32_t)k.iov_len, vl = (uint32_t)d.iov_len;
+    const uint64_t size = 8 + (want_k ? kl : 0) + (uint64_t)(want_v ? vl : 0);
+    if (used + size > cap) {
+      state = 2;
+      need = (uint32_t)(size + 12 > UINT32_MAX ? UINT32_MAX : size + 12);
+      break;
+    }
+    uint8_t *p = out + used;
+    memcpy(p, &kl, 4);
+    memcpy(p + 4, &vl, 4);
+    p += 8;
+    if (want_k) {
+      memcpy(p, k.iov_base, kl);
+      p += kl;
+    }
+    if (want_v)
+      memcpy(p, d.iov_base, vl);
+    used += (uint32_t)size;
+    ++count;
+    rc = mdbx_cursor_get(cur, &k, &d, step);
+  }
+  if (rc != MDBX_SUCCESS && rc != MDBX_NOTFOUND)
+    return tm_rc(rc);
+  memcpy(out, &count, 4);
+  memcpy(out + 4, &state, 4);
+  memcpy(out + 8, &need, 4);
+  return (int)count;
+}
+
+/* -------------------------------------------------------------- errors --- */
+
+TM_API const char *tm_strerror(int32_t code) { return mdbx_strerror(code); }

@@ -1,0 +1,187 @@
+/**
+ * The one table of C symbols turbomdbx calls, with their FFI types.
+ *
+ * Types use Deno's names; `bun.ts` maps them to bun:ffi. Only 32-bit integers,
+ * doubles, booleans, pointers (opaque handles) and buffers (TypedArrays) cross
+ * the boundary, so every call is a fast call in Deno and no bigint appears on
+ * a hot path. The C side is `native/turbomdbx.c`: it returns errors as negative
+ * ints (`tm_rc`) and writes results into caller-owned buffers.
+ *
+ * @module
+ */
+
+/** FFI value types used by the table (Deno spelling). */
+export type NativeType = "pointer" | "buffer" | "u32" | "i32" | "f64" | "void";
+
+/** One C function: parameter and result types. */
+export interface SymbolDef {
+  readonly parameters: readonly NativeType[];
+  readonly result: NativeType;
+}
+
+export const symbols = {
+  // const char *tm_version(void)
+  tm_version: { parameters: [], result: "pointer" },
+  // const char *tm_strerror(int32_t code)
+  tm_strerror: { parameters: ["i32"], result: "pointer" },
+
+  // MDBX_env *tm_env_create(int32_t *rc)
+  tm_env_create: { parameters: ["buffer"], result: "pointer" },
+  // int tm_env_set_option(MDBX_env *env, int32_t option, double value)
+  tm_env_set_option: { parameters: ["pointer", "i32", "f64"], result: "i32" },
+  // double tm_env_get_option(MDBX_env *env, int32_t option, int32_t *rc)
+  tm_env_get_option: { parameters: ["pointer", "i32", "buffer"], result: "f64" },
+  // int tm_env_set_geometry(MDBX_env *env, double lower, double now, double upper, double growth, double shrink, double pagesize)
+  tm_env_set_geometry: { parameters: ["pointer", "f64", "f64", "f64", "f64", "f64", "f64"], result: "i32" },
+  // int tm_env_open(MDBX_env *env, const char *path, uint32_t flags, uint32_t mode)
+  tm_env_open: { parameters: ["pointer", "buffer", "u32", "u32"], result: "i32" },
+  // int tm_env_close(MDBX_env *env, int32_t dont_sync)
+  tm_env_close: { parameters: ["pointer", "i32"], result: "i32" },
+  // int tm_env_sync(MDBX_env *env, int32_t force, int32_t nonblock)
+  tm_env_sync: { parameters: ["pointer", "i32", "i32"], result: "i32" },
+  // int tm_env_get_flags(MDBX_env *env, uint32_t *flags)
+  tm_env_get_flags: { parameters: ["pointer", "buffer"], result: "i32" },
+  // int tm_env_set_flags(MDBX_env *env, uint32_t flags, int32_t onoff)
+  tm_env_set_flags: { parameters: ["pointer", "u32", "i32"], result: "i32" },
+  // int tm_env_maxkeysize(MDBX_env *env, uint32_t dbflags)
+  tm_env_maxkeysize: { parameters: ["pointer", "u32"], result: "i32" },
+  // int tm_env_maxvalsize(MDBX_env *env, uint32_t dbflags)
+  tm_env_maxvalsize: { parameters: ["pointer", "u32"], result: "i32" },
+  // int tm_env_copy(MDBX_env *env, const char *dest, uint32_t flags)
+  tm_env_copy: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  // int tm_txn_copy(MDBX_txn *txn, const char *dest, uint32_t flags)
+  tm_txn_copy: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  // int tm_env_delete(const char *path, int32_t mode)
+  tm_env_delete: { parameters: ["buffer", "i32"], result: "i32" },
+  // int tm_reader_check(MDBX_env *env, int32_t *dead)
+  tm_reader_check: { parameters: ["pointer", "buffer"], result: "i32" },
+  // int tm_env_warmup(MDBX_env *env, MDBX_txn *txn, uint32_t flags, uint32_t timeout_16dot16)
+  tm_env_warmup: { parameters: ["pointer", "pointer", "u32", "u32"], result: "i32" },
+  // int tm_env_stat(MDBX_env *env, MDBX_txn *txn, double out[7])
+  tm_env_stat: { parameters: ["pointer", "pointer", "buffer"], result: "i32" },
+  // int tm_env_info(MDBX_env *env, MDBX_txn *txn, double out[24])
+  tm_env_info: { parameters: ["pointer", "pointer", "buffer"], result: "i32" },
+  // int tm_reader_list(MDBX_env *env, uint8_t *out, uint32_t cap)
+  tm_reader_list: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  // int mdbx_env_set_hsr(MDBX_env *env, MDBX_hsr_func fn)
+  mdbx_env_set_hsr: { parameters: ["pointer", "pointer"], result: "i32" },
+
+  // MDBX_txn *tm_txn_begin(MDBX_env *env, MDBX_txn *parent, uint32_t flags, int32_t *rc)
+  tm_txn_begin: { parameters: ["pointer", "pointer", "u32", "buffer"], result: "pointer" },
+  // int tm_txn_commit(MDBX_txn *txn)
+  tm_txn_commit: { parameters: ["pointer"], result: "i32" },
+  // int tm_txn_abort(MDBX_txn *txn)
+  tm_txn_abort: { parameters: ["pointer"], result: "i32" },
+  // int tm_txn_reset(MDBX_txn *txn)
+  tm_txn_reset: { parameters: ["pointer"], result: "i32" },
+  // int tm_txn_renew(MDBX_txn *txn)
+  tm_txn_renew: { parameters: ["pointer"], result: "i32" },
+  // int tm_txn_break(MDBX_txn *txn)
+  tm_txn_break: { parameters: ["pointer"], result: "i32" },
+  // int tm_txn_park(MDBX_txn *txn, int32_t autounpark)
+  tm_txn_park: { parameters: ["pointer", "i32"], result: "i32" },
+  // int tm_txn_unpark(MDBX_txn *txn, int32_t restart_if_ousted)
+  tm_txn_unpark: { parameters: ["pointer", "i32"], result: "i32" },
+  // double tm_txn_id(MDBX_txn *txn)
+  tm_txn_id: { parameters: ["pointer"], result: "f64" },
+  // int tm_txn_flags(MDBX_txn *txn)
+  tm_txn_flags: { parameters: ["pointer"], result: "i32" },
+  // int tm_txn_info(MDBX_txn *txn, int32_t scan_rlt, double out[9])
+  tm_txn_info: { parameters: ["pointer", "i32", "buffer"], result: "i32" },
+  // int tm_canary_get(MDBX_txn *txn, double out[4])
+  tm_canary_get: { parameters: ["pointer", "buffer"], result: "i32" },
+  // int tm_canary_put(MDBX_txn *txn, double x, double y, double z)
+  tm_canary_put: { parameters: ["pointer", "f64", "f64", "f64"], result: "i32" },
+  // int tm_gc_info(MDBX_txn *txn, double out[7])
+  tm_gc_info: { parameters: ["pointer", "buffer"], result: "i32" },
+
+  // int tm_dbi_open(MDBX_txn *txn, const void *name, uint32_t len, int32_t has_name, uint32_t flags, uint32_t *dbi)
+  tm_dbi_open: { parameters: ["pointer", "buffer", "u32", "i32", "u32", "buffer"], result: "i32" },
+  // int tm_dbi_rename(MDBX_txn *txn, uint32_t dbi, const void *name, uint32_t len)
+  tm_dbi_rename: { parameters: ["pointer", "u32", "buffer", "u32"], result: "i32" },
+  // int tm_dbi_flags(MDBX_txn *txn, uint32_t dbi, uint32_t out[2])
+  tm_dbi_flags: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
+  // int tm_dbi_stat(MDBX_txn *txn, uint32_t dbi, double out[7])
+  tm_dbi_stat: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
+  // int tm_dbi_close(MDBX_env *env, uint32_t dbi)
+  tm_dbi_close: { parameters: ["pointer", "u32"], result: "i32" },
+  // int tm_drop(MDBX_txn *txn, uint32_t dbi, int32_t del)
+  tm_drop: { parameters: ["pointer", "u32", "i32"], result: "i32" },
+  // int tm_dbi_sequence(MDBX_txn *txn, uint32_t dbi, double increment, double out[1])
+  tm_dbi_sequence: { parameters: ["pointer", "u32", "f64", "buffer"], result: "i32" },
+  // int tm_enumerate_tables(MDBX_txn *txn, uint8_t *out, uint32_t cap)
+  tm_enumerate_tables: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+
+  // int tm_get(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, void *out, uint32_t cap)
+  tm_get: { parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32"], result: "i32" },
+  // int tm_get_ref(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, double ref[2])
+  tm_get_ref: { parameters: ["pointer", "u32", "buffer", "u32", "buffer"], result: "i32" },
+  // int tm_get_ex(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, void *out, uint32_t cap, double count[1])
+  tm_get_ex: { parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "buffer"], result: "i32" },
+  // int tm_get_ge(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, uint8_t *out, uint32_t cap)
+  tm_get_ge: { parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32"], result: "i32" },
+  // int tm_put(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, const void *val, uint32_t vlen, uint32_t flags)
+  tm_put: { parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "u32"], result: "i32" },
+  // int tm_put_reserve(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, uint32_t vlen, uint32_t flags, double ref[2])
+  tm_put_reserve: { parameters: ["pointer", "u32", "buffer", "u32", "u32", "u32", "buffer"], result: "i32" },
+  // int tm_del(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, const void *val, uint32_t vlen, int32_t has_val)
+  tm_del: { parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "i32"], result: "i32" },
+  // int tm_replace(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, const void *val, uint32_t vlen,
+  //                int32_t has_val, uint32_t flags, void *out, uint32_t cap)
+  tm_replace: {
+    parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "i32", "u32", "buffer", "u32"],
+    result: "i32",
+  },
+  // int tm_estimate_range(MDBX_txn *txn, uint32_t dbi, const void *b, uint32_t blen, int32_t has_b,
+  //                       const void *e, uint32_t elen, int32_t has_e, double out[1])
+  tm_estimate_range: {
+    parameters: ["pointer", "u32", "buffer", "u32", "i32", "buffer", "u32", "i32", "buffer"],
+    result: "i32",
+  },
+  // int tm_cmp(MDBX_txn *txn, uint32_t dbi, const void *a, uint32_t alen, const void *b, uint32_t blen)
+  tm_cmp: { parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32"], result: "i32" },
+
+  // MDBX_cursor *tm_cursor_open(MDBX_txn *txn, uint32_t dbi, int32_t *rc)
+  tm_cursor_open: { parameters: ["pointer", "u32", "buffer"], result: "pointer" },
+  // void tm_cursor_close(MDBX_cursor *cursor)
+  tm_cursor_close: { parameters: ["pointer"], result: "void" },
+  // int tm_cursor_get(MDBX_cursor *c, int32_t op, const void *key, uint32_t klen, const void *val, uint32_t vlen,
+  //                   uint8_t *out, uint32_t cap)
+  tm_cursor_get: {
+    parameters: ["pointer", "i32", "buffer", "u32", "buffer", "u32", "buffer", "u32"],
+    result: "i32",
+  },
+  // int tm_cursor_put(MDBX_cursor *c, const void *key, uint32_t klen, const void *val, uint32_t vlen, uint32_t flags)
+  tm_cursor_put: { parameters: ["pointer", "buffer", "u32", "buffer", "u32", "u32"], result: "i32" },
+  // int tm_cursor_del(MDBX_cursor *c, uint32_t flags)
+  tm_cursor_del: { parameters: ["pointer", "u32"], result: "i32" },
+  // int tm_cursor_count(MDBX_cursor *c, double out[1])
+  tm_cursor_count: { parameters: ["pointer", "buffer"], result: "i32" },
+  // int tm_scan(MDBX_cursor *c, uint32_t flags, const void *start, uint32_t slen, const void *end, uint32_t elen,
+  //             uint32_t skip, uint32_t max_count, uint8_t *out, uint32_t cap)
+  tm_scan: {
+    parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "u32", "u32", "buffer", "u32"],
+    result: "i32",
+  },
+} as const satisfies Record<string, SymbolDef>;
+
+/** The symbol table's type. */
+export type Symbols = typeof symbols;
+
+/** An opaque native handle (a Deno pointer object or a bun:ffi number). */
+export type Handle = { readonly __nativeHandle: unique symbol };
+
+/** What a "buffer" parameter accepts. */
+export type BufferArg = Uint8Array | null;
+
+type JsOf<T extends NativeType> = T extends "pointer" ? Handle | null
+  : T extends "buffer" ? BufferArg
+  : T extends "void" ? void
+  : number;
+
+type Params<P extends readonly NativeType[]> = { [I in keyof P]: P[I] extends NativeType ? JsOf<P[I]> : never };
+
+/** The callable functions of the table, typed from it. */
+export type NativeFunctions = {
+  [K in keyof Symbols]: (...args: Params<Symbols[K]["parameters"]>) => JsOf<Symbols[K]["result"]>;
+};
