@@ -57,7 +57,23 @@ static int tm_pair_out(uint8_t *out, uint32_t cap, const MDBX_val *k, const MDBX
   return (int)need;
 }
 
-TM_API const char *tm_version(void) { return mdbx_turbomdbx_patchlevel(); }
+/* Called once by the loader: names the patch level and quiets libmdbx's
+ * default logger to warnings (it prints notices on stderr otherwise). */
+TM_API const char *tm_version(void) {
+  static int once;
+  if (!once) {
+    once = 1;
+    mdbx_setup_debug(MDBX_LOG_WARN, MDBX_DBG_DONTCHANGE, MDBX_LOGGER_DONTCHANGE);
+  }
+  return mdbx_turbomdbx_patchlevel();
+}
+
+/* The constants src/constants.ts mirrors. */
+_Static_assert(MDBX_TO_KEY_GREATER_THAN == 25, "cursor op numbering changed");
+_Static_assert(MDBX_SET_LOWERBOUND == 19, "cursor op numbering changed");
+_Static_assert(MDBX_opt_presync_threshold == 22, "option numbering changed");
+_Static_assert(MDBX_NOSTICKYTHREADS == 0x200000, "env flag changed");
+_Static_assert(MDBX_INTEGERDUP == 0x20, "db flag changed");
 
 /* ------------------------------------------------------------------ env --- */
 
@@ -433,17 +449,29 @@ TM_API int tm_del(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, c
 }
 
 /* Replace (or delete, when has_val is 0) and copy the previous value to `out`.
- * Returns the previous value's length; when it is larger than `cap` nothing was
- * changed and the caller retries with a larger buffer. */
+ * Returns the previous value's length; MDBX_NOTFOUND when there was none (the
+ * new value was still stored). When the previous value is larger than `cap`
+ * nothing is changed and the length is returned: the caller grows its buffer
+ * and asks again. */
 TM_API int tm_replace(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, const void *val, uint32_t vlen,
                       int32_t has_val, uint32_t flags, void *out, uint32_t cap) {
-  MDBX_val k = tm_val(key, klen), d = tm_val(val, vlen), old = tm_val(out, cap);
-  int rc = mdbx_replace(txn, dbi, &k, has_val ? &d : NULL, &old, (MDBX_put_flags_t)flags);
+  MDBX_val k = tm_val(key, klen), d = tm_val(val, vlen), old = tm_val(out, cap), present;
+  /* mdbx_replace copies only out of dirty pages; from a clean page it returns a
+   * pointer. Learn the size first so that no change is made unless it fits. */
+  int rc = mdbx_get(txn, dbi, &k, &present);
+  if (rc == MDBX_SUCCESS && present.iov_len > cap)
+    return (int)present.iov_len;
+  if (rc != MDBX_SUCCESS && rc != MDBX_NOTFOUND)
+    return tm_rc(rc);
+  const int existed = rc == MDBX_SUCCESS;
+  rc = mdbx_replace(txn, dbi, &k, has_val ? &d : NULL, &old, (MDBX_put_flags_t)flags);
   if (rc == MDBX_RESULT_TRUE)
     return (int)old.iov_len > (int)cap ? (int)old.iov_len : (int)cap + 1;
   if (rc != MDBX_SUCCESS)
     return tm_rc(rc);
-  if (old.iov_base != out && old.iov_base != NULL && old.iov_len <= cap)
+  if (!existed || old.iov_base == NULL)
+    return MDBX_NOTFOUND;
+  if (old.iov_base != out && old.iov_len <= cap)
     memmove(out, old.iov_base, old.iov_len);
   return (int)old.iov_len;
 }

@@ -1,0 +1,36 @@
+/**
+ * turbomdbx: libmdbx for Deno and Bun.
+ *
+ * ```ts
+ * import { open } from "@turbomdbx/turbomdbx";
+ *
+ * using env = open("./data.mdbx");
+ * const objects = env.table("objects", { keys: "string" });
+ * env.write((txn) => txn.put(objects, "user:1", '{"name":"Ada"}'));
+ * const value = env.read((txn) => txn.get(objects, "user:1"));
+ * ```
+ *
+ * @module
+ */
+export { deleteDatabase, Env, open, parseSize } from "./src/env.ts";
+export type {
+  EnvInfo,
+  GcInfo,
+  Geometry,
+  LaggardHandler,
+  LaggardReader,
+  OpenOptions,
+  ReaderInfo,
+  Size,
+  SyncMode,
+} from "./src/env.ts";
+export { ReadTxn, Txn, WriteTxn } from "./src/txn.ts";
+export type { Canary, PutOptions, RangeOptions, Stat, TableEntry, TxnInfo } from "./src/txn.ts";
+export { Table } from "./src/table.ts";
+export type { TableInfo, TableOptions } from "./src/table.ts";
+export { Cursor } from "./src/cursor.ts";
+export type { Entry } from "./src/cursor.ts";
+export type { KeyInput, KeyKind, KeyOf, ValueInput, ValueKind, ValueOf } from "./src/codec.ts";
+export { ErrorCode, errorName, MdbxError } from "./src/errors.ts";
+export { DbFlags, EnvFlags, PutFlags } from "./src/constants.ts";
+export { libraryCandidates, libraryFileName, loadLibrary, runtime } from "./src/ffi/mod.ts";

@@ -1,0 +1,126 @@
+/**
+ * Key and value encodings of a table: how JavaScript values become the bytes
+ * libmdbx stores, and back. Encoding writes into a reusable buffer (or passes
+ * a caller's Uint8Array through untouched), so a hot call allocates nothing.
+ *
+ * @module
+ */
+import { decoder, encoder } from "./core.ts";
+
+/** How a table's keys are typed in JavaScript. */
+export type KeyKind = "binary" | "string" | "uint32" | "uint64" | "bigint";
+/** How a table's values are typed in JavaScript. */
+export type ValueKind = "binary" | "string" | "uint32" | "uint64";
+
+/** The JavaScript type of a key of kind K, as returned. */
+export type KeyOf<K extends KeyKind> = K extends "binary" ? Uint8Array
+  : K extends "string" ? string
+  : K extends "bigint" ? bigint
+  : number;
+/** The JavaScript types accepted as a key of kind K. */
+export type KeyInput<K extends KeyKind> = K extends "binary" | "string" ? Uint8Array | string
+  : K extends "bigint" ? bigint | number
+  : number;
+/** The JavaScript type of a value of kind V, as returned. */
+export type ValueOf<V extends ValueKind> = V extends "binary" ? Uint8Array
+  : V extends "string" ? string
+  : number;
+/** The JavaScript types accepted as a value of kind V. */
+export type ValueInput<V extends ValueKind> = V extends "binary" | "string" ? Uint8Array | string : number;
+
+/** One encoder/decoder with its own scratch buffer. */
+export class Codec {
+  /** Bytes of the last encode; `buf` holds them from index 0. */
+  len = 0;
+  buf: Uint8Array;
+  #dv: DataView;
+
+  constructor(readonly kind: KeyKind | ValueKind, size = 4096) {
+    this.buf = new Uint8Array(size);
+    this.#dv = new DataView(this.buf.buffer);
+  }
+
+  /** Encodes `v` and returns the buffer to pass (its first `this.len` bytes count). */
+  encode(v: unknown, what: string): Uint8Array {
+    switch (this.kind) {
+      case "binary":
+      case "string":
+        if (v instanceof Uint8Array) {
+          this.len = v.length;
+          return v;
+        }
+        if (typeof v === "string") return this.#utf8(v);
+        throw new TypeError(`${what} must be a Uint8Array or a string, got ${describe(v)}`);
+      case "uint32":
+        if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffff_ffff) {
+          throw new TypeError(`${what} must be an integer from 0 to 2^32-1, got ${describe(v)}`);
+        }
+        this.#dv.setUint32(0, v, true);
+        this.len = 4;
+        return this.buf;
+      case "uint64":
+      case "bigint":
+        if (typeof v === "number") {
+          if (!Number.isSafeInteger(v) || v < 0) {
+            throw new TypeError(`${what} must be a non-negative safe integer (or a bigint), got ${describe(v)}`);
+          }
+          this.#dv.setUint32(0, v % 0x1_0000_0000, true);
+          this.#dv.setUint32(4, Math.floor(v / 0x1_0000_0000), true);
+        } else if (typeof v === "bigint") {
+          if (v < 0n || v > 0xffff_ffff_ffff_ffffn) {
+            throw new RangeError(`${what} must fit in 64 unsigned bits, got ${v}`);
+          }
+          this.#dv.setBigUint64(0, v, true);
+        } else {
+          throw new TypeError(`${what} must be a number or a bigint, got ${describe(v)}`);
+        }
+        this.len = 8;
+        return this.buf;
+    }
+  }
+
+  #utf8(s: string): Uint8Array {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    if (s.length * 3 > this.buf.length) this.#grow(s.length * 3);
+    this.len = encoder.encodeInto(s, this.buf).written;
+    return this.buf;
+  }
+
+  #grow(n: number): void {
+    let size = this.buf.length;
+    while (size < n) size *= 2;
+    this.buf = new Uint8Array(size);
+    this.#dv = new DataView(this.buf.buffer);
+  }
+
+  /** Decodes `len` bytes of `src` at `off` into a fresh JavaScript value (a copy). */
+  decode(src: Uint8Array, off: number, len: number): unknown {
+    switch (this.kind) {
+      case "binary":
+        return src.slice(off, off + len);
+      case "string":
+        return decoder.decode(src.subarray(off, off + len));
+      case "uint32":
+        return len === 4 ? (src[off] | (src[off + 1] << 8) | (src[off + 2] << 16) | (src[off + 3] << 24)) >>> 0 : NaN;
+      case "uint64": {
+        if (len !== 8) return NaN;
+        const lo = (src[off] | (src[off + 1] << 8) | (src[off + 2] << 16) | (src[off + 3] << 24)) >>> 0;
+        const hi = (src[off + 4] | (src[off + 5] << 8) | (src[off + 6] << 16) | (src[off + 7] << 24)) >>> 0;
+        return hi * 0x1_0000_0000 + lo;
+      }
+      case "bigint": {
+        if (len !== 8) return -1n;
+        return new DataView(src.buffer, src.byteOffset + off, 8).getBigUint64(0, true);
+      }
+    }
+  }
+}
+
+/** A short description of a value for error messages. */
+export function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "object") return `a ${(v as object).constructor?.name ?? "object"}`;
+  if (typeof v === "string") return `a string`;
+  return `${typeof v} ${String(v)}`;
+}

@@ -1,0 +1,682 @@
+/**
+ * Environments: one database file (or directory) opened in this process.
+ *
+ * @module
+ */
+import type { KeyKind, ValueKind } from "./codec.ts";
+import { CopyFlags, DbFlags, EnvFlags, Option, type OptionName, TxnFlags } from "./constants.ts";
+import { backend, check, cString, fail, fn, load, misuse, scratch } from "./core.ts";
+import { ErrorCode, MdbxError } from "./errors.ts";
+import type { Handle, NativeCallback } from "./ffi/mod.ts";
+import { Table, tableFlags, type TableOptions } from "./table.ts";
+import {
+  beginTxn,
+  endAll,
+  type EnvCore,
+  ReadTxn,
+  readStat,
+  type Stat,
+  type TableEntry,
+  type TxnCell,
+  WriteTxn,
+} from "./txn.ts";
+
+/** A size in bytes: a number, or a string such as "64GiB", "512MiB", "4KiB", "1GB". */
+export type Size = number | string;
+
+/** Map geometry (mdbx_env_set_geometry). Omitted fields keep libmdbx's defaults. */
+export interface Geometry {
+  /** Smallest size the file may shrink to. */
+  lower?: Size;
+  /** Size to set now. */
+  now?: Size;
+  /** Largest size the file may grow to (the map reserves this much address space). */
+  upper?: Size;
+  /** Growth step. */
+  growth?: Size;
+  /** Shrink when this much at the end is free. */
+  shrink?: Size;
+}
+
+/**
+ * Durability of commits:
+ * - "durable" (default): every commit is synced to disk;
+ * - "noMetaSync": data is synced, the meta page lazily (a crash may lose the last commits, never consistency);
+ * - "lazy": commits are not synced; a later sync (see syncBytes/syncPeriod, env.sync()) makes them durable,
+ *   and a crash rolls back to the last synced state (MDBX_SAFE_NOSYNC);
+ * - "nosync": never synced by libmdbx (MDBX_UTTERLY_NOSYNC): a system crash can corrupt the database.
+ */
+export type SyncMode = "durable" | "noMetaSync" | "lazy" | "nosync";
+
+/** How a database is opened. */
+export interface OpenOptions {
+  /** Path of the turbomdbx shared library (otherwise TURBOMDBX_LIB, then the local build). */
+  libraryPath?: string;
+  /** Create the database if it does not exist (default true). */
+  create?: boolean;
+  /** Open read-only. */
+  readOnly?: boolean;
+  /** Exclusive use by this process: no other process can open it. */
+  exclusive?: boolean;
+  /** `path` names the data file itself, not a directory (the lock file is `<path>-lck`). */
+  noSubdir?: boolean;
+  /** Maximum number of named tables (default 64). */
+  maxTables?: number;
+  /** Maximum number of concurrent readers across processes (default libmdbx's: 114+). */
+  maxReaders?: number;
+  /** Page size for a new database: a power of two from 256 to 65536 (default: the OS page size). */
+  pageSize?: Size;
+  /** Map geometry. */
+  geometry?: Geometry;
+  /** Durability mode (default "durable"). */
+  sync?: SyncMode;
+  /** With "lazy"/"noMetaSync": sync after this many unsynced bytes. */
+  syncBytes?: Size;
+  /** With "lazy"/"noMetaSync": sync after this many milliseconds. */
+  syncPeriodMs?: number;
+  /**
+   * Tie transactions to the thread that began them (libmdbx's default). turbomdbx
+   * defaults to false (MDBX_NOSTICKYTHREADS): JavaScript runs many transactions
+   * on one thread, and a read transaction may be continued after an await.
+   */
+  stickyThreads?: boolean;
+  /** Map the file read-write and write pages in place (MDBX_WRITEMAP). */
+  writeMap?: boolean;
+  /** Disable OS read-ahead (for databases much larger than RAM). */
+  noReadAhead?: boolean;
+  /** Do not zero-fill new pages before writing them. */
+  noMemInit?: boolean;
+  /** Reuse freed pages LIFO (better with a write-back disk cache). */
+  lifoReclaim?: boolean;
+  /** Extra validation of pages read (for untrusted files). */
+  validation?: boolean;
+  /** Open an already-open database with whatever mode it has (MDBX_ACCEDE). */
+  accede?: boolean;
+  /** File mode bits for a new database (default 0o644). */
+  mode?: number;
+  /** Other libmdbx options (mdbx_env_set_option) set before the database opens. */
+  options?: Partial<Record<OptionName, number>>;
+}
+
+const UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
+};
+
+/** Parses a Size ("64GiB", "1.5 GB", 4096) to bytes. */
+export function parseSize(s: Size, what = "size"): number {
+  if (typeof s === "number") {
+    if (!Number.isSafeInteger(s) || s < 0) throw new RangeError(`${what} must be a byte count, got ${s}`);
+    return s;
+  }
+  if (typeof s !== "string") throw new TypeError(`${what} must be a number or a string like "64GiB"`);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(s);
+  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) {
+    throw new RangeError(`${what} "${s}" is not a size; write bytes or e.g. "512MiB", "64GiB", "1GB"`);
+  }
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** Environment statistics and state (MDBX_envinfo). */
+export interface EnvInfo {
+  geometry: { lower: number; upper: number; current: number; shrink: number; grow: number };
+  mapSize: number;
+  fileSize: number;
+  lastPgno: number;
+  recentTxnId: number;
+  latterReaderTxnId: number;
+  selfLatterReaderTxnId: number;
+  maxReaders: number;
+  numReaders: number;
+  pageSize: number;
+  sysPageSize: number;
+  unsyncedBytes: number;
+  autosyncThreshold: number;
+  sinceSyncSeconds: number;
+  autosyncPeriodSeconds: number;
+  sinceReaderCheckSeconds: number;
+  mode: number;
+  pagesNewly: number;
+  pagesCow: number;
+  writeOps: number;
+}
+
+/** One reader slot (mdbx_reader_list). */
+export interface ReaderInfo {
+  slot: number;
+  pid: number;
+  thread: number;
+  txnId: number;
+  lag: number;
+  bytesUsed: number;
+  bytesRetained: number;
+}
+
+/** Page accounting (mdbx_gc_info). */
+export interface GcInfo {
+  pagesTotal: number;
+  pagesBacked: number;
+  pagesAllocated: number;
+  pagesGc: number;
+  pagesReclaimable: number;
+  maxReaderLag: number;
+  maxRetainedPages: number;
+}
+
+/** What a Handle-Slow-Readers callback is told about the laggard reader. */
+export interface LaggardReader {
+  /** Process id of the reader. */
+  pid: number;
+  /** Thread id of the reader. */
+  tid: number;
+  /** The reader's snapshot txnid. */
+  laggard: number;
+  /** How many transactions it lags. */
+  gap: number;
+  /** Bytes that would be freed if it ended. */
+  space: number;
+  /** 0, 1, … on repeated calls; negative when the retry loop ends. */
+  retry: number;
+}
+
+/**
+ * A Handle-Slow-Readers callback: called when a write needs space that an old
+ * reader holds. Return -1 to give up (MDBX_MAP_FULL), 0 after waiting (retry),
+ * 1 if the reader's transaction was ended, 2 if its process was killed.
+ */
+export type LaggardHandler = (reader: LaggardReader) => number;
+
+const finalizer = new FinalizationRegistry<{ h: Handle | null }>((cell) => {
+  if (cell.h !== null) fn.tm_env_close(cell.h, 0);
+});
+
+/** An open database. Close it with `close()` or `using`. */
+export class Env implements Disposable {
+  /** The path it was opened with. */
+  readonly path: string;
+  /** Opened read-only. */
+  readonly readOnly: boolean;
+  readonly #cell: { h: Handle | null };
+  readonly #core: EnvCore;
+  readonly #tables = new Map<string | null, Table>();
+  #hsr: NativeCallback | null = null;
+
+  /** @internal Use `open()`. */
+  constructor(path: string, h: Handle, readOnly: boolean) {
+    this.path = path;
+    this.readOnly = readOnly;
+    this.#cell = { h };
+    finalizer.register(this, this.#cell, this.#cell);
+    const cell = this.#cell;
+    const tables = this.#tables;
+    this.#core = {
+      handle: () => {
+        if (cell.h === null) throw misuse(ErrorCode.EBADSIGN, `the environment ${path} is closed`);
+        return cell.h;
+      },
+      live: new Set<TxnCell>(),
+      writer: null,
+      label: `the environment ${path}`,
+      forget: (t) => {
+        if (tables.get(t.name) === t) tables.delete(t.name);
+      },
+      renamed: (t, name) => {
+        tables.delete(t.name);
+        (t as { name: string | null }).name = name;
+        tables.set(name, t);
+      },
+    };
+  }
+
+  #h(): Handle {
+    return this.#core.handle();
+  }
+
+  /** True until closed. */
+  get isOpen(): boolean {
+    return this.#cell.h !== null;
+  }
+
+  /** The native MDBX_env handle, for interop with other native code. */
+  get unsafeHandle(): unknown {
+    return this.#h();
+  }
+
+  /** Begins a read transaction on the newest snapshot. End it with `end()` (or `using`). */
+  beginRead(): ReadTxn {
+    return new ReadTxn(beginTxn(this.#core, false, TxnFlags.RDONLY));
+  }
+
+  /** Begins the write transaction (one at a time per environment). Commit or abort it. */
+  beginWrite(options: { noSync?: boolean; noMetaSync?: boolean } = {}): WriteTxn {
+    if (this.readOnly) throw misuse(ErrorCode.EACCES, `${this.path} is open read-only; it cannot be written`);
+    const f = (options.noSync ? TxnFlags.NOSYNC : 0) | (options.noMetaSync ? TxnFlags.NOMETASYNC : 0);
+    return new WriteTxn(beginTxn(this.#core, true, f));
+  }
+
+  /**
+   * Runs `fn` in a read transaction and ends it afterwards. An async `fn` keeps
+   * the snapshot until its promise settles.
+   */
+  read<T>(fn: (txn: ReadTxn) => T): T {
+    const txn = this.beginRead();
+    let async = false;
+    try {
+      const r = fn(txn);
+      if (r instanceof Promise) {
+        async = true;
+        return r.finally(() => txn.end()) as T;
+      }
+      return r;
+    } finally {
+      if (!async) txn.end();
+    }
+  }
+
+  /**
+   * Runs `fn` in a write transaction and commits it; aborts if `fn` throws.
+   * `fn` must be synchronous: a write transaction cannot stay open across an
+   * await (use `env.transact()` for asynchronous work).
+   */
+  write<T>(fn: (txn: WriteTxn) => T, options?: { noSync?: boolean; noMetaSync?: boolean }): T {
+    const txn = this.beginWrite(options);
+    try {
+      const r = fn(txn);
+      if (r !== null && typeof r === "object" && typeof (r as { then?: unknown }).then === "function") {
+        txn.abort();
+        (r as unknown as Promise<unknown>).catch(() => {});
+        throw new TypeError(
+          "env.write() callback returned a Promise: a write transaction cannot stay open across await. " +
+            "Do the async work first, or use env.transact() for concurrent write transactions. Nothing was written.",
+        );
+      }
+      if (txn.isOpen) txn.commit();
+      return r;
+    } catch (e) {
+      txn.abort();
+      throw e;
+    }
+  }
+
+  /**
+   * Opens (and by default creates) a table. `name` null is the main table.
+   * The same name returns the same handle; reopening with other options is an error.
+   */
+  table<K extends KeyKind = "binary", V extends ValueKind = "binary">(
+    name: string | null,
+    options: TableOptions<K, V> = {},
+  ): Table<K, V> {
+    const keys = (options.keys ?? "binary") as K, values = (options.values ?? "binary") as V;
+    const want = tableFlags(options);
+    const cached = this.#tables.get(name);
+    if (cached) {
+      if ((cached.flags & 0xff) !== (want & 0xff) && !options.accede) {
+        throw new TypeError(`${cached} is already open with other flags (${cached.flags} vs ${want})`);
+      }
+      if (cached.keys !== keys || cached.values !== values) {
+        throw new TypeError(`${cached} is already open with keys "${cached.keys}" and values "${cached.values}"`);
+      }
+      return cached as Table<K, V>;
+    }
+    const create = (options.create ?? !this.readOnly) && !this.readOnly;
+    const flags = want | (create ? DbFlags.CREATE : 0) | (options.accede ? DbFlags.ACCEDE : 0);
+    const nameBytes = name === null ? null : new TextEncoder().encode(name);
+    const core = this.#core;
+    let own: WriteTxn | ReadTxn | null = null;
+    let txnH: Handle;
+    if (core.writer !== null) {
+      // inside a write transaction the table must be opened by it: a second one would wait for ourselves
+      txnH = core.writer.h!;
+    } else {
+      own = create ? this.beginWrite() : this.beginRead();
+      txnH = own._h();
+    }
+    try {
+      const r = fn.tm_dbi_open(txnH, nameBytes, nameBytes?.length ?? 0, name === null ? 0 : 1, flags, scratch.u32Bytes);
+      if (r === ErrorCode.NOTFOUND) {
+        throw new MdbxError(r, `table "${name}" does not exist; open it with create: true in a writable environment`);
+      }
+      if (r < 0) fail(r, `opening table ${name === null ? "(main)" : `"${name}"`}`);
+      const dbi = scratch.u32[0];
+      check(fn.tm_dbi_flags(txnH, dbi, scratch.u32Bytes), "reading table flags");
+      const t = new Table<K, V>(core, name, dbi, scratch.u32[0], keys, values);
+      if (own) own.commit();
+      own = null;
+      this.#tables.set(name, t);
+      return t;
+    } finally {
+      own?.abort();
+    }
+  }
+
+  /** Names and statistics of every named table. */
+  tables(): TableEntry[] {
+    return this.read((txn) => txn.tables());
+  }
+
+  /** Statistics of the whole environment (all tables together). */
+  stat(): Stat {
+    check(fn.tm_env_stat(this.#h(), null, scratch.f64Bytes), "env stat");
+    return readStat(scratch.f64);
+  }
+
+  /** Geometry, txnids, readers and page counters. */
+  info(): EnvInfo {
+    check(fn.tm_env_info(this.#h(), null, scratch.f64Bytes), "env info");
+    const a = scratch.f64;
+    return {
+      geometry: { lower: a[0], upper: a[1], current: a[2], shrink: a[3], grow: a[4] },
+      mapSize: a[5],
+      fileSize: a[6],
+      lastPgno: a[7],
+      recentTxnId: a[8],
+      latterReaderTxnId: a[9],
+      selfLatterReaderTxnId: a[10],
+      maxReaders: a[11],
+      numReaders: a[12],
+      pageSize: a[13],
+      sysPageSize: a[14],
+      unsyncedBytes: a[15],
+      autosyncThreshold: a[16],
+      sinceSyncSeconds: a[17],
+      autosyncPeriodSeconds: a[18],
+      sinceReaderCheckSeconds: a[19],
+      mode: a[20],
+      pagesNewly: a[21],
+      pagesCow: a[22],
+      writeOps: a[23],
+    };
+  }
+
+  /** Largest key in bytes for a table of these flags (default: a plain table). */
+  maxKeySize(tableFlags = 0): number {
+    return fn.tm_env_maxkeysize(this.#h(), tableFlags);
+  }
+
+  /** Largest value in bytes for a table of these flags (default: a plain table). */
+  maxValueSize(tableFlags = 0): number {
+    return fn.tm_env_maxvalsize(this.#h(), tableFlags);
+  }
+
+  /** The environment flags in effect (MDBX_env_flags_t). */
+  get flags(): number {
+    check(fn.tm_env_get_flags(this.#h(), scratch.u32Bytes), "env flags");
+    return scratch.u32[0];
+  }
+
+  /** Reads a libmdbx option (mdbx_env_get_option). */
+  getOption(name: OptionName): number {
+    const v = fn.tm_env_get_option(this.#h(), Option[name], scratch.i32Bytes);
+    check(scratch.i32[0], `reading option ${name}`);
+    return v;
+  }
+
+  /** Sets a libmdbx option (mdbx_env_set_option). */
+  setOption(name: OptionName, value: number): void {
+    if (!(name in Option)) throw new TypeError(`unknown option ${name}`);
+    check(fn.tm_env_set_option(this.#h(), Option[name], value), `setting option ${name}`);
+  }
+
+  /** Changes the durability mode of an open environment. */
+  setSync(mode: SyncMode): void {
+    const all = EnvFlags.UTTERLY_NOSYNC | EnvFlags.NOMETASYNC;
+    check(fn.tm_env_set_flags(this.#h(), all, 0), "setting sync mode");
+    const f = syncFlags(mode);
+    if (f) check(fn.tm_env_set_flags(this.#h(), f, 1), "setting sync mode");
+  }
+
+  /**
+   * Flushes committed data to disk: with `force`, even in lazy modes and even if
+   * the thresholds are not reached. Returns false if there was nothing to flush.
+   */
+  sync(force = true): boolean {
+    const r = fn.tm_env_sync(this.#h(), force ? 1 : 0, 0);
+    if (r === -1) return false;
+    check(r, "sync");
+    return true;
+  }
+
+  /** Copies the database to `dest` (a new file), compacting it by default. */
+  copy(dest: string, options: { compact?: boolean; overwrite?: boolean; dynamicSize?: boolean } = {}): void {
+    const f = (options.compact ?? true ? CopyFlags.COMPACT : 0) | (options.overwrite ? CopyFlags.OVERWRITE : 0) |
+      (options.dynamicSize ? CopyFlags.FORCE_DYNAMIC_SIZE : 0);
+    check(fn.tm_env_copy(this.#h(), cString(dest), f), `copying to ${dest}`);
+  }
+
+  /** The reader lock table: one entry per active reader across processes. */
+  readers(): ReaderInfo[] {
+    let out = scratch.out;
+    let n = check(fn.tm_reader_list(this.#h(), out, out.length), "reader list");
+    if (n > out.length) {
+      out = new Uint8Array(n);
+      n = check(fn.tm_reader_list(this.#h(), out, out.length), "reader list");
+    }
+    const a = new Float64Array(out.buffer.slice(out.byteOffset, out.byteOffset + n));
+    const list: ReaderInfo[] = [];
+    for (let i = 0; i + 8 <= a.length; i += 8) {
+      list.push({
+        slot: a[i],
+        pid: a[i + 1],
+        thread: a[i + 2],
+        txnId: a[i + 3],
+        lag: a[i + 4],
+        bytesUsed: a[i + 5],
+        bytesRetained: a[i + 6],
+      });
+    }
+    return list;
+  }
+
+  /** Clears reader slots of processes that died; returns how many were cleared. */
+  checkReaders(): number {
+    check(fn.tm_reader_check(this.#h(), scratch.i32Bytes), "reader check");
+    return scratch.i32[0];
+  }
+
+  /** Page accounting: total, allocated, in GC, reclaimable, and what old readers retain. */
+  gcInfo(): GcInfo {
+    return this.read((txn) => {
+      check(fn.tm_gc_info(txn._h(), scratch.f64Bytes), "gc info");
+      const a = scratch.f64;
+      return {
+        pagesTotal: a[0],
+        pagesBacked: a[1],
+        pagesAllocated: a[2],
+        pagesGc: a[3],
+        pagesReclaimable: a[4],
+        maxReaderLag: a[5],
+        maxRetainedPages: a[6],
+      };
+    });
+  }
+
+  /** Pre-faults the map into memory (mdbx_env_warmup); `force` reads every page. */
+  warmup(options: { force?: boolean; lock?: boolean; timeoutSeconds?: number } = {}): void {
+    const f = (options.force ? 1 : 0) | (options.lock ? 4 : 0);
+    const t = Math.round((options.timeoutSeconds ?? 0) * 65536);
+    check(fn.tm_env_warmup(this.#h(), null, f, t), "warmup");
+  }
+
+  /**
+   * Sets (or with null removes) the Handle-Slow-Readers callback, called when a
+   * writer needs space that an old reader holds.
+   */
+  onLaggardReader(handler: LaggardHandler | null): void {
+    const h = this.#h();
+    const old = this.#hsr;
+    if (handler === null) {
+      check(fn.mdbx_env_set_hsr(h, null), "clearing the HSR callback");
+      this.#hsr = null;
+    } else {
+      const cb = backend.hsrCallback((a) => {
+        try {
+          return handler(a);
+        } catch {
+          return -1;
+        }
+      });
+      check(fn.mdbx_env_set_hsr(h, cb.handle), "setting the HSR callback");
+      this.#hsr = cb;
+    }
+    old?.close();
+  }
+
+  /**
+   * Closes the environment: ends every transaction still open (aborting writes),
+   * detaches their views and closes their cursors. Idempotent.
+   */
+  close(): void {
+    const h = this.#cell.h;
+    if (h === null) return;
+    endAll(this.#core);
+    this.#tables.clear();
+    this.#cell.h = null;
+    finalizer.unregister(this.#cell);
+    open_paths.delete(this.#key);
+    const r = fn.tm_env_close(h, 0);
+    this.#hsr?.close();
+    this.#hsr = null;
+    check(r, `closing ${this.path}`);
+  }
+
+  /** @internal The key of this env in the open-path registry. */
+  #key = "";
+  /** @internal */
+  _setKey(k: string): void {
+    this.#key = k;
+  }
+
+  /** Closes (`using` support). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function syncFlags(mode: SyncMode): number {
+  switch (mode) {
+    case "durable":
+      return EnvFlags.SYNC_DURABLE;
+    case "noMetaSync":
+      return EnvFlags.NOMETASYNC;
+    case "lazy":
+      return EnvFlags.SAFE_NOSYNC;
+    case "nosync":
+      return EnvFlags.UTTERLY_NOSYNC;
+    default:
+      throw new TypeError(`sync must be "durable", "noMetaSync", "lazy" or "nosync", got ${String(mode)}`);
+  }
+}
+
+/** Paths open in this process, so a second open gets a clear error instead of MDBX_BUSY. */
+const open_paths = new Set<string>();
+
+/** Opens (by default creating) a database. */
+export function open(path: string, options: OpenOptions = {}): Env {
+  if (typeof path !== "string" || path === "") throw new TypeError("open() needs a path string");
+  load(options.libraryPath);
+  const key = path.replace(/\/+$/, "");
+  if (open_paths.has(key)) {
+    throw new MdbxError(
+      ErrorCode.BUSY,
+      `${path} is already open in this process; libmdbx allows one Env per file per process, so share that Env`,
+    );
+  }
+  let flags = syncFlags(options.sync ?? "durable");
+  if (options.readOnly) flags |= EnvFlags.RDONLY;
+  if (options.exclusive) flags |= EnvFlags.EXCLUSIVE;
+  if (options.noSubdir) flags |= EnvFlags.NOSUBDIR;
+  if (!options.stickyThreads) flags |= EnvFlags.NOSTICKYTHREADS;
+  if (options.writeMap) flags |= EnvFlags.WRITEMAP;
+  if (options.noReadAhead) flags |= EnvFlags.NORDAHEAD;
+  if (options.noMemInit) flags |= EnvFlags.NOMEMINIT;
+  if (options.lifoReclaim) flags |= EnvFlags.LIFORECLAIM;
+  if (options.validation) flags |= EnvFlags.VALIDATION;
+  if (options.accede) flags |= EnvFlags.ACCEDE;
+
+  const h = fn.tm_env_create(scratch.i32Bytes);
+  if (h === null) fail(scratch.i32[0], "creating an environment");
+  let ok = false;
+  try {
+    const set = (o: number, v: number, what: string) => check(fn.tm_env_set_option(h, o, v), `setting ${what}`);
+    set(Option.maxTables, options.maxTables ?? 64, "maxTables");
+    if (options.maxReaders !== undefined) set(Option.maxReaders, options.maxReaders, "maxReaders");
+    for (const [name, v] of Object.entries(options.options ?? {})) {
+      if (!(name in Option)) throw new TypeError(`unknown libmdbx option ${name}`);
+      set(Option[name as OptionName], v as number, name);
+    }
+    const g = options.geometry ?? {};
+    const sz = (s: Size | undefined, what: string) => (s === undefined ? -1 : parseSize(s, what));
+    const pageSize = sz(options.pageSize, "pageSize");
+    if (pageSize !== -1 && (pageSize < 256 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0)) {
+      throw new RangeError(`pageSize must be a power of two from 256 to 65536, got ${pageSize}`);
+    }
+    if (options.geometry || pageSize !== -1) {
+      check(
+        fn.tm_env_set_geometry(
+          h,
+          sz(g.lower, "geometry.lower"),
+          sz(g.now, "geometry.now"),
+          sz(g.upper, "geometry.upper"),
+          sz(g.growth, "geometry.growth"),
+          sz(g.shrink, "geometry.shrink"),
+          pageSize,
+        ),
+        "setting the geometry",
+      );
+    }
+    const mode = options.create === false ? 0 : options.mode ?? 0o644;
+    const r = fn.tm_env_open(h, cString(path), flags >>> 0, mode);
+    if (r === -ErrorCode.ENOENT && options.create === false) {
+      throw new MdbxError(ErrorCode.ENOENT, `${path} does not exist (and create: false was given)`);
+    }
+    check(r, `opening ${path}`);
+    // Sync thresholds need an open environment.
+    if (options.syncBytes !== undefined) {
+      check(fn.tm_env_set_option(h, Option.syncBytes, parseSize(options.syncBytes, "syncBytes")), "syncBytes");
+    }
+    if (options.syncPeriodMs !== undefined) {
+      // libmdbx takes 16.16 fixed-point seconds
+      check(
+        fn.tm_env_set_option(h, Option.syncPeriod, Math.round(options.syncPeriodMs / 1000 * 65536)),
+        "syncPeriodMs",
+      );
+    }
+    ok = true;
+  } finally {
+    if (!ok) fn.tm_env_close(h, 1);
+  }
+  const env = new Env(path, h, !!options.readOnly);
+  env._setKey(key);
+  open_paths.add(key);
+  return env;
+}
+
+/**
+ * Deletes a database's files. `mode` "ensureUnused" fails with MDBX_BUSY if any
+ * process has it open; "waitForUnused" waits until none has. Returns false if
+ * there was nothing to delete.
+ */
+export function deleteDatabase(
+  path: string,
+  options: { mode?: "justDelete" | "ensureUnused" | "waitForUnused"; libraryPath?: string } = {},
+): boolean {
+  load(options.libraryPath);
+  const m = { justDelete: 0, ensureUnused: 1, waitForUnused: 2 }[options.mode ?? "ensureUnused"];
+  const r = fn.tm_env_delete(cString(path), m);
+  if (r === -1) return false;
+  check(r, `deleting ${path}`);
+  return true;
+}

@@ -1,0 +1,117 @@
+/**
+ * Tables: named key/value trees inside an environment.
+ *
+ * @module
+ */
+import { Codec, type KeyKind, type ValueKind } from "./codec.ts";
+import { DbFlags } from "./constants.ts";
+
+/** How a table is opened (and created, the first time). */
+export interface TableOptions<K extends KeyKind = "binary", V extends ValueKind = "binary"> {
+  /** Create the table if it does not exist (default: true unless the environment is read-only). */
+  create?: boolean;
+  /**
+   * Key type. "binary" (default) returns Uint8Array; "string" returns UTF-8
+   * strings; "uint32", "uint64" and "bigint" make an integer-key table
+   * (MDBX_INTEGERKEY: 4- or 8-byte native-endian keys, numeric order).
+   */
+  keys?: K;
+  /**
+   * Value type. "binary" (default) or "string"; "uint32"/"uint64" store
+   * fixed-size integers (with `dupSort` they make an MDBX_INTEGERDUP table).
+   */
+  values?: V;
+  /** Compare keys from their last byte to their first (MDBX_REVERSEKEY). */
+  reverseKeys?: boolean;
+  /** Several sorted values per key (MDBX_DUPSORT). */
+  dupSort?: boolean;
+  /** With dupSort: all values of a key have one size (MDBX_DUPFIXED). */
+  dupFixed?: boolean;
+  /** With dupSort: compare values from their last byte (MDBX_REVERSEDUP). */
+  reverseDup?: boolean;
+  /** Open with whatever flags the existing table has (MDBX_DB_ACCEDE). */
+  accede?: boolean;
+}
+
+/** Resolved shape of a table. */
+export interface TableInfo {
+  /** The table's name; null for the main (unnamed) table. */
+  readonly name: string | null;
+  /** The libmdbx table flags (MDBX_db_flags_t). */
+  readonly flags: number;
+  /** Key type. */
+  readonly keys: KeyKind;
+  /** Value type. */
+  readonly values: ValueKind;
+}
+
+/** The table flags implied by a set of options. */
+export function tableFlags(o: TableOptions<KeyKind, ValueKind>): number {
+  let f = 0;
+  const keys = o.keys ?? "binary", values = o.values ?? "binary";
+  if (keys === "uint32" || keys === "uint64" || keys === "bigint") f |= DbFlags.INTEGERKEY;
+  if (o.reverseKeys) f |= DbFlags.REVERSEKEY;
+  if (o.dupSort) {
+    f |= DbFlags.DUPSORT;
+    if (o.dupFixed) f |= DbFlags.DUPFIXED;
+    if (o.reverseDup) f |= DbFlags.REVERSEDUP;
+    if (values === "uint32" || values === "uint64") f |= DbFlags.INTEGERDUP | DbFlags.DUPFIXED;
+  } else if (o.dupFixed || o.reverseDup) {
+    throw new TypeError("dupFixed and reverseDup need dupSort: true");
+  }
+  if ((f & DbFlags.INTEGERKEY) && (f & DbFlags.REVERSEKEY)) {
+    throw new TypeError("integer keys cannot also be reverseKeys");
+  }
+  return f;
+}
+
+/**
+ * A handle to one table of an environment. Get it from `env.table()`; use it
+ * in any transaction of that environment. The handle stays valid until the
+ * table is dropped or the environment is closed.
+ */
+export class Table<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind> implements TableInfo {
+  /** The table's name; null for the main (unnamed) table. */
+  readonly name: string | null;
+  /** The libmdbx table flags (MDBX_db_flags_t). */
+  readonly flags: number;
+  /** Key type. */
+  readonly keys: K;
+  /** Value type. */
+  readonly values: V;
+  /** @internal The libmdbx table handle (MDBX_dbi). */
+  readonly dbi: number;
+  /** @internal The environment this table belongs to. */
+  readonly owner: object;
+  /** @internal Key encoder (single keys, range starts). */
+  readonly k: Codec;
+  /** @internal Second key encoder (range ends). */
+  readonly k2: Codec;
+  /** @internal Value encoder/decoder. */
+  readonly v: Codec;
+  /** @internal Set when the table was dropped. */
+  dropped = false;
+
+  /** @internal Use `env.table()`. */
+  constructor(owner: object, name: string | null, dbi: number, flags: number, keys: K, values: V) {
+    this.owner = owner;
+    this.name = name;
+    this.dbi = dbi;
+    this.flags = flags;
+    this.keys = keys;
+    this.values = values;
+    this.k = new Codec(keys, 512);
+    this.k2 = new Codec(keys, 512);
+    this.v = new Codec(values, 4096);
+  }
+
+  /** True for a dupsort table (several values per key). */
+  get dupSort(): boolean {
+    return (this.flags & DbFlags.DUPSORT) !== 0;
+  }
+
+  /** A label for messages. */
+  toString(): string {
+    return this.name === null ? "the main table" : `table "${this.name}"`;
+  }
+}

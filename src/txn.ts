@@ -1,0 +1,876 @@
+/**
+ * Read and write transactions.
+ *
+ * Lifetime rules, enforced rather than documented only:
+ *  - every call on an ended transaction throws `MdbxError` (MDBX_BAD_TXN);
+ *  - a parent with an active nested transaction refuses calls until the child ends;
+ *  - ending a transaction closes its cursors and detaches every zero-copy view it
+ *    handed out, so no view can read memory the transaction no longer owns;
+ *  - closing the environment ends all of its transactions first;
+ *  - a transaction that is garbage-collected without being ended is aborted.
+ *
+ * @module
+ */
+import type { KeyInput, KeyKind, KeyOf, ValueInput, ValueKind, ValueOf } from "./codec.ts";
+import { CopyFlags, PutFlags, Scan } from "./constants.ts";
+import { backend, check, decoder, detachAll, fail, fn, growOut, misuse, NOTFOUND, scratch } from "./core.ts";
+import { ErrorCode } from "./errors.ts";
+import type { Handle } from "./ffi/mod.ts";
+import { Table } from "./table.ts";
+import { Cursor, type CursorCell, type Entry } from "./cursor.ts";
+
+/** @internal What an environment shares with its transactions. */
+export interface EnvCore {
+  /** The native env handle; throws when the environment is closed. */
+  handle(): Handle;
+  /** Transactions not yet ended. */
+  readonly live: Set<TxnCell>;
+  /** The top-level write transaction, if one is open. */
+  writer: TxnCell | null;
+  /** Opens a table by name (used by txn.tables()). */
+  readonly label: string;
+  /** Forgets a dropped table. */
+  forget(table: Table): void;
+  /** Renames a cached table. */
+  renamed(table: Table, name: string): void;
+}
+
+/** @internal The native state of one transaction, shared with the registry. */
+export interface TxnCell {
+  h: Handle | null;
+  readonly write: boolean;
+  readonly env: EnvCore;
+  readonly parent: TxnCell | null;
+  child: TxnCell | null;
+  views: ArrayBuffer[];
+  cursors: Set<CursorCell>;
+  /** Why the transaction can no longer be used, once it has ended. */
+  ended: string;
+}
+
+/** Closes cursors, detaches views, then commits or aborts. Returns the native result. */
+function finish(c: TxnCell, how: "commit" | "abort" | "reset", why: string): number {
+  if (c.child) finish(c.child, "abort", "its parent ended");
+  for (const cur of c.cursors) {
+    if (cur.h !== null) fn.tm_cursor_close(cur.h);
+    cur.h = null;
+  }
+  c.cursors.clear();
+  detachAll(c.views);
+  if (how === "reset") return fn.tm_txn_reset(c.h);
+  const h = c.h;
+  c.h = null;
+  c.ended = why;
+  c.env.live.delete(c);
+  if (c.env.writer === c) c.env.writer = null;
+  if (c.parent && c.parent.child === c) c.parent.child = null;
+  return how === "commit" ? fn.tm_txn_commit(h) : fn.tm_txn_abort(h);
+}
+
+const registry = new FinalizationRegistry<TxnCell>((c) => {
+  if (c.h !== null) finish(c, "abort", "it was garbage-collected");
+});
+
+/** @internal Ends every live transaction of an environment (on close). */
+export function endAll(env: EnvCore): void {
+  // children first: a parent's finish aborts its child anyway
+  for (const c of [...env.live].reverse()) if (c.h !== null) finish(c, "abort", "its environment was closed");
+}
+
+/** Options of a range read. */
+export interface RangeOptions<K extends KeyKind = KeyKind> {
+  /** Start at keys greater than or equal to this. */
+  gte?: KeyInput<K>;
+  /** Start at keys greater than this. */
+  gt?: KeyInput<K>;
+  /** Stop after keys less than or equal to this. */
+  lte?: KeyInput<K>;
+  /** Stop before keys greater than or equal to this. */
+  lt?: KeyInput<K>;
+  /** Only keys that start with these bytes (binary and string keys). */
+  prefix?: Uint8Array | string;
+  /** Iterate from the end of the range to its start. */
+  reverse?: boolean;
+  /** At most this many entries. */
+  limit?: number;
+  /** Skip this many entries of the range first. */
+  offset?: number;
+  /** With dupSort: one entry per key (its first value) instead of every value. */
+  uniqueKeys?: boolean;
+}
+
+/** Flags of a put. */
+export interface PutOptions {
+  /** Fail with MDBX_KEYEXIST if the key exists (MDBX_NOOVERWRITE). */
+  noOverwrite?: boolean;
+  /** dupSort: fail with MDBX_KEYEXIST if the key/value pair exists (MDBX_NODUPDATA). */
+  noDupData?: boolean;
+  /** Append at the end: keys must come in order (MDBX_APPEND); fast bulk load. */
+  append?: boolean;
+  /** dupSort: append the value at the end of the key's values (MDBX_APPENDDUP). */
+  appendDup?: boolean;
+  /** The key must exist; replace its value (MDBX_CURRENT). */
+  current?: boolean;
+  /** dupSort: replace all values of the key with this one (MDBX_ALLDUPS). */
+  allDups?: boolean;
+}
+
+/** @internal */
+export function putFlags(o: PutOptions | undefined): number {
+  if (!o) return 0;
+  return (o.noOverwrite ? PutFlags.NOOVERWRITE : 0) | (o.noDupData ? PutFlags.NODUPDATA : 0) |
+    (o.append ? PutFlags.APPEND : 0) | (o.appendDup ? PutFlags.APPENDDUP : 0) |
+    (o.current ? PutFlags.CURRENT : 0) | (o.allDups ? PutFlags.ALLDUPS : 0);
+}
+
+/** Table statistics (MDBX_stat). */
+export interface Stat {
+  /** Page size in bytes. */
+  pageSize: number;
+  /** Depth (height) of the B+tree. */
+  depth: number;
+  /** Branch pages. */
+  branchPages: number;
+  /** Leaf pages. */
+  leafPages: number;
+  /** Large (overflow) pages. */
+  largePages: number;
+  /** Number of entries (key/value pairs). */
+  entries: number;
+  /** Txnid of the last transaction that modified the table. */
+  modTxnId: number;
+}
+
+/** @internal */
+export function readStat(a: Float64Array): Stat {
+  return {
+    pageSize: a[0],
+    depth: a[1],
+    branchPages: a[2],
+    leafPages: a[3],
+    largePages: a[4],
+    entries: a[5],
+    modTxnId: a[6],
+  };
+}
+
+/** Transaction information (MDBX_txn_info). */
+export interface TxnInfo {
+  /** The snapshot's txnid (read) or the txnid being written. */
+  id: number;
+  /** Read: committed transactions since this snapshot. Write: lag of the oldest reader. */
+  readerLag: number;
+  /** Bytes used by the snapshot. */
+  spaceUsed: number;
+  /** Soft size limit (the current map size). */
+  spaceLimitSoft: number;
+  /** Hard size limit (the geometry's upper bound). */
+  spaceLimitHard: number;
+  /** Read: bytes retired since the snapshot. Write: bytes retired by this transaction. */
+  spaceRetired: number;
+  /** Read: bytes left before the HSR callback is asked about this reader. Write: room left before MDBX_TXN_FULL. */
+  spaceLeftover: number;
+  /** Read: bytes freed when this reader ends. Write: bytes of dirty pages. */
+  spaceDirty: number;
+}
+
+/** The four canary words of a database: x, y, z set by writers, v the txnid of their last change. */
+export interface Canary {
+  x: number;
+  y: number;
+  z: number;
+  /** Read-only: txnid of the transaction that last set the canary. */
+  v: number;
+}
+
+/** A table as listed by `txn.tables()`. */
+export interface TableEntry {
+  name: string;
+  flags: number;
+  stat: Stat;
+}
+
+/** Either kind of transaction: everything that reads. */
+export abstract class Txn {
+  /** @internal */
+  readonly _c: TxnCell;
+
+  /** @internal */
+  constructor(cell: TxnCell) {
+    this._c = cell;
+    registry.register(this, cell, cell);
+  }
+
+  /** @internal The native handle; throws if the transaction cannot be used now. */
+  _h(): Handle {
+    const c = this._c;
+    if (c.h === null || c.child !== null) this._dead();
+    return c.h!;
+  }
+
+  /** @internal */
+  _dead(): never {
+    const c = this._c;
+    if (c.h !== null) {
+      throw misuse(ErrorCode.BAD_TXN, "the transaction has an active nested transaction; commit or abort that first");
+    }
+    throw misuse(ErrorCode.BAD_TXN, `the transaction cannot be used: ${c.ended}; begin a new one`);
+  }
+
+  /** @internal */
+  _table<K extends KeyKind, V extends ValueKind>(t: Table<K, V>): Table<K, V> {
+    if (!(t instanceof Table)) throw new TypeError(`expected a Table from env.table(), got ${String(t)}`);
+    if (t.owner !== this._c.env) throw new TypeError(`${t} belongs to another environment`);
+    return t;
+  }
+
+  /** True until the transaction commits or aborts. */
+  get isOpen(): boolean {
+    return this._c.h !== null;
+  }
+
+  /** True for a write transaction. */
+  get isWrite(): boolean {
+    return this._c.write;
+  }
+
+  /** The txnid of this transaction's snapshot (read) or of the transaction being written. */
+  get id(): number {
+    return fn.tm_txn_id(this._h());
+  }
+
+  /** The native MDBX_txn handle, for interop with other native code. */
+  get unsafeHandle(): unknown {
+    return this._h();
+  }
+
+  /** The value of `key`, as a copy, or undefined if there is none. For dupsort tables: the first value. */
+  get<K extends KeyKind, V extends ValueKind>(table: Table<K, V>, key: KeyInput<K>): ValueOf<V> | undefined {
+    const h = this._h();
+    const t = this._table(table);
+    const kb = t.k.encode(key, "key");
+    let out = scratch.out;
+    let n = fn.tm_get(h, t.dbi, kb, t.k.len, out, out.length);
+    if (n < 0) {
+      if (n === NOTFOUND) return undefined;
+      this._fail(n, "get", t);
+    }
+    if (n > out.length) {
+      out = growOut(n);
+      n = check(fn.tm_get(h, t.dbi, kb, t.k.len, out, out.length), `get from ${t}`);
+    }
+    return t.v.decode(out, 0, n) as ValueOf<V>;
+  }
+
+  /**
+   * The value of `key` without copying: a view of the database's own memory,
+   * valid until this transaction ends (then it is detached: length 0). Treat it
+   * as read-only: the map is mapped read-only and writing into it is undefined
+   * behaviour that can crash the process.
+   */
+  getView<K extends KeyKind>(table: Table<K, ValueKind>, key: KeyInput<K>): Uint8Array | undefined {
+    const h = this._h();
+    const t = this._table(table);
+    const kb = t.k.encode(key, "key");
+    const r = fn.tm_get_ref(h, t.dbi, kb, t.k.len, scratch.f64Bytes);
+    if (r < 0) {
+      if (r === NOTFOUND) return undefined;
+      this._fail(r, "get", t);
+    }
+    const ab = backend.view(scratch.f64[0], scratch.f64[1]);
+    this._c.views.push(ab);
+    return new Uint8Array(ab);
+  }
+
+  /** The value of `key` and how many values the key has (dupsort), or undefined. */
+  getWithCount<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    key: KeyInput<K>,
+  ): { value: ValueOf<V>; count: number } | undefined {
+    const h = this._h();
+    const t = this._table(table);
+    const kb = t.k.encode(key, "key");
+    let out = scratch.out;
+    let n = fn.tm_get_ex(h, t.dbi, kb, t.k.len, out, out.length, scratch.f64Bytes);
+    if (n < 0) {
+      if (n === NOTFOUND) return undefined;
+      this._fail(n, "get", t);
+    }
+    if (n > out.length) {
+      out = growOut(n);
+      n = check(fn.tm_get_ex(h, t.dbi, kb, t.k.len, out, out.length, scratch.f64Bytes), `get from ${t}`);
+    }
+    return { value: t.v.decode(out, 0, n) as ValueOf<V>, count: scratch.f64[0] };
+  }
+
+  /** True if `key` exists. */
+  has<K extends KeyKind>(table: Table<K, ValueKind>, key: KeyInput<K>): boolean {
+    const h = this._h();
+    const t = this._table(table);
+    const kb = t.k.encode(key, "key");
+    const n = fn.tm_get(h, t.dbi, kb, t.k.len, scratch.out, 0);
+    if (n === NOTFOUND) return false;
+    if (n < 0) this._fail(n, "has", t);
+    return true;
+  }
+
+  /** The first entry whose key is >= `key` (`exact` tells whether it is equal), or undefined. */
+  getGreaterOrEqual<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    key: KeyInput<K>,
+  ): (Entry<K, V> & { exact: boolean }) | undefined {
+    const h = this._h();
+    const t = this._table(table);
+    const kb = t.k.encode(key, "key");
+    let out = scratch.out;
+    let n = fn.tm_get_ge(h, t.dbi, kb, t.k.len, out, out.length);
+    if (n < 0) {
+      if (n === NOTFOUND) return undefined;
+      this._fail(n, "getGreaterOrEqual", t);
+    }
+    if (n > out.length) {
+      out = growOut(n);
+      n = check(fn.tm_get_ge(h, t.dbi, kb, t.k.len, out, out.length), `getGreaterOrEqual in ${t}`);
+    }
+    return { ...decodePair(t, out), exact: (out[8] & 1) === 1 };
+  }
+
+  /**
+   * The entries of a key range, lazily, in key order (or reverse). Entries are
+   * read in batches with one native call each; breaking out of the loop releases
+   * the cursor. Changes made by this transaction while iterating may or may not
+   * be seen by the remaining entries.
+   */
+  range<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    options: RangeOptions<K> = {},
+  ): IterableIterator<Entry<K, V>> {
+    return scan(this, this._table(table), options, Scan.KEYS | Scan.VALUES, 0) as IterableIterator<Entry<K, V>>;
+  }
+
+  /** The keys of a range (see `range`); dupsort tables yield each key once unless `uniqueKeys: false`. */
+  keys<K extends KeyKind>(table: Table<K, ValueKind>, options: RangeOptions<K> = {}): IterableIterator<KeyOf<K>> {
+    const t = this._table(table);
+    const unique = options.uniqueKeys ?? true;
+    return scan(this, t, { ...options, uniqueKeys: unique }, Scan.KEYS, 1) as IterableIterator<KeyOf<K>>;
+  }
+
+  /** The values of a range (see `range`). */
+  values<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    options: RangeOptions<K> = {},
+  ): IterableIterator<ValueOf<V>> {
+    return scan(this, this._table(table), options, Scan.VALUES, 2) as IterableIterator<ValueOf<V>>;
+  }
+
+  /** The values of one key of a dupsort table, in order (or reverse). */
+  dups<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    key: KeyInput<K>,
+    options: { reverse?: boolean; limit?: number; offset?: number } = {},
+  ): IterableIterator<ValueOf<V>> {
+    const t = this._table(table);
+    return scan(this, t, { ...options, gte: key }, Scan.VALUES | Scan.DUPS_OF_KEY, 2) as IterableIterator<
+      ValueOf<V>
+    >;
+  }
+
+  /** Counts the entries of a range by walking it (exact; see `estimateRange` for a fast estimate). */
+  count<K extends KeyKind>(table: Table<K, ValueKind>, options: RangeOptions<K> = {}): number {
+    let n = 0;
+    for (const _ of scan(this, this._table(table), options, 0, 3)) n++;
+    return n;
+  }
+
+  /** An estimate of the number of entries between two keys (begin inclusive; either side open). */
+  estimateRange<K extends KeyKind>(table: Table<K, ValueKind>, begin?: KeyInput<K>, end?: KeyInput<K>): number {
+    const h = this._h();
+    const t = this._table(table);
+    const b = begin === undefined ? null : t.k.encode(begin, "begin key");
+    const e = end === undefined ? null : t.k2.encode(end, "end key");
+    check(
+      fn.tm_estimate_range(h, t.dbi, b, b ? t.k.len : 0, b ? 1 : 0, e, e ? t.k2.len : 0, e ? 1 : 0, scratch.f64Bytes),
+      `estimateRange in ${t}`,
+    );
+    return scratch.f64[0];
+  }
+
+  /** Compares two keys with the table's key order: negative, zero or positive. */
+  compare<K extends KeyKind>(table: Table<K, ValueKind>, a: KeyInput<K>, b: KeyInput<K>): number {
+    const h = this._h();
+    const t = this._table(table);
+    const x = t.k.encode(a, "key a"), y = t.k2.encode(b, "key b");
+    return fn.tm_cmp(h, t.dbi, x, t.k.len, y, t.k2.len);
+  }
+
+  /** A cursor over a table, closed when this transaction ends (or by `close()`). */
+  cursor<K extends KeyKind, V extends ValueKind>(table: Table<K, V>): Cursor<K, V> {
+    const h = this._h();
+    const t = this._table(table);
+    const ch = fn.tm_cursor_open(h, t.dbi, scratch.i32Bytes);
+    if (ch === null) fail(scratch.i32[0], `opening a cursor on ${t}`);
+    const cell: CursorCell = { h: ch, txn: this._c };
+    this._c.cursors.add(cell);
+    return new Cursor<K, V>(cell, t, this);
+  }
+
+  /** Statistics of a table in this snapshot. */
+  stat(table: Table): Stat {
+    check(fn.tm_dbi_stat(this._h(), this._table(table).dbi, scratch.f64Bytes), `stat of ${table}`);
+    return readStat(scratch.f64);
+  }
+
+  /** The table's libmdbx flags and state (MDBX_DBI_* bits). */
+  tableFlags(table: Table): { flags: number; state: number } {
+    check(fn.tm_dbi_flags(this._h(), this._table(table).dbi, scratch.u32Bytes), `flags of ${table}`);
+    return { flags: scratch.u32[0], state: scratch.u32[1] };
+  }
+
+  /** Every named table of the database, with flags and statistics. */
+  tables(): TableEntry[] {
+    const h = this._h();
+    let out = scratch.out;
+    let n = check(fn.tm_enumerate_tables(h, out, out.length), "listing tables");
+    if (n > out.length) {
+      out = growOut(n);
+      n = check(fn.tm_enumerate_tables(h, out, out.length), "listing tables");
+    }
+    const dv = new DataView(out.buffer, out.byteOffset, n);
+    const list: TableEntry[] = [];
+    for (let o = 0; o < n;) {
+      const nl = dv.getUint32(o, true), flags = dv.getUint32(o + 4, true);
+      const st = new Float64Array(7);
+      for (let i = 0; i < 7; i++) st[i] = dv.getFloat64(o + 12 + 8 * i, true);
+      list.push({ name: decoder.decode(out.subarray(o + 68, o + 68 + nl)), flags, stat: readStat(st) });
+      o += (68 + nl + 7) & ~7;
+    }
+    return list;
+  }
+
+  /** The current value of the table's sequence (WriteTxn.incrementSequence advances it). */
+  sequence(table: Table): number {
+    check(fn.tm_dbi_sequence(this._h(), this._table(table).dbi, 0, scratch.f64Bytes), `sequence of ${table}`);
+    return scratch.f64[0];
+  }
+
+  /** The database's canary words as of this snapshot. */
+  canary(): Canary {
+    check(fn.tm_canary_get(this._h(), scratch.f64Bytes), "reading the canary");
+    const a = scratch.f64;
+    return { x: a[0], y: a[1], z: a[2], v: a[3] };
+  }
+
+  /** Information about this transaction; `scanReaders` also computes the reader lag of a write transaction. */
+  info(scanReaders = false): TxnInfo {
+    check(fn.tm_txn_info(this._h(), scanReaders ? 1 : 0, scratch.f64Bytes), "txn info");
+    const a = scratch.f64;
+    return {
+      id: a[0],
+      readerLag: a[1],
+      spaceUsed: a[2],
+      spaceLimitSoft: a[3],
+      spaceLimitHard: a[4],
+      spaceRetired: a[5],
+      spaceLeftover: a[6],
+      spaceDirty: a[7],
+    };
+  }
+
+  /**
+   * Copies this transaction's snapshot to a new database file (`compact`
+   * omits free pages and renumbers). The destination must not exist unless
+   * `overwrite`.
+   */
+  copyTo(dest: string, options: { compact?: boolean; overwrite?: boolean } = {}): void {
+    const f = (options.compact ? CopyFlags.COMPACT : 0) | (options.overwrite ? CopyFlags.OVERWRITE : 0);
+    const p = new TextEncoder().encode(dest + "\0");
+    check(fn.tm_txn_copy(this._h(), p, f), `copying to ${dest}`);
+  }
+
+  /** @internal Throws for a failed call, with the table and key sizes where they explain it. */
+  _fail(r: number, op: string, t: Table): never {
+    if (r === -ErrorCode.EINVAL && this._c.h === null) this._dead();
+    if (r === ErrorCode.BAD_VALSIZE) {
+      fail(r, `${op} in ${t}: key of ${t.k.len} bytes or value of ${t.v.len} bytes is not accepted`);
+    }
+    fail(r, `${op} in ${t}`);
+  }
+
+  /** @internal */
+  abstract [Symbol.dispose](): void;
+}
+
+/** @internal Decodes a pair written by tm_pair_out at offset 0. */
+export function decodePair<K extends KeyKind, V extends ValueKind>(t: Table<K, V>, out: Uint8Array): Entry<K, V> {
+  const kl = out[0] | (out[1] << 8) | (out[2] << 16) | (out[3] << 24);
+  const vl = out[4] | (out[5] << 8) | (out[6] << 16) | (out[7] << 24);
+  return {
+    key: t.k.decode(out, 12, kl) as KeyOf<K>,
+    value: t.v.decode(out, 12 + kl, vl) as ValueOf<V>,
+  };
+}
+
+/** Scan batch buffers, reused across iterators. */
+const pool: Uint8Array[] = [];
+
+/** The smallest key greater than every key that starts with `p`, or null if none (all 0xff). */
+function prefixEnd(p: Uint8Array): Uint8Array | null {
+  let i = p.length;
+  while (i > 0 && p[i - 1] === 0xff) i--;
+  if (i === 0) return null;
+  const s = p.slice(0, i);
+  s[i - 1]++;
+  return s;
+}
+
+/** mode: 0 entries, 1 keys, 2 values, 3 nothing (counting). */
+function* scan<K extends KeyKind, V extends ValueKind>(
+  txn: Txn,
+  t: Table<K, V>,
+  o: RangeOptions<K>,
+  what: number,
+  mode: 0 | 1 | 2 | 3,
+): Generator<unknown, void, undefined> {
+  let flags = what | (t.dupSort ? Scan.DUPSORT : 0);
+  const rev = !!o.reverse;
+  if (rev) flags |= Scan.REVERSE;
+  if (o.uniqueKeys && !(flags & Scan.DUPS_OF_KEY)) flags |= Scan.NODUP;
+  let limit = o.limit ?? Infinity;
+  const offset = o.offset ?? 0;
+  if (!(limit >= 0) || !(offset >= 0) || !Number.isInteger(offset)) {
+    throw new RangeError(`limit and offset must be non-negative integers (got ${o.limit}, ${o.offset})`);
+  }
+  // start / end keys, copied: the iterator outlives the encoders' scratch
+  let start: Uint8Array | null = null, end: Uint8Array | null = null;
+  const lower = o.gte ?? o.gt, upper = o.lte ?? o.lt;
+  if (o.gte !== undefined && o.gt !== undefined || o.lte !== undefined && o.lt !== undefined) {
+    throw new TypeError("give at most one of gte/gt and one of lte/lt");
+  }
+  if (o.prefix !== undefined) {
+    if (lower !== undefined || upper !== undefined) throw new TypeError("prefix cannot be combined with gte/gt/lte/lt");
+    if (t.keys !== "binary" && t.keys !== "string") throw new TypeError("prefix needs binary or string keys");
+    const p = t.k.encode(o.prefix, "prefix").slice(0, t.k.len);
+    end = p;
+    flags |= Scan.PREFIX;
+    if (!rev) {
+      start = p;
+      flags |= Scan.HAS_START;
+    } else {
+      start = prefixEnd(p);
+      if (start) flags |= Scan.HAS_START | Scan.START_EXCLUSIVE;
+    }
+  } else if (flags & Scan.DUPS_OF_KEY) {
+    start = t.k.encode(lower, "key").slice(0, t.k.len);
+    flags |= Scan.HAS_START;
+  } else {
+    const s = rev ? upper : lower, e = rev ? lower : upper;
+    if (s !== undefined) {
+      start = t.k.encode(s, "range start").slice(0, t.k.len);
+      flags |= Scan.HAS_START | ((rev ? o.lt : o.gt) !== undefined ? Scan.START_EXCLUSIVE : 0);
+    }
+    if (e !== undefined) {
+      end = t.k2.encode(e, "range end").slice(0, t.k2.len);
+      flags |= Scan.HAS_END | ((rev ? o.gte : o.lte) !== undefined ? Scan.END_INCLUSIVE : 0);
+    }
+  }
+  if (limit === 0) return;
+  const cur = txn.cursor(t);
+  let buf = pool.pop() ?? new Uint8Array(16 * 1024);
+  let batch = 16; // small first batch: cheap when the loop stops early
+  let op: number = Scan.FIRST;
+  let skip = offset;
+  try {
+    for (;;) {
+      const h = cur._h();
+      const want = Math.min(batch, limit);
+      const n = fn.tm_scan(
+        h,
+        flags | op,
+        start,
+        start ? start.length : 0,
+        end,
+        end ? end.length : 0,
+        skip,
+        want,
+        buf,
+        buf.length,
+      );
+      if (n < 0) txn._fail(n, "range", t);
+      skip = 0;
+      const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
+      const state = dv.getUint32(4, true), need = dv.getUint32(8, true);
+      let p = 12;
+      for (let i = 0; i < n; i++) {
+        const kl = dv.getUint32(p, true), vl = dv.getUint32(p + 4, true);
+        p += 8;
+        const ko = p;
+        if (what & Scan.KEYS) p += kl;
+        const vo = p;
+        if (what & Scan.VALUES) p += vl;
+        switch (mode) {
+          case 0:
+            yield { key: t.k.decode(buf, ko, kl), value: t.v.decode(buf, vo, vl) };
+            break;
+          case 1:
+            yield t.k.decode(buf, ko, kl);
+            break;
+          case 2:
+            yield t.v.decode(buf, vo, vl);
+            break;
+          default:
+            yield undefined;
+        }
+      }
+      limit -= n;
+      if (state === 1 || limit <= 0) return;
+      op = Scan.CURRENT;
+      if (need > buf.length) {
+        let size = buf.length;
+        while (size < need) size *= 2;
+        buf = new Uint8Array(size);
+      }
+      if (batch < 4096) batch *= 4;
+    }
+  } finally {
+    cur.close();
+    if (buf.length <= 1 << 20 && pool.length < 8) pool.push(buf);
+  }
+}
+
+/** A read-only transaction: a consistent snapshot of the database. */
+export class ReadTxn extends Txn {
+  /** Ends the transaction and releases its snapshot. Idempotent. */
+  end(): void {
+    const c = this._c;
+    if (c.h === null) return;
+    registry.unregister(c);
+    check(finish(c, "abort", "it has ended"), "ending a read transaction");
+  }
+
+  /** Same as `end()`: a read transaction has nothing to commit. */
+  commit(): void {
+    this.end();
+  }
+
+  /** Same as `end()`. */
+  abort(): void {
+    this.end();
+  }
+
+  /** Releases the snapshot but keeps the reader slot for `renew()` (cheap re-start). Views are detached. */
+  reset(): void {
+    const c = this._c;
+    if (c.h === null) this._dead();
+    check(finish(c, "reset", ""), "resetting a read transaction");
+  }
+
+  /** Starts again on the newest snapshot after `reset()`. */
+  renew(): void {
+    const c = this._c;
+    if (c.h === null) this._dead();
+    check(fn.tm_txn_renew(c.h), "renewing a read transaction");
+  }
+
+  /**
+   * Parks the reader: its snapshot stays valid but may be ousted if writers need
+   * the space (then `unpark()` reports it). With `autoUnpark` any read unparks it.
+   */
+  park(autoUnpark = true): void {
+    check(fn.tm_txn_park(this._h(), autoUnpark ? 1 : 0), "parking a read transaction");
+  }
+
+  /**
+   * Unparks the reader. Returns true if the snapshot was kept; false if it had
+   * been ousted and `restartIfOusted` restarted it on a newer snapshot. Throws
+   * MDBX_OUSTED when it was ousted and no restart was asked for.
+   */
+  unpark(restartIfOusted = true): boolean {
+    const r = check(fn.tm_txn_unpark(this._h(), restartIfOusted ? 1 : 0), "unparking a read transaction");
+    return r === 0;
+  }
+
+  /** Ends the transaction (`using` support). */
+  [Symbol.dispose](): void {
+    this.end();
+  }
+}
+
+/** A write transaction. One per environment at a time; nested ones through `begin()`. */
+export class WriteTxn extends Txn {
+  /** Stores `value` under `key` (see PutOptions for the flags). */
+  put<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    key: KeyInput<K>,
+    value: ValueInput<V>,
+    options?: PutOptions,
+  ): void {
+    const h = this._h();
+    const t = this._table(table);
+    const kb = t.k.encode(key, "key");
+    const vb = t.v.encode(value, "value");
+    const r = fn.tm_put(h, t.dbi, kb, t.k.len, vb, t.v.len, options ? putFlags(options) : 0);
+    if (r !== 0) this._fail(r, "put", t);
+  }
+
+  /**
+   * Reserves `length` bytes for the value of `key` and returns them to fill
+   * (MDBX_RESERVE): no copy of the value. Fill it before the next change in
+   * this transaction; it is detached when the transaction ends.
+   */
+  reserve<K extends KeyKind>(
+    table: Table<K, ValueKind>,
+    key: KeyInput<K>,
+    length: number,
+    options?: PutOptions,
+  ): Uint8Array {
+    const h = this._h();
+    const t = this._table(table);
+    if (!Number.isInteger(length) || length < 0) throw new RangeError(`length must be a byte count, got ${length}`);
+    const kb = t.k.encode(key, "key");
+    const r = fn.tm_put_reserve(h, t.dbi, kb, t.k.len, length, putFlags(options), scratch.f64Bytes);
+    if (r !== 0) this._fail(r, "reserve", t);
+    const ab = backend.view(scratch.f64[0], scratch.f64[1]);
+    this._c.views.push(ab);
+    return new Uint8Array(ab);
+  }
+
+  /**
+   * Deletes `key` (all its values in a dupsort table), or only the pair
+   * key/value when `value` is given. Returns false if there was nothing to delete.
+   */
+  del<K extends KeyKind, V extends ValueKind>(table: Table<K, V>, key: KeyInput<K>, value?: ValueInput<V>): boolean {
+    const h = this._h();
+    const t = this._table(table);
+    const kb = t.k.encode(key, "key");
+    const vb = value === undefined ? null : t.v.encode(value, "value");
+    const r = fn.tm_del(h, t.dbi, kb, t.k.len, vb, vb ? t.v.len : 0, vb ? 1 : 0);
+    if (r === NOTFOUND) return false;
+    if (r !== 0) this._fail(r, "del", t);
+    return true;
+  }
+
+  /**
+   * Replaces the value of `key` (or deletes it when `value` is undefined) and
+   * returns the previous value, or undefined if there was none.
+   */
+  replace<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    key: KeyInput<K>,
+    value: ValueInput<V> | undefined,
+    options?: PutOptions,
+  ): ValueOf<V> | undefined {
+    const h = this._h();
+    const t = this._table(table);
+    const kb = t.k.encode(key, "key");
+    const vb = value === undefined ? null : t.v.encode(value, "value");
+    const f = putFlags(options);
+    let out = scratch.out;
+    for (;;) {
+      const n = fn.tm_replace(h, t.dbi, kb, t.k.len, vb, vb ? t.v.len : 0, vb ? 1 : 0, f, out, out.length);
+      if (n === NOTFOUND) return undefined;
+      if (n < 0) this._fail(n, "replace", t);
+      if (n <= out.length) return t.v.decode(out, 0, n) as ValueOf<V>;
+      out = growOut(n);
+    }
+  }
+
+  /** Deletes every entry of the table (the table stays). */
+  clear(table: Table): void {
+    check(fn.tm_drop(this._h(), this._table(table).dbi, 0), `clearing ${table}`);
+  }
+
+  /** Deletes the table itself; its handle becomes unusable once this transaction commits. */
+  drop(table: Table): void {
+    const t = this._table(table);
+    check(fn.tm_drop(this._h(), t.dbi, 1), `dropping ${t}`);
+    t.dropped = true;
+    this._c.env.forget(t);
+  }
+
+  /** Renames a table. */
+  rename(table: Table, name: string): void {
+    const t = this._table(table);
+    if (t.name === null) throw new TypeError("the main table cannot be renamed");
+    const n = new TextEncoder().encode(name);
+    check(fn.tm_dbi_rename(this._h(), t.dbi, n, n.length), `renaming ${t} to "${name}"`);
+    this._c.env.renamed(t, name);
+  }
+
+  /** Adds `increment` to the table's sequence and returns the value before the increment. */
+  incrementSequence(table: Table, increment = 1): number {
+    if (!Number.isSafeInteger(increment) || increment < 0) throw new RangeError("increment must be a safe integer >= 0");
+    check(fn.tm_dbi_sequence(this._h(), this._table(table).dbi, increment, scratch.f64Bytes), `sequence of ${table}`);
+    return scratch.f64[0];
+  }
+
+  /** Sets the canary words x, y, z (v becomes this transaction's id). */
+  setCanary(canary: { x?: number; y?: number; z?: number }): void {
+    const cur = this.canary();
+    check(
+      fn.tm_canary_put(this._h(), canary.x ?? cur.x, canary.y ?? cur.y, canary.z ?? cur.z),
+      "setting the canary",
+    );
+  }
+
+  /**
+   * Begins a nested transaction. Until it ends, this transaction refuses calls;
+   * committing it merges its changes here, aborting it discards only them.
+   */
+  begin(): WriteTxn {
+    const h = this._h();
+    const c = this._c;
+    const ch = fn.tm_txn_begin(c.env.handle(), h, 0, scratch.i32Bytes);
+    if (ch === null) fail(scratch.i32[0], "beginning a nested transaction");
+    const cell: TxnCell = {
+      h: ch,
+      write: true,
+      env: c.env,
+      parent: c,
+      child: null,
+      views: [],
+      cursors: new Set(),
+      ended: "",
+    };
+    c.child = cell;
+    c.env.live.add(cell);
+    return new WriteTxn(cell);
+  }
+
+  /** Commits. A failed commit aborts the transaction and throws. */
+  commit(): void {
+    const c = this._c;
+    if (c.h === null || c.child !== null) this._dead();
+    registry.unregister(c);
+    check(finish(c, "commit", "it was committed"), "commit");
+  }
+
+  /** Discards the transaction's changes. Idempotent. */
+  abort(): void {
+    const c = this._c;
+    if (c.h === null) return;
+    registry.unregister(c);
+    check(finish(c, "abort", "it was aborted"), "abort");
+  }
+
+  /** Aborts unless committed (`using` support). */
+  [Symbol.dispose](): void {
+    this.abort();
+  }
+}
+
+/** @internal Begins a top-level transaction on an environment. */
+export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
+  if (write && env.writer !== null) {
+    throw misuse(
+      ErrorCode.TXN_OVERLAPPING,
+      `a write transaction is already open on ${env.label} in this thread; commit or abort it first ` +
+        "(use txn.begin() for a nested transaction)",
+    );
+  }
+  const h = fn.tm_txn_begin(env.handle(), null, flags, scratch.i32Bytes);
+  if (h === null) fail(scratch.i32[0], write ? "beginning a write transaction" : "beginning a read transaction");
+  const cell: TxnCell = { h, write, env, parent: null, child: null, views: [], cursors: new Set(), ended: "" };
+  env.live.add(cell);
+  if (write) env.writer = cell;
+  return cell;
+}
