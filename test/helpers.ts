@@ -1,0 +1,63 @@
+/**
+ * Small fixtures shared by the tests: temporary directories, a temporary
+ * database, and the command line that runs a script in this same runtime.
+ *
+ * @module
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import process from "node:process";
+import { type Env, open, type OpenOptions } from "../mod.ts";
+import { runtime } from "./shim.ts";
+
+/** Creates a fresh directory under the OS temp dir and returns its path; remove it with `removeDir`. */
+export function tempDir(prefix = "turbomdbx-test-"): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Removes a directory made by `tempDir`, with its contents. */
+export function removeDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** A database in a fresh temporary directory; disposing closes it and removes the directory. */
+export interface TempEnv extends Disposable {
+  readonly env: Env;
+  /** The temporary directory. */
+  readonly dir: string;
+  /** The database path inside it. */
+  readonly path: string;
+}
+
+/**
+ * Opens a database in a fresh temporary directory. Tests default to
+ * sync "nosync": durability is not what they check, and fsync would make them slow.
+ */
+export function tempEnv(options: OpenOptions = {}, prefix?: string): TempEnv {
+  const dir = tempDir(prefix);
+  const p = path.join(dir, "db");
+  let env: Env;
+  try {
+    env = open(p, { sync: "nosync", ...options });
+  } catch (e) {
+    removeDir(dir);
+    throw e;
+  }
+  return {
+    env,
+    dir,
+    path: p,
+    [Symbol.dispose]() {
+      env.close();
+      removeDir(dir);
+    },
+  };
+}
+
+/** The command that runs `script` (with `args`) in the runtime running this process. */
+export function runtimeCommand(script: string, args: string[] = []): { cmd: string; args: string[] } {
+  return runtime === "deno"
+    ? { cmd: process.execPath, args: ["run", "-A", script, ...args] }
+    : { cmd: process.execPath, args: [script, ...args] };
+}
