@@ -14,6 +14,7 @@
  */
 export { deleteDatabase, Env, open, parseSize } from "./src/env.ts";
 export type {
+  CheckResult,
   EnvInfo,
   GcInfo,
   Geometry,

@@ -671,6 +671,78 @@ TM_API int tm_scan(MDBX_cursor *cur, uint32_t flags, const void *start, uint32_t
   return (int)count;
 }
 
+/* ---------------------------------------------------------------- check --- */
+
+#include <stdarg.h>
+#include <stdio.h>
+
+/* The check context with our log after it: callbacks get &ctx and recover the log. */
+typedef struct {
+  MDBX_chk_context_t ctx;
+  uint8_t *out;
+  uint32_t cap, used;
+} tm_chk_log;
+
+/* Each issue becomes one line "object: issue [#entry] extra\n" in `out` (truncated at cap). */
+static void tm_chk_issue(MDBX_chk_context_t *ctx, const char *object, uint64_t entry_number, const char *issue,
+                         const char *extra_fmt, va_list extra_args) {
+  tm_chk_log *l = (tm_chk_log *)ctx;
+  char line[512];
+  int n = snprintf(line, sizeof(line), "%s: %s", object ? object : "?", issue ? issue : "?");
+  if (n < 0)
+    return;
+  if (entry_number && n < (int)sizeof(line))
+    n += snprintf(line + n, sizeof(line) - n, " (entry %llu)", (unsigned long long)entry_number);
+  if (extra_fmt && n < (int)sizeof(line)) {
+    line[n++] = ' ';
+    n += vsnprintf(line + n, sizeof(line) - n, extra_fmt, extra_args);
+  }
+  if (n >= (int)sizeof(line))
+    n = sizeof(line) - 1;
+  line[n++] = '\n';
+  if (l->used + (uint32_t)n <= l->cap) {
+    memcpy(l->out + l->used, line, (size_t)n);
+    l->used += (uint32_t)n;
+  }
+}
+
+/* Integrity check of an open environment (mdbx_env_chk). `res` gets 16 doubles:
+ * total problems, meta, tree, gc tree, kv tree, gc, kv problems, tables, processed pages,
+ * allocated pages, backed pages, gc pages, reclaimable pages, unused pages, payload bytes,
+ * recent txnid. `log` gets one line per issue. Returns the log's length or an error. */
+TM_API int tm_env_chk(MDBX_env *env, uint32_t flags, uint32_t timeout_16dot16, uint8_t *log, uint32_t cap,
+                      double *res) {
+  MDBX_chk_callbacks_t cb;
+  memset(&cb, 0, sizeof(cb));
+  cb.issue = tm_chk_issue;
+  tm_chk_log l;
+  memset(&l, 0, sizeof(l));
+  l.out = log;
+  l.cap = cap;
+  int rc = mdbx_env_chk(env, &cb, &l.ctx, (MDBX_chk_flags_t)flags, MDBX_chk_error, timeout_16dot16);
+  const MDBX_chk_context_t ctx = l.ctx;
+  size_t n = 0;
+  res[n++] = (double)ctx.result.total_problems;
+  res[n++] = (double)ctx.result.problems_meta;
+  res[n++] = (double)ctx.result.tree_problems;
+  res[n++] = (double)ctx.result.gc_tree_problems;
+  res[n++] = (double)ctx.result.kv_tree_problems;
+  res[n++] = (double)ctx.result.problems_gc;
+  res[n++] = (double)ctx.result.problems_kv;
+  res[n++] = (double)ctx.result.table_total;
+  res[n++] = (double)ctx.result.processed_pages;
+  res[n++] = (double)ctx.result.alloc_pages;
+  res[n++] = (double)ctx.result.backed_pages;
+  res[n++] = (double)ctx.result.gc_pages;
+  res[n++] = (double)ctx.result.reclaimable_pages;
+  res[n++] = (double)ctx.result.unused_pages;
+  res[n++] = (double)ctx.result.total_payload_bytes;
+  res[n++] = (double)ctx.result.recent_txnid;
+  if (rc != MDBX_SUCCESS && rc != MDBX_RESULT_TRUE)
+    return tm_rc(rc);
+  return (int)l.used;
+}
+
 /* -------------------------------------------------------------- errors --- */
 
 TM_API const char *tm_strerror(int32_t code) { return mdbx_strerror(code); }

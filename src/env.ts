@@ -176,6 +176,34 @@ export interface GcInfo {
   maxRetainedPages: number;
 }
 
+/** The outcome of `env.check()` (mdbx_env_chk). */
+export interface CheckResult {
+  /** True when no problem was found. */
+  ok: boolean;
+  /** All problems found. */
+  problems: number;
+  /** Problems by area. */
+  metaProblems: number;
+  treeProblems: number;
+  gcTreeProblems: number;
+  kvTreeProblems: number;
+  gcProblems: number;
+  kvProblems: number;
+  /** Tables checked (including the main table and the GC). */
+  tables: number;
+  processedPages: number;
+  allocatedPages: number;
+  backedPages: number;
+  gcPages: number;
+  reclaimablePages: number;
+  unusedPages: number;
+  payloadBytes: number;
+  /** The txnid of the checked snapshot. */
+  txnId: number;
+  /** One line per issue: "object: issue ...". */
+  issues: string[];
+}
+
 /** What a Handle-Slow-Readers callback is told about the laggard reader. */
 export interface LaggardReader {
   /** Process id of the reader. */
@@ -501,6 +529,44 @@ export class Env implements Disposable {
         maxRetainedPages: a[6],
       };
     });
+  }
+
+  /**
+   * Checks the integrity of the database (libmdbx's mdbx_env_chk, the engine of
+   * `mdbx_chk`): page trees, GC, key order and space accounting, on a read
+   * snapshot. `ignoreOrder` is for tables with custom comparators; `skipKeys`
+   * skips the key/value pass (faster).
+   */
+  check(options: { ignoreOrder?: boolean; skipKeys?: boolean; timeoutSeconds?: number } = {}): CheckResult {
+    const h = this.#h();
+    const f = (options.skipKeys ? 4 : 0) | (options.ignoreOrder ? 8 : 0);
+    const log = new Uint8Array(64 * 1024);
+    const res = new Float64Array(16);
+    const n = check(
+      fn.tm_env_chk(h, f, Math.round((options.timeoutSeconds ?? 0) * 65536), log, log.length, new Uint8Array(res.buffer)),
+      `checking ${this.path}`,
+    );
+    const issues = new TextDecoder().decode(log.subarray(0, n)).split("\n").filter((l) => l !== "");
+    return {
+      ok: res[0] === 0 && issues.length === 0,
+      problems: res[0],
+      metaProblems: res[1],
+      treeProblems: res[2],
+      gcTreeProblems: res[3],
+      kvTreeProblems: res[4],
+      gcProblems: res[5],
+      kvProblems: res[6],
+      tables: res[7],
+      processedPages: res[8],
+      allocatedPages: res[9],
+      backedPages: res[10],
+      gcPages: res[11],
+      reclaimablePages: res[12],
+      unusedPages: res[13],
+      payloadBytes: res[14],
+      txnId: res[15],
+      issues,
+    };
   }
 
   /** Pre-faults the map into memory (mdbx_env_warmup); `force` reads every page. */

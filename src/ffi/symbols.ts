@@ -63,6 +63,8 @@ export const symbols = {
   tm_env_info: { parameters: ["pointer", "pointer", "buffer"], result: "i32" },
   // int tm_reader_list(MDBX_env *env, uint8_t *out, uint32_t cap)
   tm_reader_list: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  // int tm_env_chk(MDBX_env *env, uint32_t flags, uint32_t timeout_16dot16, uint8_t *log, uint32_t cap, double res[16])
+  tm_env_chk: { parameters: ["pointer", "u32", "u32", "buffer", "u32", "buffer"], result: "i32" },
   // int mdbx_env_set_hsr(MDBX_env *env, MDBX_hsr_func fn)
   mdbx_env_set_hsr: { parameters: ["pointer", "pointer"], result: "i32" },
 
