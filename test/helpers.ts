@@ -8,7 +8,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import process from "node:process";
-import { type Env, open, type OpenOptions } from "../mod.ts";
+import { AssertionError } from "node:assert";
+import { type Env, MdbxError, open, type OpenOptions } from "../mod.ts";
 import { runtime } from "./shim.ts";
 
 /** Creates a fresh directory under the OS temp dir and returns its path; remove it with `removeDir`. */
@@ -60,4 +61,24 @@ export function runtimeCommand(script: string, args: string[] = []): { cmd: stri
   return runtime === "deno"
     ? { cmd: process.execPath, args: ["run", "-A", script, ...args] }
     : { cmd: process.execPath, args: [script, ...args] };
+}
+
+/**
+ * Asserts that `fn` throws an MdbxError with this code name (e.g. "MDBX_KEYEXIST")
+ * and, if given, a message matching `message`. Returns the error.
+ */
+export function throwsMdbx(fn: () => unknown, codeName: string, message?: RegExp): MdbxError {
+  try {
+    fn();
+  } catch (e) {
+    if (!(e instanceof MdbxError)) throw new AssertionError({ message: `expected MdbxError ${codeName}, got ${e}` });
+    if (e.codeName !== codeName) {
+      throw new AssertionError({ message: `expected ${codeName}, got ${e.codeName}: ${e.message}` });
+    }
+    if (message && !message.test(e.message)) {
+      throw new AssertionError({ message: `message of ${codeName} does not match ${message}: ${e.message}` });
+    }
+    return e;
+  }
+  throw new AssertionError({ message: `expected MdbxError ${codeName}, nothing was thrown` });
 }
