@@ -460,9 +460,9 @@ export class Env implements Disposable {
 
   /** Changes the durability mode of an open environment. */
   setSync(mode: SyncMode): void {
+    const f = syncFlags(mode); // validate before changing anything
     const all = EnvFlags.UTTERLY_NOSYNC | EnvFlags.NOMETASYNC;
     check(fn.tm_env_set_flags(this.#h(), all, 0), "setting sync mode");
-    const f = syncFlags(mode);
     if (f) check(fn.tm_env_set_flags(this.#h(), f, 1), "setting sync mode");
   }
 

@@ -601,6 +601,8 @@ function* scan<K extends KeyKind, V extends ValueKind>(
       const state = dv.getUint32(4, true), need = dv.getUint32(8, true);
       let p = 12;
       for (let i = 0; i < n; i++) {
+        // the batch is a copy, but an ended (or parent-of-active-child) transaction yields nothing more
+        if (i > 0 && (txn._c.h === null || txn._c.child !== null)) txn._dead();
         const kl = dv.getUint32(p, true), vl = dv.getUint32(p + 4, true);
         p += 8;
         const ko = p;
