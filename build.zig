@@ -48,6 +48,17 @@ pub fn build(b: *std.Build) void {
     chk.step.dependOn(&prepare.step);
     b.installArtifact(chk);
 
+    // Stock writer/verifier of a reference database (test/compat.test.ts):
+    // the other direction of format compatibility.
+    const sw_mod = b.createModule(.{ .target = target, .optimize = .ReleaseSafe, .link_libc = true });
+    sw_mod.addIncludePath(b.path(stock_dir));
+    sw_mod.addCSourceFile(.{ .file = b.path(stock_dir ++ "/mdbx.c"), .flags = flags });
+    sw_mod.addCSourceFile(.{ .file = b.path("native/tools/stock_write.c"), .flags = flags });
+    linkSystem(sw_mod, os_tag);
+    const sw = b.addExecutable(.{ .name = "mdbx_stock_write", .root_module = sw_mod });
+    sw.step.dependOn(&prepare.step);
+    b.installArtifact(sw);
+
     // Native baseline for the benchmarks: C loops over the same env and keys,
     // called through FFI from the benchmark process.
     const bench_mod = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true });
