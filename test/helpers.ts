@@ -32,15 +32,16 @@ export interface TempEnv extends Disposable {
 }
 
 /**
- * Opens a database in a fresh temporary directory. Tests default to
- * sync "nosync": durability is not what they check, and fsync would make them slow.
+ * Opens a database in a fresh temporary directory. Tests default to sync
+ * "lazy": durability is not what they check, and an fsync per commit would make
+ * them slow ("nosync" would too, but libmdbx then logs a warning at close).
  */
 export function tempEnv(options: OpenOptions = {}, prefix?: string): TempEnv {
   const dir = tempDir(prefix);
   const p = path.join(dir, "db");
   let env: Env;
   try {
-    env = open(p, { sync: "nosync", ...options });
+    env = open(p, { sync: "lazy", ...options });
   } catch (e) {
     removeDir(dir);
     throw e;
