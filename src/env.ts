@@ -365,9 +365,12 @@ export class Env implements Disposable {
     const core = this.#core;
     let own: WriteTxn | ReadTxn | null = null;
     let txnH: Handle;
-    if (core.writer !== null) {
-      // inside a write transaction the table must be opened by it: a second one would wait for ourselves
-      txnH = core.writer.h!;
+    let inner = core.writer;
+    if (inner !== null) {
+      // inside a write transaction the table must be opened by it (its innermost nested one):
+      // a second one would wait for ourselves
+      while (inner.child !== null) inner = inner.child;
+      txnH = inner.h!;
     } else {
       own = create ? this.beginWrite() : this.beginRead();
       txnH = own._h();
@@ -384,6 +387,7 @@ export class Env implements Disposable {
       if (own) own.commit();
       own = null;
       this.#tables.set(name, t);
+      if (inner !== null) (inner.onDiscard ??= []).push(() => core.forget(t));
       return t;
     } finally {
       own?.abort();

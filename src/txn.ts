@@ -46,6 +46,8 @@ export interface TxnCell {
   cursors: Set<CursorCell>;
   /** Why the transaction can no longer be used, once it has ended. */
   ended: string;
+  /** Run if this transaction's changes are discarded: forget table handles it opened (libmdbx closes them). */
+  onDiscard?: (() => void)[];
 }
 
 /** Closes cursors, detaches views, then commits or aborts. Returns the native result. */
@@ -64,7 +66,12 @@ function finish(c: TxnCell, how: "commit" | "abort" | "reset", why: string): num
   c.env.live.delete(c);
   if (c.env.writer === c) c.env.writer = null;
   if (c.parent && c.parent.child === c) c.parent.child = null;
-  return how === "commit" ? fn.tm_txn_commit(h) : fn.tm_txn_abort(h);
+  const r = how === "commit" ? fn.tm_txn_commit(h) : fn.tm_txn_abort(h);
+  if (c.onDiscard) {
+    if (how === "commit" && r >= 0 && c.parent) (c.parent.onDiscard ??= []).push(...c.onDiscard);
+    else if (how === "abort" || r < 0) for (const f of c.onDiscard) f();
+  }
+  return r;
 }
 
 const registry = new FinalizationRegistry<TxnCell>((c) => {
