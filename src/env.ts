@@ -360,7 +360,8 @@ export class Env implements Disposable {
       return cached as Table<K, V>;
     }
     const create = (options.create ?? !this.readOnly) && !this.readOnly;
-    const flags = want | (create ? DbFlags.CREATE : 0) | (options.accede ? DbFlags.ACCEDE : 0);
+    // libmdbx takes MDBX_DB_ACCEDE only alone (with other flags it is EINVAL); it opens existing tables only
+    const flags = options.accede ? DbFlags.ACCEDE : want | (create ? DbFlags.CREATE : 0);
     const nameBytes = name === null ? null : new TextEncoder().encode(name);
     const core = this.#core;
     let own: WriteTxn | ReadTxn | null = null;
