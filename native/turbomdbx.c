@@ -464,7 +464,9 @@ TM_API int tm_replace(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t kle
   if (rc != MDBX_SUCCESS && rc != MDBX_NOTFOUND)
     return tm_rc(rc);
   const int existed = rc == MDBX_SUCCESS;
-  rc = mdbx_replace(txn, dbi, &k, has_val ? &d : NULL, &old, (MDBX_put_flags_t)flags);
+  /* libmdbx deletes through mdbx_replace only with MDBX_CURRENT (EINVAL otherwise). */
+  const MDBX_put_flags_t f = (MDBX_put_flags_t)(has_val ? flags : flags | MDBX_CURRENT);
+  rc = mdbx_replace(txn, dbi, &k, has_val ? &d : NULL, &old, f);
   if (rc == MDBX_RESULT_TRUE)
     return (int)old.iov_len > (int)cap ? (int)old.iov_len : (int)cap + 1;
   if (rc != MDBX_SUCCESS)
@@ -602,6 +604,15 @@ static int tm_scan_position(MDBX_cursor *cur, const MDBX_txn *txn, MDBX_dbi dbi,
   return rc;
 }
 
+/* One entry per key in reverse: stand on each key's first value, as a forward
+ * scan does (MDBX_LAST and MDBX_PREV_NODUP land on the last value). */
+static int tm_scan_first_dup(MDBX_cursor *cur, uint32_t flags, int rc, MDBX_val *k, MDBX_val *d) {
+  const uint32_t all = TM_SCAN_REVERSE | TM_SCAN_NODUP | TM_SCAN_DUPSORT;
+  if (rc == MDBX_SUCCESS && (flags & all) == all)
+    rc = mdbx_cursor_get(cur, k, d, MDBX_FIRST_DUP);
+  return rc;
+}
+
 TM_API int tm_scan(MDBX_cursor *cur, uint32_t flags, const void *start, uint32_t slen, const void *end, uint32_t elen,
                    uint32_t skip, uint32_t max_count, uint8_t *out, uint32_t cap) {
   const MDBX_txn *txn = mdbx_cursor_txn(cur);
@@ -621,14 +632,14 @@ TM_API int tm_scan(MDBX_cursor *cur, uint32_t flags, const void *start, uint32_t
 
   switch (flags & TM_SCAN_MODE_MASK) {
   case TM_SCAN_FIRST:
-    rc = tm_scan_position(cur, txn, dbi, flags, &s, &k, &d);
+    rc = tm_scan_first_dup(cur, flags, tm_scan_position(cur, txn, dbi, flags, &s, &k, &d), &k, &d);
     while (rc == MDBX_SUCCESS && skip && tm_scan_in_range(txn, dbi, flags, &k, &e)) {
       --skip;
-      rc = mdbx_cursor_get(cur, &k, &d, step);
+      rc = tm_scan_first_dup(cur, flags, mdbx_cursor_get(cur, &k, &d, step), &k, &d);
     }
     break;
   case TM_SCAN_NEXT:
-    rc = mdbx_cursor_get(cur, &k, &d, step);
+    rc = tm_scan_first_dup(cur, flags, mdbx_cursor_get(cur, &k, &d, step), &k, &d);
     break;
   default:
     rc = mdbx_cursor_get(cur, &k, &d, MDBX_GET_CURRENT);
@@ -661,7 +672,7 @@ TM_API int tm_scan(MDBX_cursor *cur, uint32_t flags, const void *start, uint32_t
       memcpy(p, d.iov_base, vl);
     used += (uint32_t)size;
     ++count;
-    rc = mdbx_cursor_get(cur, &k, &d, step);
+    rc = tm_scan_first_dup(cur, flags, mdbx_cursor_get(cur, &k, &d, step), &k, &d);
   }
   if (rc != MDBX_SUCCESS && rc != MDBX_NOTFOUND)
     return tm_rc(rc);
