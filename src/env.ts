@@ -713,6 +713,14 @@ export function open(path: string, options: OpenOptions = {}): Env {
     if (r === -ErrorCode.ENOENT && options.create === false) {
       throw new MdbxError(ErrorCode.ENOENT, `${path} does not exist (and create: false was given)`);
     }
+    if (r === -ErrorCode.EAGAIN) {
+      // libmdbx reports a lock held by another process as EAGAIN, whose generic text says "retry".
+      throw new MdbxError(
+        ErrorCode.EAGAIN,
+        `opening ${path}: the database is locked by another process (it has it open with exclusive: true, ` +
+          "or this open asks for exclusive: true while another process has it open); close it there first",
+      );
+    }
     check(r, `opening ${path}`);
     // Sync thresholds need an open environment.
     if (options.syncBytes !== undefined) {
