@@ -1,0 +1,272 @@
+/**
+ * The turbomdbx demo: the workload the project exists for, measured.
+ *
+ * An application keeps "objects" keyed by 16-byte IDs and a relation index
+ * whose composite keys are `<src 16B><dir 1B><type 2B><dst 16B>` (values
+ * empty). Following the relations of an object is a prefix scan over the
+ * index for `<src><dir>` and then one `get()` per destination ID.
+ *
+ * The demo builds such a database in a temp folder, checks that every
+ * relation leads to its object, prints a small benchmark table and removes
+ * the folder again. It runs under Bun (`./run demo`) and Deno:
+ *
+ *   bun examples/demo.ts [--records N] [--relations R] [--seconds S]
+ *   deno run -A examples/demo.ts [--records N] ...
+ *
+ * "median/op" is the median over batches of (batch time / batch size): a
+ * single operation is too short to time on its own.
+ *
+ * @module
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { open, runtime } from "../mod.ts";
+
+interface Args {
+  records: number;
+  relations: number;
+  seconds: number;
+}
+
+function usageError(message: string): never {
+  console.error(`demo: ${message}`);
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { records: 100_000, relations: 20, seconds: 1 };
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i];
+    if (name === "--help" || name === "-h") {
+      console.log(
+        "usage: demo.ts [--records N (100000)] [--relations R per object (20)] [--seconds S per benchmark (1)]",
+      );
+      process.exit(0);
+    }
+    const key = name.replace(/^--/, "") as keyof Args;
+    if (!name.startsWith("--") || !(key in a)) usageError(`unknown argument ${name}; try --help`);
+    const v = Number(argv[++i]);
+    if (!(v > 0)) usageError(`${name} needs a positive number`);
+    a[key] = key === "seconds" ? v : Math.floor(v);
+  }
+  return a;
+}
+
+// Bun has a nanosecond clock; Deno's performance.now() is the precise one there.
+const bunClock = (globalThis as { Bun?: { nanoseconds(): number } }).Bun;
+const nowMs: () => number = bunClock ? () => bunClock.nanoseconds() / 1e6 : () => performance.now();
+
+/** A small deterministic PRNG (mulberry32): the same database on every run. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Row {
+  name: string;
+  ops: number;
+  ms: number;
+  median: number;
+  note?: string;
+}
+
+/**
+ * Runs `batch(from, n)` (operations from .. from+n-1) repeatedly, for all
+ * `total` operations or until `budgetMs` has passed; returns ops, time and
+ * the median per-op time over batches.
+ */
+function measure(
+  name: string,
+  batchSize: number,
+  total: number,
+  budgetMs: number,
+  batch: (from: number, n: number) => void,
+): Row {
+  const perOp: number[] = [];
+  let ops = 0, ms = 0;
+  while (ops < total && (ms < budgetMs || perOp.length < 5)) {
+    const n = Math.min(batchSize, total - ops);
+    const t0 = nowMs();
+    batch(ops, n);
+    const dt = nowMs() - t0;
+    ops += n;
+    ms += dt;
+    perOp.push(dt / n);
+  }
+  perOp.sort((x, y) => x - y);
+  return { name, ops, ms, median: perOp[perOp.length >> 1] };
+}
+
+function fmtTime(ms: number): string {
+  const ns = ms * 1e6;
+  if (ns < 1000) return `${ns.toFixed(0)} ns`;
+  if (ns < 1e6) return `${(ns / 1000).toFixed(2)} µs`;
+  return `${(ns / 1e6).toFixed(2)} ms`;
+}
+
+const int = (n: number) => Math.round(n).toLocaleString("en-US");
+
+function printTable(rows: Row[]): void {
+  const head = ["operation", "ops", "ops/s", "median/op", "note"];
+  const body = rows.map((r) => [r.name, int(r.ops), int(r.ops / (r.ms / 1000)), fmtTime(r.median), r.note ?? ""]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 || i === 4 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  ").trimEnd();
+  console.log(line(head));
+  console.log(line(w.map((n) => "-".repeat(n))));
+  for (const b of body) console.log(line(b));
+}
+
+/** The direction byte: 0 outgoing (a 1 would mark the reverse, incoming index). */
+const OUT = 0;
+const TYPES = ["follows", "likes", "owns", "mentions"];
+const REL_KEY = 16 + 1 + 2 + 16;
+
+function main(): void {
+  const args = parseArgs(process.argv.slice(2));
+  const N = args.records;
+  const R = Math.min(args.relations, Math.max(1, N - 1));
+  const budget = args.seconds * 1000;
+  const version = runtime === "bun"
+    ? (globalThis as unknown as { Bun: { version: string } }).Bun.version
+    : (globalThis as unknown as { Deno: { version: { deno: string } } }).Deno.version.deno;
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "turbomdbx-demo-"));
+  try {
+    using env = open(path.join(dir, "db"), { geometry: { upper: "16GiB", growth: "64MiB" } });
+    const objects = env.table("objects", { values: "string" });
+    const relations = env.table("relations");
+
+    // IDs of all objects, in one flat buffer: id i is ids[16i .. 16i+16).
+    const rnd = prng(42);
+    const ids = new Uint8Array(N * 16);
+    for (let i = 0; i < ids.length; i += 4) {
+      const r = (rnd() * 4294967296) >>> 0;
+      ids[i] = r;
+      ids[i + 1] = r >>> 8;
+      ids[i + 2] = r >>> 16;
+      ids[i + 3] = r >>> 24;
+    }
+    // One view per ID, made up front so that the measured loops allocate no key.
+    const idViews = Array.from({ length: N }, (_, i) => ids.subarray(i * 16, i * 16 + 16));
+    const id = (i: number) => idViews[i];
+    const objectJson = (i: number) =>
+      JSON.stringify({ n: i, name: `object ${i}`, kind: TYPES[i % 4], score: (i * 37) % 1000, tags: ["demo", "x"] });
+
+    console.log(`turbomdbx demo on ${runtime} ${version}: ${int(N)} objects, ${R} relations each`);
+    const rows: Row[] = [];
+
+    // 1. Objects: every put in one write transaction; the commit (one sync) is timed too.
+    {
+      using txn = env.beginWrite(); // aborted by `using` if anything throws before the commit
+      const row = measure("put objects (1 txn)", 1000, N, Infinity, (from, n) => {
+        for (let i = from; i < from + n; i++) txn.put(objects, id(i), objectJson(i));
+      });
+      const t0 = nowMs();
+      txn.commit();
+      row.ms += nowMs() - t0;
+      row.note = "incl. commit";
+      rows.push(row);
+    }
+
+    // 2. Relations: R outgoing edges per object with distinct destinations
+    // (offsets 1 + r + j*stride never wrap onto the source or each other).
+    const stride = Math.max(1, Math.floor(N / (R + 1)));
+    const dstOf = (src: number, j: number, r: number) => (src + 1 + r + j * stride) % N;
+    const offsets = new Uint32Array(N);
+    for (let i = 0; i < N; i++) offsets[i] = Math.floor(rnd() * stride);
+    {
+      const key = new Uint8Array(REL_KEY); // <src 16B><dir 1B><type 2B, big-endian><dst 16B>
+      const empty = new Uint8Array(0);
+      using txn = env.beginWrite();
+      const row = measure("put relations (1 txn)", 1000, N * R, Infinity, (from, n) => {
+        for (let e = from; e < from + n; e++) {
+          const src = Math.floor(e / R), j = e % R;
+          key.set(id(src), 0);
+          key[16] = OUT;
+          key[17] = 0;
+          key[18] = j % TYPES.length;
+          key.set(id(dstOf(src, j, offsets[src])), 19);
+          txn.put(relations, key, empty);
+        }
+      });
+      const t0 = nowMs();
+      txn.commit();
+      row.ms += nowMs() - t0;
+      row.note = "incl. commit";
+      rows.push(row);
+    }
+
+    using txn = env.beginRead();
+    const pick = prng(7);
+    const randomObject = () => Math.floor(pick() * N);
+
+    // 3. Random get: one B+tree lookup per ID.
+    let misses = 0;
+    rows.push(measure("random get", 1000, 2_000_000, budget, (_, n) => {
+      for (let k = 0; k < n; k++) if (txn.get(objects, id(randomObject())) === undefined) misses++;
+    }));
+
+    // 4. Prefix scan of one object's outgoing relations (keys only).
+    const prefix = new Uint8Array(17);
+    prefix[16] = OUT;
+    let seen = 0;
+    const scan = measure("prefix scan (one source)", 100, 500_000, budget, (_, n) => {
+      for (let k = 0; k < n; k++) {
+        prefix.set(id(randomObject()), 0);
+        for (const _ of txn.keys(relations, { prefix })) seen++;
+      }
+    });
+    scan.note = `${R} keys per scan`;
+    rows.push(scan);
+
+    // The relation pattern itself: scan <src><dir>, then get() each destination.
+    const followRelations = (src: number): string[] => {
+      prefix.set(id(src), 0);
+      const out: string[] = [];
+      for (const key of txn.keys(relations, { prefix })) {
+        const value = txn.get(objects, key.subarray(19, 35));
+        if (value === undefined) throw new Error("a relation points to a missing object");
+        out.push(value);
+      }
+      return out;
+    };
+
+    // 5. Follow relations end-to-end: the scan, then one get() per destination.
+    let reached = 0;
+    const follow = measure("follow relations", 100, 500_000, budget, (_, n) => {
+      for (let k = 0; k < n; k++) reached += followRelations(randomObject()).length;
+    });
+    follow.note = `= ${int(follow.ops * R / (follow.ms / 1000))} objects reached/s`;
+    rows.push(follow);
+
+    console.log();
+    printTable(rows);
+    console.log();
+
+    // The checks a reader (and test/examples.test.ts) can rely on.
+    const entries = txn.stat(objects).entries, edges = txn.stat(relations).entries;
+    if (entries !== N) throw new Error(`expected ${N} objects, found ${entries}`);
+    if (edges !== N * R) throw new Error(`expected ${N * R} relations, found ${edges}`);
+    if (misses !== 0) throw new Error(`${misses} random gets found nothing`);
+    if (seen !== scan.ops * R || reached !== follow.ops * R) {
+      throw new Error("a scan returned the wrong number of keys");
+    }
+    const sample = followRelations(0).map((s) => JSON.parse(s).n as number);
+    const expect = Array.from({ length: R }, (_, j) => dstOf(0, j, offsets[0]));
+    if (sample.sort((a, b) => a - b).join() !== expect.sort((a, b) => a - b).join()) {
+      throw new Error("object 0 does not lead to its expected relations");
+    }
+    console.log(`ok: ${int(entries)} objects, ${int(edges)} relations, every relation leads to its object`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main();
