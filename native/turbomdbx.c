@@ -682,6 +682,134 @@ TM_API int tm_scan(MDBX_cursor *cur, uint32_t flags, const void *start, uint32_t
   return (int)count;
 }
 
+/* ---------------------------------------------------------------- cache --- */
+
+#include <stdlib.h>
+
+/* Where the data file is mapped: out = [base address, mapping length, mapped file size]. */
+TM_API int tm_env_map(MDBX_env *env, double *out) {
+  void *base = NULL;
+  size_t limit = 0, current = 0;
+  int rc = mdbx_env_get_mapping(env, &base, &limit, &current);
+  out[0] = (double)(uintptr_t)base;
+  out[1] = (double)limit;
+  out[2] = (double)current;
+  return tm_rc(rc);
+}
+
+/* Like tm_get, and where the pair lives: loc = [pgno, node offset in the page,
+ * page txnid]; pgno is -1 when the location cannot be cached: a large value,
+ * a dupsort table, or a dirty page of a write transaction. */
+TM_API int tm_get_loc(const MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, void *out, uint32_t cap,
+                      uint32_t pagesize, double *loc) {
+  MDBX_val k = tm_val(key, klen), d;
+  int rc = mdbx_get(txn, dbi, &k, &d);
+  if (rc != MDBX_SUCCESS)
+    return tm_rc(rc);
+  if (d.iov_len <= cap)
+    memcpy(out, d.iov_base, d.iov_len);
+  loc[0] = -1;
+  const uintptr_t p = (uintptr_t)d.iov_base;
+  const uint8_t *page = (const uint8_t *)(p & ~(uintptr_t)(pagesize - 1));
+  const size_t data_off = p - (uintptr_t)page;
+  uint16_t flags;
+  memcpy(&flags, page + 10, 2);
+  /* a plain leaf node: [dsize u32][flags u8][extra u8][ksize u16][key][data] */
+  if (flags == 2 /* P_LEAF only */ && data_off >= 20 + 8 + (size_t)klen && mdbx_is_dirty(txn, page) == MDBX_RESULT_FALSE) {
+    const uint8_t *node = page + data_off - 8 - klen;
+    uint32_t dsize;
+    uint16_t ksize;
+    memcpy(&dsize, node, 4);
+    memcpy(&ksize, node + 6, 2);
+    if (node[4] == 0 && ksize == klen && dsize == d.iov_len) {
+      uint32_t pgno;
+      uint64_t txnid;
+      memcpy(&pgno, page + 16, 4);
+      memcpy(&txnid, page, 8);
+      loc[0] = pgno;
+      loc[1] = (double)(node - page);
+      loc[2] = (double)txnid;
+    }
+  }
+  return (int)d.iov_len;
+}
+
+/* Relocation events collected from mdbx_env_set_relocation_func, drained by
+ * TypeScript after each commit: 5 u32 per event, [kind, pgno, npages, txnid lo, txnid hi]. */
+typedef struct {
+  uint32_t *words;
+  size_t len, cap;
+  uint32_t mask; /* bit (1 << kind) set: keep events of that kind */
+  int overflow;  /* an allocation failed: the consumer must assume everything moved */
+} tm_reloc;
+
+static void tm_reloc_cb(void *ctx, uint64_t txnid, MDBX_relocation_kind_t kind, uint32_t pgno, uint32_t npages) {
+  tm_reloc *r = ctx;
+  if (!(r->mask & (1u << kind)) || r->overflow)
+    return;
+  if (r->len + 5 > r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 4096;
+    uint32_t *w = realloc(r->words, cap * sizeof(uint32_t));
+    if (!w) {
+      r->overflow = 1;
+      return;
+    }
+    r->words = w;
+    r->cap = cap;
+  }
+  uint32_t *e = r->words + r->len;
+  e[0] = (uint32_t)kind;
+  e[1] = pgno;
+  e[2] = npages;
+  e[3] = (uint32_t)txnid;
+  e[4] = (uint32_t)(txnid >> 32);
+  r->len += 5;
+}
+
+TM_API tm_reloc *tm_reloc_open(MDBX_env *env, uint32_t mask, int32_t *rc) {
+  tm_reloc *r = calloc(1, sizeof(tm_reloc));
+  if (!r) {
+    *rc = tm_rc(MDBX_ENOMEM);
+    return NULL;
+  }
+  r->mask = mask;
+  *rc = tm_rc(mdbx_env_set_relocation_func(env, tm_reloc_cb, r));
+  if (*rc) {
+    free(r);
+    return NULL;
+  }
+  return r;
+}
+
+TM_API int tm_reloc_close(MDBX_env *env, tm_reloc *r) {
+  int rc = env ? mdbx_env_set_relocation_func(env, NULL, NULL) : 0;
+  free(r->words);
+  free(r);
+  return tm_rc(rc);
+}
+
+/* Copies the collected events to `out` and forgets them when they fit in `cap`
+ * bytes; returns the bytes they need (so 0 when there were none), or -1 after
+ * an allocation failure (events were lost: drop every cached location). */
+TM_API int tm_reloc_drain(tm_reloc *r, uint8_t *out, uint32_t cap) {
+  if (r->overflow) {
+    r->overflow = 0;
+    r->len = 0;
+    return -1;
+  }
+  const size_t bytes = r->len * sizeof(uint32_t);
+  if (bytes > INT32_MAX)
+    return (r->overflow = 1, -1);
+  if (bytes <= cap) {
+    memcpy(out, r->words, bytes);
+    r->len = 0;
+  }
+  return (int)bytes;
+}
+
+/* Forgets collected events (their commit failed). */
+TM_API void tm_reloc_clear(tm_reloc *r) { r->len = 0; }
+
 /* ---------------------------------------------------------------- check --- */
 
 #include <stdarg.h>

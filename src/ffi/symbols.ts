@@ -65,6 +65,19 @@ export const symbols = {
   tm_reader_list: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
   // int tm_env_chk(MDBX_env *env, uint32_t flags, uint32_t timeout_16dot16, uint8_t *log, uint32_t cap, double res[16])
   tm_env_chk: { parameters: ["pointer", "u32", "u32", "buffer", "u32", "buffer"], result: "i32" },
+  // int tm_env_map(MDBX_env *env, double out[3])
+  tm_env_map: { parameters: ["pointer", "buffer"], result: "i32" },
+  // int tm_get_loc(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, void *out, uint32_t cap,
+  //                uint32_t pagesize, double loc[3])
+  tm_get_loc: { parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "u32", "buffer"], result: "i32" },
+  // tm_reloc *tm_reloc_open(MDBX_env *env, uint32_t mask, int32_t *rc)
+  tm_reloc_open: { parameters: ["pointer", "u32", "buffer"], result: "pointer" },
+  // int tm_reloc_close(MDBX_env *env, tm_reloc *r)
+  tm_reloc_close: { parameters: ["pointer", "pointer"], result: "i32" },
+  // int tm_reloc_drain(tm_reloc *r, uint8_t *out, uint32_t cap)
+  tm_reloc_drain: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  // void tm_reloc_clear(tm_reloc *r)
+  tm_reloc_clear: { parameters: ["pointer"], result: "void" },
   // int mdbx_env_set_hsr(MDBX_env *env, MDBX_hsr_func fn)
   mdbx_env_set_hsr: { parameters: ["pointer", "pointer"], result: "i32" },
 
