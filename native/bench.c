@@ -2,9 +2,13 @@
  *
  * The "native" baseline of bench/: the same operations as the TypeScript API,
  * as plain C loops over the same env, transaction and keys, called once per
- * batch through FFI from the benchmark process. Each loop touches every value
- * it reads (a byte sum) so that nothing can be optimised away, as the
- * TypeScript side does by copying the value.
+ * batch through FFI from the benchmark process (bench/lib/native.ts). Each loop
+ * touches every value it reads (its first and last bytes) so that nothing can
+ * be optimised away, as the TypeScript side does.
+ *
+ * Results are doubles: Deno returns 64-bit integers as bigint, and a double
+ * holds every sum and count here exactly. Errors come back negative, as the
+ * turbomdbx wrappers return them (libmdbx codes as they are, errno negated).
  */
 #include "mdbx.h"
 
@@ -13,45 +17,53 @@
 
 #define TMB_API __dll_export
 
-/* n random gets: keys[i*ksize .. +ksize] for i < n. Returns the sum of each value's
- * first and last bytes, or a negative error. */
-TMB_API int64_t tmb_get(const MDBX_txn *txn, uint32_t dbi, const uint8_t *keys, uint32_t ksize, uint32_t n) {
-  int64_t sum = 0;
+static inline double tmb_err(int rc) { return (double)(rc > 0 ? -rc : rc); }
+
+/* Does nothing, with tm_get's signature: the price of one FFI call. */
+TMB_API int tmb_nop(const MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, void *out, uint32_t cap) {
+  (void)txn, (void)dbi, (void)key, (void)out, (void)cap;
+  return (int)klen;
+}
+
+/* n random gets of keys[i*ksize .. +ksize], i < n, without copying the values.
+ * Returns the sum of each value's first and last bytes, or a negative error. */
+TMB_API double tmb_get(const MDBX_txn *txn, uint32_t dbi, const uint8_t *keys, uint32_t ksize, uint32_t n) {
+  uint64_t sum = 0;
   for (uint32_t i = 0; i < n; ++i) {
     MDBX_val k = {(void *)(keys + (size_t)i * ksize), ksize}, d;
     int rc = mdbx_get(txn, dbi, &k, &d);
     if (rc != MDBX_SUCCESS)
-      return rc > 0 ? -rc : rc;
+      return tmb_err(rc);
     const uint8_t *v = d.iov_base;
     sum += d.iov_len ? v[0] + v[d.iov_len - 1] : 0;
   }
-  return sum;
+  return (double)sum;
 }
 
-/* Copies each value into `dst` too, as a get that returns a copy does. */
-TMB_API int64_t tmb_get_copy(const MDBX_txn *txn, uint32_t dbi, const uint8_t *keys, uint32_t ksize, uint32_t n,
-                             uint8_t *dst, uint32_t cap) {
-  int64_t sum = 0;
+/* tmb_get that also copies each value into `dst`, as a get returning a copy does. */
+TMB_API double tmb_get_copy(const MDBX_txn *txn, uint32_t dbi, const uint8_t *keys, uint32_t ksize, uint32_t n,
+                            uint8_t *dst, uint32_t cap) {
+  uint64_t sum = 0;
   for (uint32_t i = 0; i < n; ++i) {
     MDBX_val k = {(void *)(keys + (size_t)i * ksize), ksize}, d;
     int rc = mdbx_get(txn, dbi, &k, &d);
     if (rc != MDBX_SUCCESS)
-      return rc > 0 ? -rc : rc;
+      return tmb_err(rc);
     size_t len = d.iov_len < cap ? d.iov_len : cap;
     memcpy(dst, d.iov_base, len);
     sum += len ? dst[0] + dst[len - 1] : 0;
   }
-  return sum;
+  return (double)sum;
 }
 
-/* A full forward cursor scan; returns the number of entries (or a negative error)
- * and adds every key's and value's first byte into *sum. */
-TMB_API int64_t tmb_scan(const MDBX_txn *txn, uint32_t dbi, double *sum) {
+/* A full forward cursor scan. Returns the number of entries (or a negative
+ * error) and stores the sum of every key's and value's first byte in *sum. */
+TMB_API double tmb_scan(const MDBX_txn *txn, uint32_t dbi, double *sum) {
   MDBX_cursor *c = NULL;
   int rc = mdbx_cursor_open((MDBX_txn *)txn, dbi, &c);
   if (rc != MDBX_SUCCESS)
-    return rc > 0 ? -rc : rc;
-  int64_t n = 0, s = 0;
+    return tmb_err(rc);
+  uint64_t n = 0, s = 0;
   MDBX_val k, d;
   for (rc = mdbx_cursor_get(c, &k, &d, MDBX_FIRST); rc == MDBX_SUCCESS; rc = mdbx_cursor_get(c, &k, &d, MDBX_NEXT)) {
     s += ((const uint8_t *)k.iov_base)[0] + (d.iov_len ? ((const uint8_t *)d.iov_base)[0] : 0);
@@ -59,10 +71,10 @@ TMB_API int64_t tmb_scan(const MDBX_txn *txn, uint32_t dbi, double *sum) {
   }
   mdbx_cursor_close(c);
   *sum = (double)s;
-  return rc == MDBX_NOTFOUND ? n : (rc > 0 ? -rc : rc);
+  return rc == MDBX_NOTFOUND ? (double)n : tmb_err(rc);
 }
 
-/* n puts of keys[i] with one value of vlen bytes; returns 0 or a negative error. */
+/* n puts of keys[i], i < n, each with the same value of vlen bytes. Returns 0 or a negative error. */
 TMB_API int tmb_put(MDBX_txn *txn, uint32_t dbi, const uint8_t *keys, uint32_t ksize, uint32_t n, const uint8_t *val,
                     uint32_t vlen, uint32_t flags) {
   for (uint32_t i = 0; i < n; ++i) {
@@ -74,7 +86,8 @@ TMB_API int tmb_put(MDBX_txn *txn, uint32_t dbi, const uint8_t *keys, uint32_t k
   return 0;
 }
 
-/* n transactions of one put each: begin, put, commit. */
+/* n write transactions of one put each (begin, put keys[i], commit), with the
+ * environment's durability. Returns 0 or a negative error. */
 TMB_API int tmb_put_txns(MDBX_env *env, uint32_t dbi, const uint8_t *keys, uint32_t ksize, uint32_t n,
                          const uint8_t *val, uint32_t vlen) {
   for (uint32_t i = 0; i < n; ++i) {

@@ -1,0 +1,105 @@
+/**
+ * The native baseline: native/bench.c, built into zig-out/lib next to
+ * libturbomdbx and linked against it, so its C loops run on the very env and
+ * transaction handles turbomdbx opened (`env.unsafeHandle`, `txn.unsafeHandle`).
+ *
+ * The benchmark loads it with the runtime's own FFI; src/ knows nothing of it.
+ *
+ * @module
+ */
+
+/** The harness functions, one FFI call per batch. Handles are whatever `unsafeHandle` returned. */
+export interface Harness {
+  /** The path it was loaded from. */
+  readonly path: string;
+  /** Does nothing, with tm_get's signature: the price of one FFI call. */
+  nop(txn: unknown, dbi: number, key: Uint8Array, klen: number, out: Uint8Array, cap: number): number;
+  /** n gets without copying; returns a checksum or a negative error. */
+  get(txn: unknown, dbi: number, keys: Uint8Array, ksize: number, n: number): number;
+  /** n gets, each value copied into `dst`; returns a checksum or a negative error. */
+  getCopy(txn: unknown, dbi: number, keys: Uint8Array, ksize: number, n: number, dst: Uint8Array, cap: number): number;
+  /** A full cursor scan; returns the entry count (checksum in sum[0]) or a negative error. */
+  scan(txn: unknown, dbi: number, sum: Float64Array): number;
+  /** n puts of the same value; 0 or a negative error. */
+  put(
+    txn: unknown,
+    dbi: number,
+    keys: Uint8Array,
+    ksize: number,
+    n: number,
+    val: Uint8Array,
+    vlen: number,
+    flags: number,
+  ): number;
+  /** n transactions of one put each; 0 or a negative error. */
+  putTxns(env: unknown, dbi: number, keys: Uint8Array, ksize: number, n: number, val: Uint8Array, vlen: number): number;
+  close(): void;
+}
+
+type T = "pointer" | "buffer" | "u32" | "i32" | "f64";
+const SYMBOLS: Record<string, { parameters: T[]; result: T }> = {
+  tmb_nop: { parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32"], result: "i32" },
+  tmb_get: { parameters: ["pointer", "u32", "buffer", "u32", "u32"], result: "f64" },
+  tmb_get_copy: { parameters: ["pointer", "u32", "buffer", "u32", "u32", "buffer", "u32"], result: "f64" },
+  tmb_scan: { parameters: ["pointer", "u32", "buffer"], result: "f64" },
+  tmb_put: { parameters: ["pointer", "u32", "buffer", "u32", "u32", "buffer", "u32", "u32"], result: "i32" },
+  tmb_put_txns: { parameters: ["pointer", "u32", "buffer", "u32", "u32", "buffer", "u32"], result: "i32" },
+};
+
+/** The harness library's file name on this platform. */
+function fileName(os: string): string {
+  return os === "windows"
+    ? "turbomdbx_bench.dll"
+    : os === "darwin"
+    ? "libturbomdbx_bench.dylib"
+    : "libturbomdbx_bench.so";
+}
+
+/** Where the harness is looked for: beside the loaded turbomdbx library (so both are the same build). */
+export function harnessPath(turbomdbxLibrary: string): string {
+  const sep = turbomdbxLibrary.lastIndexOf("/") >= 0 ? "/" : "\\";
+  const dir = turbomdbxLibrary.slice(0, turbomdbxLibrary.lastIndexOf(sep) + 1);
+  const os = typeof Deno !== "undefined"
+    ? Deno.build.os
+    : (globalThis as unknown as { process: { platform: string } }).process.platform;
+  return dir + fileName(os === "win32" ? "windows" : os);
+}
+
+interface BunFFI {
+  dlopen(path: string, defs: Record<string, { args: string[]; returns: string }>): {
+    symbols: Record<string, (...args: unknown[]) => number>;
+    close(): void;
+  };
+}
+
+/** Loads the harness at `path` (see harnessPath) with the runtime's FFI. */
+export async function loadHarness(path: string): Promise<Harness> {
+  let s: Record<string, (...args: never[]) => number>;
+  let close: () => void;
+  if (typeof Deno !== "undefined") {
+    const lib = Deno.dlopen(path, SYMBOLS as unknown as Deno.ForeignLibraryInterface);
+    s = lib.symbols as unknown as typeof s;
+    close = () => lib.close();
+  } else {
+    const spec = "bun:ffi"; // non-literal: Deno's checker never resolves it
+    const ffi = (await import(spec)) as BunFFI;
+    const bunType = { pointer: "ptr", buffer: "ptr", u32: "u32", i32: "i32", f64: "f64" } as const;
+    const defs: Record<string, { args: string[]; returns: string }> = {};
+    for (const [name, d] of Object.entries(SYMBOLS)) {
+      defs[name] = { args: d.parameters.map((t) => bunType[t]), returns: bunType[d.result] };
+    }
+    const lib = ffi.dlopen(path, defs);
+    s = lib.symbols as unknown as typeof s;
+    close = () => lib.close();
+  }
+  return {
+    path,
+    nop: s.tmb_nop as Harness["nop"],
+    get: s.tmb_get as Harness["get"],
+    getCopy: s.tmb_get_copy as Harness["getCopy"],
+    scan: s.tmb_scan as Harness["scan"],
+    put: s.tmb_put as Harness["put"],
+    putTxns: s.tmb_put_txns as Harness["putTxns"],
+    close,
+  };
+}
