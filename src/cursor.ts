@@ -9,7 +9,7 @@ import { check, fn, growOut, misuse, NOTFOUND, scratch } from "./core.ts";
 import { ErrorCode } from "./errors.ts";
 import type { Handle } from "./ffi/mod.ts";
 import type { Table } from "./table.ts";
-import { decodePair, type PutOptions, putFlags, type Txn, type TxnCell } from "./txn.ts";
+import { decodePair, putFlags, type PutOptions, type Txn, type TxnCell } from "./txn.ts";
 
 /** One key/value pair. */
 export interface Entry<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind> {
@@ -160,12 +160,15 @@ export class Cursor<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind
     const t = this.#t;
     const kb = t.k.encode(key, "key");
     const vb = t.v.encode(value, "value");
+    this.txn._wrote(t);
     check(fn.tm_cursor_put(h, kb, t.k.len, vb, t.v.len, putFlags(options)), `cursor put in ${t}`);
   }
 
   /** Deletes the current pair (with `allDups`, every value of the current key). */
   del(options: { allDups?: boolean } = {}): void {
-    check(fn.tm_cursor_del(this._h(), options.allDups ? 0x80 : 0), `cursor delete in ${this.#t}`);
+    const h = this._h();
+    this.txn._wrote(this.#t);
+    check(fn.tm_cursor_del(h, options.allDups ? 0x80 : 0), `cursor delete in ${this.#t}`);
   }
 
   /** True until closed (by `close()` or the end of the transaction). */

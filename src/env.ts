@@ -9,13 +9,15 @@ import { backend, check, cString, fail, fn, load, misuse, scratch } from "./core
 import { ErrorCode, MdbxError } from "./errors.ts";
 import type { Handle, NativeCallback } from "./ffi/mod.ts";
 import { Table, tableFlags, type TableOptions } from "./table.ts";
+import { type CacheOptions, CacheState, GetCache } from "./cache.ts";
 import {
   beginTxn,
   endAll,
   type EnvCore,
-  ReadTxn,
   readStat,
+  ReadTxn,
   type Stat,
+  syncSnapshot,
   type TableEntry,
   type TxnCell,
   WriteTxn,
@@ -266,6 +268,7 @@ export class Env implements Disposable {
         (t as { name: string | null }).name = name;
         tables.set(name, t);
       },
+      cache: null,
     };
   }
 
@@ -349,8 +352,16 @@ export class Env implements Disposable {
   ): Table<K, V> {
     const keys = (options.keys ?? "binary") as K, values = (options.values ?? "binary") as V;
     const want = tableFlags(options);
+    const cacheOpts = options.cache === true ? {} : options.cache || null;
+    if (cacheOpts !== null && (want & DbFlags.DUPSORT)) {
+      throw new TypeError("a dupSort table cannot have a get() cache (get() returns only the first of several values)");
+    }
+    if (cacheOpts !== null && this.#core.writer !== null) {
+      throw new TypeError("open a table with a cache outside of a write transaction");
+    }
     const cached = this.#tables.get(name);
     if (cached) {
+      if (cacheOpts !== null && cached.cache === null) this.#enableCache(cached, cacheOpts);
       if ((cached.flags & 0xff) !== (want & 0xff) && !options.accede) {
         throw new TypeError(`${cached} is already open with other flags (${cached.flags} vs ${want})`);
       }
@@ -388,11 +399,25 @@ export class Env implements Disposable {
       if (own) own.commit();
       own = null;
       this.#tables.set(name, t);
+      if (cacheOpts !== null) {
+        if (t.flags & DbFlags.DUPSORT) throw new TypeError(`${t} is a dupSort table: it cannot have a get() cache`);
+        this.#enableCache(t, cacheOpts);
+      }
       if (inner !== null) (inner.onDiscard ??= []).push(() => core.forget(t));
       return t;
     } finally {
       own?.abort();
     }
+  }
+
+  #enableCache(t: Table, options: CacheOptions): void {
+    const core = this.#core;
+    if (core.cache === null) {
+      core.cache = new CacheState(this.#h(), this.info().pageSize);
+      // transactions already open learn their snapshot now
+      for (const c of core.live) if (c.h !== null) syncSnapshot(c);
+    }
+    t.cache = new GetCache(core.cache, t.dbi, options);
   }
 
   /** Names and statistics of every named table. */
@@ -548,7 +573,14 @@ export class Env implements Disposable {
     const log = new Uint8Array(64 * 1024);
     const res = new Float64Array(16);
     const n = check(
-      fn.tm_env_chk(h, f, Math.round((options.timeoutSeconds ?? 0) * 65536), log, log.length, new Uint8Array(res.buffer)),
+      fn.tm_env_chk(
+        h,
+        f,
+        Math.round((options.timeoutSeconds ?? 0) * 65536),
+        log,
+        log.length,
+        new Uint8Array(res.buffer),
+      ),
       `checking ${this.path}`,
     );
     const issues = new TextDecoder().decode(log.subarray(0, n)).split("\n").filter((l) => l !== "");
@@ -613,6 +645,8 @@ export class Env implements Disposable {
     const h = this.#cell.h;
     if (h === null) return;
     endAll(this.#core);
+    this.#core.cache?.close();
+    this.#core.cache = null;
     this.#tables.clear();
     this.#cell.h = null;
     finalizer.unregister(this.#cell);

@@ -5,6 +5,7 @@
  */
 import { Codec, type KeyKind, type ValueKind } from "./codec.ts";
 import { DbFlags } from "./constants.ts";
+import type { CacheOptions, CacheStats, GetCache } from "./cache.ts";
 
 /** How a table is opened (and created, the first time). */
 export interface TableOptions<K extends KeyKind = "binary", V extends ValueKind = "binary"> {
@@ -31,6 +32,12 @@ export interface TableOptions<K extends KeyKind = "binary", V extends ValueKind 
   reverseDup?: boolean;
   /** Open with whatever flags the existing table has (MDBX_DB_ACCEDE). */
   accede?: boolean;
+  /**
+   * Answer `get()` from a generational hash cache (no B+tree walk, no native
+   * call on a hit), exact for every snapshot. `true` for an unbounded cache, or
+   * bounds. Not for dupSort tables. See docs/cache.md.
+   */
+  cache?: boolean | CacheOptions;
 }
 
 /** Resolved shape of a table. */
@@ -91,6 +98,13 @@ export class Table<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind>
   readonly v: Codec;
   /** @internal Set when the table was dropped. */
   dropped = false;
+  /** @internal The get() cache, when enabled. */
+  cache: GetCache | null = null;
+
+  /** Statistics of the table's get() cache, or null when it has none. */
+  cacheStats(): CacheStats | null {
+    return this.cache ? this.cache.stats() : null;
+  }
 
   /** @internal Use `env.table()`. */
   constructor(owner: object, name: string | null, dbi: number, flags: number, keys: K, values: V) {

@@ -18,6 +18,7 @@ import { ErrorCode } from "./errors.ts";
 import type { Handle } from "./ffi/mod.ts";
 import { Table } from "./table.ts";
 import { Cursor, type CursorCell, type Entry } from "./cursor.ts";
+import type { CacheState, GetCache } from "./cache.ts";
 
 /** @internal What an environment shares with its transactions. */
 export interface EnvCore {
@@ -33,6 +34,8 @@ export interface EnvCore {
   forget(table: Table): void;
   /** Renames a cached table. */
   renamed(table: Table, name: string): void;
+  /** The get() cache state, once a table with a cache is open. */
+  cache: CacheState | null;
 }
 
 /** @internal The native state of one transaction, shared with the registry. */
@@ -48,6 +51,12 @@ export interface TxnCell {
   ended: string;
   /** Run if this transaction's changes are discarded: forget table handles it opened (libmdbx closes them). */
   onDiscard?: (() => void)[];
+  /** The snapshot txnid this transaction reads (a write transaction: the one it started from). */
+  snap: number;
+  /** A parked reader must not read through the cache: its snapshot may have been ousted. */
+  parked: boolean;
+  /** Write transactions: dbis written so far (shared by nested transactions); the cache skips them. */
+  dirty: Set<number> | null;
 }
 
 /** Closes cursors, detaches views, then commits or aborts. Returns the native result. */
@@ -67,9 +76,15 @@ function finish(c: TxnCell, how: "commit" | "abort" | "reset", why: string): num
   if (c.env.writer === c) c.env.writer = null;
   if (c.parent && c.parent.child === c) c.parent.child = null;
   const r = how === "commit" ? fn.tm_txn_commit(h) : fn.tm_txn_abort(h);
+  const cache = c.env.cache;
+  if (cache !== null && c.write && c.parent === null) {
+    // relocation events are reported inside the commit; apply them only if it succeeded
+    if (how === "commit" && r >= 0) cache.afterCommit();
+    else cache.discardEvents();
+  }
   if (c.onDiscard) {
     if (how === "commit" && r >= 0 && c.parent) (c.parent.onDiscard ??= []).push(...c.onDiscard);
-    else if (how === "abort" || r < 0) for (const f of c.onDiscard) f();
+    else if (how === "abort" || r < 0) { for (const f of c.onDiscard) f(); }
   }
   return r;
 }
@@ -256,6 +271,14 @@ export abstract class Txn {
     const h = this._h();
     const t = this._table(table);
     const kb = t.k.encode(key, "key");
+    const gc = t.cache;
+    if (gc !== null) {
+      const c = this._c;
+      if (!c.parked && (c.dirty === null || !c.dirty.has(t.dbi))) {
+        if (gc.lookup(kb, t.k.len, c.snap)) return t.v.decode(gc.hitChunk, gc.hitOff, gc.hitLen) as ValueOf<V>;
+        return this._getAndCache(h, t, kb, gc);
+      }
+    }
     let out = scratch.out;
     let n = fn.tm_get(h, t.dbi, kb, t.k.len, out, out.length);
     if (n < 0) {
@@ -267,6 +290,35 @@ export abstract class Txn {
       n = check(fn.tm_get(h, t.dbi, kb, t.k.len, out, out.length), `get from ${t}`);
     }
     return t.v.decode(out, 0, n) as ValueOf<V>;
+  }
+
+  /** @internal A cache miss: look the key up in the tree and remember where it is. */
+  _getAndCache<K extends KeyKind, V extends ValueKind>(
+    h: Handle,
+    t: Table<K, V>,
+    kb: Uint8Array,
+    gc: GetCache,
+  ): ValueOf<V> | undefined {
+    const klen = t.k.len;
+    const ps = this._c.env.cache!.pageSize;
+    let out = scratch.out;
+    let n = fn.tm_get_loc(h, t.dbi, kb, klen, out, out.length, ps, scratch.f64Bytes);
+    if (n < 0) {
+      if (n === NOTFOUND) return undefined;
+      this._fail(n, "get", t);
+    }
+    if (n > out.length) {
+      out = growOut(n);
+      n = check(fn.tm_get_loc(h, t.dbi, kb, klen, out, out.length, ps, scratch.f64Bytes), `get from ${t}`);
+    }
+    const loc = scratch.f64;
+    if (loc[0] >= 0 && this._c.snap >= this._c.env.cache!.fence) gc.insert(kb, klen, loc[0], loc[1], loc[2]);
+    return t.v.decode(out, 0, n) as ValueOf<V>;
+  }
+
+  /** @internal Notes that this write transaction changed a table (its cache must not answer here). */
+  _wrote(t: Table): void {
+    this._c.dirty?.add(t.dbi);
   }
 
   /**
@@ -678,6 +730,8 @@ export class ReadTxn extends Txn {
     const c = this._c;
     if (c.h === null) this._dead();
     check(fn.tm_txn_renew(c.h), "renewing a read transaction");
+    c.parked = false;
+    if (c.env.cache !== null) syncSnapshot(c);
   }
 
   /**
@@ -686,6 +740,8 @@ export class ReadTxn extends Txn {
    */
   park(autoUnpark = true): void {
     check(fn.tm_txn_park(this._h(), autoUnpark ? 1 : 0), "parking a read transaction");
+    // until unpark() the cache is bypassed: only libmdbx knows whether the snapshot was ousted
+    this._c.parked = true;
   }
 
   /**
@@ -694,7 +750,10 @@ export class ReadTxn extends Txn {
    * MDBX_OUSTED when it was ousted and no restart was asked for.
    */
   unpark(restartIfOusted = true): boolean {
+    const c = this._c;
     const r = check(fn.tm_txn_unpark(this._h(), restartIfOusted ? 1 : 0), "unparking a read transaction");
+    c.parked = false;
+    if (r !== 0 && c.env.cache !== null) syncSnapshot(c);
     return r === 0;
   }
 
@@ -717,6 +776,7 @@ export class WriteTxn extends Txn {
     const t = this._table(table);
     const kb = t.k.encode(key, "key");
     const vb = t.v.encode(value, "value");
+    if (t.cache !== null) this._c.dirty!.add(t.dbi);
     const r = fn.tm_put(h, t.dbi, kb, t.k.len, vb, t.v.len, options ? putFlags(options) : 0);
     if (r !== 0) this._fail(r, "put", t);
   }
@@ -736,6 +796,7 @@ export class WriteTxn extends Txn {
     const t = this._table(table);
     if (!Number.isInteger(length) || length < 0) throw new RangeError(`length must be a byte count, got ${length}`);
     const kb = t.k.encode(key, "key");
+    if (t.cache !== null) this._c.dirty!.add(t.dbi);
     const r = fn.tm_put_reserve(h, t.dbi, kb, t.k.len, length, putFlags(options), scratch.f64Bytes);
     if (r !== 0) this._fail(r, "reserve", t);
     const ab = backend.view(scratch.f64[0], scratch.f64[1]);
@@ -752,6 +813,7 @@ export class WriteTxn extends Txn {
     const t = this._table(table);
     const kb = t.k.encode(key, "key");
     const vb = value === undefined ? null : t.v.encode(value, "value");
+    if (t.cache !== null) this._c.dirty!.add(t.dbi);
     const r = fn.tm_del(h, t.dbi, kb, t.k.len, vb, vb ? t.v.len : 0, vb ? 1 : 0);
     if (r === NOTFOUND) return false;
     if (r !== 0) this._fail(r, "del", t);
@@ -773,6 +835,7 @@ export class WriteTxn extends Txn {
     const kb = t.k.encode(key, "key");
     const vb = value === undefined ? null : t.v.encode(value, "value");
     const f = putFlags(options);
+    if (t.cache !== null) this._c.dirty!.add(t.dbi);
     let out = scratch.out;
     for (;;) {
       const n = fn.tm_replace(h, t.dbi, kb, t.k.len, vb, vb ? t.v.len : 0, vb ? 1 : 0, f, out, out.length);
@@ -785,14 +848,21 @@ export class WriteTxn extends Txn {
 
   /** Deletes every entry of the table (the table stays). */
   clear(table: Table): void {
+    this._wrote(this._table(table));
     check(fn.tm_drop(this._h(), this._table(table).dbi, 0), `clearing ${table}`);
   }
 
   /** Deletes the table itself; its handle becomes unusable once this transaction commits. */
   drop(table: Table): void {
     const t = this._table(table);
+    this._wrote(t);
     check(fn.tm_drop(this._h(), t.dbi, 1), `dropping ${t}`);
     t.dropped = true;
+    if (t.cache !== null) {
+      t.cache.drop();
+      this._c.env.cache?.tables.delete(t.cache);
+      t.cache = null;
+    }
     this._c.env.forget(t);
   }
 
@@ -807,7 +877,9 @@ export class WriteTxn extends Txn {
 
   /** Adds `increment` to the table's sequence and returns the value before the increment. */
   incrementSequence(table: Table, increment = 1): number {
-    if (!Number.isSafeInteger(increment) || increment < 0) throw new RangeError("increment must be a safe integer >= 0");
+    if (!Number.isSafeInteger(increment) || increment < 0) {
+      throw new RangeError("increment must be a safe integer >= 0");
+    }
     check(fn.tm_dbi_sequence(this._h(), this._table(table).dbi, increment, scratch.f64Bytes), `sequence of ${table}`);
     return scratch.f64[0];
   }
@@ -839,6 +911,9 @@ export class WriteTxn extends Txn {
       views: [],
       cursors: new Set(),
       ended: "",
+      snap: c.snap,
+      parked: false,
+      dirty: c.dirty, // one set for the whole nest: a child sees its parent's writes
     };
     c.child = cell;
     c.env.live.add(cell);
@@ -878,8 +953,28 @@ export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
   }
   const h = fn.tm_txn_begin(env.handle(), null, flags, scratch.i32Bytes);
   if (h === null) fail(scratch.i32[0], write ? "beginning a write transaction" : "beginning a read transaction");
-  const cell: TxnCell = { h, write, env, parent: null, child: null, views: [], cursors: new Set(), ended: "" };
+  const cell: TxnCell = {
+    h,
+    write,
+    env,
+    parent: null,
+    child: null,
+    views: [],
+    cursors: new Set(),
+    ended: "",
+    snap: 0,
+    parked: false,
+    dirty: write ? new Set() : null,
+  };
   env.live.add(cell);
   if (write) env.writer = cell;
+  if (env.cache !== null) syncSnapshot(cell);
   return cell;
+}
+
+/** @internal Records the snapshot a transaction reads and lets the cache catch up with other processes. */
+export function syncSnapshot(c: TxnCell): void {
+  const id = fn.tm_txn_id(c.h);
+  c.snap = c.write ? id - 1 : id;
+  c.env.cache?.sync(c.h!, c.snap);
 }
