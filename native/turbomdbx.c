@@ -509,6 +509,10 @@ TM_API int tm_cursor_get(MDBX_cursor *cur, int32_t op, const void *key, uint32_t
                          uint8_t *out, uint32_t cap) {
   MDBX_val k = tm_val(key, klen), d = tm_val(val, vlen);
   int rc = mdbx_cursor_get(cur, &k, &d, (MDBX_cursor_op)op);
+  /* An unpositioned (not fresh) cursor answers relative moves with ENODATA,
+   * whose number differs per OS: to the caller it is "no entry there". */
+  if (rc == MDBX_ENODATA)
+    rc = MDBX_NOTFOUND;
   if (rc != MDBX_SUCCESS && rc != MDBX_RESULT_TRUE)
     return tm_rc(rc);
   return tm_pair_out(out, cap, &k, &d, rc == MDBX_SUCCESS ? 1 : 0);
