@@ -24,6 +24,7 @@ import { bench, group, run, summary } from "mitata";
 import { ABORT, open as lmdbOpen, type RootDatabase } from "lmdb";
 import process from "node:process";
 import { join } from "node:path";
+import { writeFileSync } from "node:fs";
 import { type Env, loadLibrary, open, type Table } from "../mod.ts";
 import { log, machineInfo, parseArgs, runtimeInfo, scratchDir, since } from "./lib/cli.ts";
 import { Batches, Dataset, type KeySample } from "./lib/data.ts";
@@ -465,34 +466,29 @@ try {
 }
 
 const rs = ratios(results);
-if (args.json) {
-  console.log(JSON.stringify(
-    {
-      suite: "core",
-      date: new Date().toISOString(),
-      ...info,
-      records: args.records,
-      keySize: KEY_SIZE,
-      valueSizes: args.valueSizes,
-      unit: "ns per operation (median of iterations / operations per iteration)",
-      benchmarks: results.map((r) => ({
-        id: r.id,
-        dataset: r.dataset,
-        workload: r.workload,
-        impl: r.impl,
-        what: r.what,
-        opsPerIteration: r.ops,
-        medianNs: r.median,
-        p75Ns: r.p75,
-        p99Ns: r.p99,
-        samples: r.samples,
-      })),
-      ratios: rs,
-    },
-    null,
-    2,
-  ));
-} else {
-  console.log(`\n${summaryTable(results, rs)}`);
-}
+const doc = {
+  suite: "core",
+  date: new Date().toISOString(),
+  ...info,
+  records: args.records,
+  keySize: KEY_SIZE,
+  valueSizes: args.valueSizes,
+  unit: "ns per operation (median of iterations / operations per iteration)",
+  benchmarks: results.map((r) => ({
+    id: r.id,
+    dataset: r.dataset,
+    workload: r.workload,
+    impl: r.impl,
+    what: r.what,
+    opsPerIteration: r.ops,
+    medianNs: r.median,
+    p75Ns: r.p75,
+    p99Ns: r.p99,
+    samples: r.samples,
+  })),
+  ratios: rs,
+};
+if (args.out) writeFileSync(args.out, JSON.stringify(doc, null, 2) + "\n");
+if (args.json) console.log(JSON.stringify(doc, null, 2));
+else console.log(`\n${summaryTable(results, rs)}`);
 log(`done in ${since(t0)}`);

@@ -23,6 +23,8 @@ export interface BenchArgs {
   profile: boolean;
   /** Parent of the scratch directory (default: the OS temp dir). */
   dir: string;
+  /** Also write the JSON document to this file (tables still print). */
+  out?: string;
 }
 
 const USAGE = `usage: core.bench.ts [--records N] [--values 100,1000] [--json] [--profile] [--filter REGEX] [--dir PATH]
@@ -31,7 +33,8 @@ const USAGE = `usage: core.bench.ts [--records N] [--values 100,1000] [--json] [
   --json           print one JSON document on stdout (progress goes to stderr)
   --profile        also time the parts of a get: FFI call, raw tm_get, value copy
   --filter REGEX   only benchmarks whose name matches, e.g. "get" or "100B"
-  --dir PATH       where the temporary databases go (default: the OS temp dir)`;
+  --dir PATH       where the temporary databases go (default: the OS temp dir)
+  --out FILE       also write the JSON document to FILE`;
 
 /** Parses the process arguments; prints usage and exits on --help or a bad option. */
 export function parseArgs(argv: string[] = process.argv.slice(2)): BenchArgs {
@@ -69,6 +72,9 @@ export function parseArgs(argv: string[] = process.argv.slice(2)): BenchArgs {
         break;
       case "--dir":
         a.dir = value();
+        break;
+      case "--out":
+        a.out = value();
         break;
       case "-h":
       case "--help":
