@@ -15,6 +15,7 @@
 export { deleteDatabase, Env, open, parseSize } from "./src/env.ts";
 export type {
   CheckResult,
+  DefragResult,
   EnvInfo,
   GcInfo,
   Geometry,

@@ -814,6 +814,25 @@ TM_API int tm_reloc_drain(tm_reloc *r, uint8_t *out, uint32_t cap) {
 /* Forgets collected events (their commit failed). */
 TM_API void tm_reloc_clear(tm_reloc *r) { r->len = 0; }
 
+/* In-place defragmentation (mdbx_env_defrag): holds the write lock throughout.
+ * res: pages shrinked, moved, retained by readers, left, whole, cycles, stopping reasons, seconds spent. */
+TM_API int tm_env_defrag(MDBX_env *env, double atleast, double time_atleast_s, double enough, double time_limit_s,
+                         double *res) {
+  MDBX_defrag_result_t r;
+  memset(&r, 0, sizeof(r));
+  int rc = mdbx_env_defrag(env, (size_t)atleast, (size_t)(time_atleast_s * 65536), (size_t)enough,
+                           (size_t)(time_limit_s * 65536), -1, 0, NULL, NULL, &r);
+  res[0] = (double)r.pages_shrinked;
+  res[1] = (double)r.pages_moved;
+  res[2] = (double)r.pages_retained;
+  res[3] = (double)r.pages_left;
+  res[4] = (double)r.pages_whole;
+  res[5] = r.cycles;
+  res[6] = r.stopping_reasons;
+  res[7] = r.spent_time_dot16 / 65536.0;
+  return rc == MDBX_RESULT_TRUE ? 1 : tm_rc(rc);
+}
+
 /* ---------------------------------------------------------------- check --- */
 
 #include <stdarg.h>

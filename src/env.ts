@@ -206,6 +206,23 @@ export interface CheckResult {
   issues: string[];
 }
 
+/** The outcome of `env.defrag()`. */
+export interface DefragResult {
+  /** True when defragmentation reached its goal (false: stopped by limits, readers or obstacles). */
+  complete: boolean;
+  /** Pages the file shrank by (may be negative when stopped early). */
+  pagesShrinked: number;
+  pagesMoved: number;
+  /** Pages held by readers of old snapshots, which prevented moving them. */
+  pagesRetained: number;
+  pagesLeft: number;
+  pagesWhole: number;
+  cycles: number;
+  /** MDBX_defrag_stopping_reasons_t bits. */
+  stoppingReasons: number;
+  seconds: number;
+}
+
 /** What a Handle-Slow-Readers callback is told about the laggard reader. */
 export interface LaggardReader {
   /** Process id of the reader. */
@@ -603,6 +620,45 @@ export class Env implements Disposable {
       payloadBytes: res[14],
       txnId: res[15],
       issues,
+    };
+  }
+
+  /**
+   * Defragments the database in place (libmdbx's mdbx_env_defrag): moves pages
+   * toward the start of the file and shrinks it. Holds the write lock for its
+   * whole run (writers wait). Stops when `enoughPages` were freed or after
+   * `timeLimitSeconds`; old readers can hold it back (see `pagesRetained`).
+   */
+  defrag(options: { atLeastPages?: number; enoughPages?: number; timeLimitSeconds?: number } = {}): DefragResult {
+    const h = this.#h();
+    if (this.#core.writer !== null) {
+      throw misuse(
+        ErrorCode.TXN_OVERLAPPING,
+        "defrag() needs the write lock; commit or abort the open write transaction",
+      );
+    }
+    const res = new Float64Array(8);
+    const r = fn.tm_env_defrag(
+      h,
+      options.atLeastPages ?? 0,
+      0,
+      options.enoughPages ?? 0,
+      options.timeLimitSeconds ?? 0,
+      new Uint8Array(res.buffer),
+    );
+    // its checkpoints commit: apply their relocations whether or not it finished
+    this.#core.cache?.afterCommit();
+    if (r < 0 && r !== ErrorCode.LAGGARD_READER) check(r, "defrag");
+    return {
+      complete: r === 0,
+      pagesShrinked: res[0],
+      pagesMoved: res[1],
+      pagesRetained: res[2],
+      pagesLeft: res[3],
+      pagesWhole: res[4],
+      cycles: res[5],
+      stoppingReasons: res[6],
+      seconds: res[7],
     };
   }
 

@@ -65,6 +65,9 @@ export const symbols = {
   tm_reader_list: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
   // int tm_env_chk(MDBX_env *env, uint32_t flags, uint32_t timeout_16dot16, uint8_t *log, uint32_t cap, double res[16])
   tm_env_chk: { parameters: ["pointer", "u32", "u32", "buffer", "u32", "buffer"], result: "i32" },
+  // int tm_env_defrag(MDBX_env *env, double atleast, double time_atleast_s, double enough, double time_limit_s,
+  //                   double res[8])
+  tm_env_defrag: { parameters: ["pointer", "f64", "f64", "f64", "f64", "buffer"], result: "i32" },
   // int tm_env_map(MDBX_env *env, double out[3])
   tm_env_map: { parameters: ["pointer", "buffer"], result: "i32" },
   // int tm_get_loc(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, void *out, uint32_t cap,
