@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import process from "node:process";
-import { deleteDatabase, EnvFlags, ErrorCode, MdbxError, open, parseSize } from "../mod.ts";
+import { DbFlags, deleteDatabase, Env, EnvFlags, ErrorCode, MdbxError, open, parseSize, PutFlags } from "../mod.ts";
 import { removeDir, runtimeCommand, tempDir, tempEnv, throwsMdbx } from "./helpers.ts";
 
 const MiB = 1024 * 1024;
@@ -699,4 +699,80 @@ test("a handler that throws counts as -1 (MDBX_MAP_FULL), and a cleared handler 
   assert.equal(calls, seen);
   reader.end();
   rewrite(501);
+});
+
+// ------------------------------------------------------ check and defrag ---
+
+test("check finds no problem in a healthy database and counts what it walked", () => {
+  using t = tempEnv();
+  const tbl = t.env.table("t", { keys: "uint32" });
+  t.env.write((txn) => {
+    for (let i = 0; i < 3000; i++) txn.put(tbl, i, new Uint8Array(i % 7 === 0 ? 5000 : 50));
+  });
+  const r = t.env.check();
+  assert.equal(r.ok, true, r.issues.join("\n"));
+  assert.equal(r.problems, 0);
+  assert.deepEqual(r.issues, []);
+  assert.ok(r.tables >= 1);
+  assert.ok(r.processedPages > 0);
+  assert.ok(r.allocatedPages >= r.processedPages);
+  assert.ok(r.payloadBytes > 3000 * 50);
+  const quick = t.env.check({ skipKeys: true });
+  assert.equal(quick.ok, true);
+});
+
+test("defrag keeps every entry and refuses to run while this process has a write transaction open", () => {
+  using t = tempEnv({ geometry: { upper: "64MiB" } });
+  const tbl = t.env.table("t", { keys: "uint32", values: "uint32" });
+  t.env.write((txn) => {
+    for (let i = 0; i < 20000; i++) txn.put(tbl, i, i);
+  });
+  t.env.write((txn) => {
+    for (let i = 0; i < 20000; i += 3) txn.del(tbl, i);
+  });
+  const w = t.env.beginWrite();
+  throwsMdbx(() => t.env.defrag(), "MDBX_TXN_OVERLAPPING", /write lock/);
+  w.abort();
+  const r = t.env.defrag({ timeLimitSeconds: 10 });
+  assert.equal(typeof r.complete, "boolean");
+  assert.ok(r.pagesMoved >= 0);
+  const keys = t.env.read((txn) => [...txn.keys(tbl)]);
+  assert.equal(keys.length, 20000 - Math.ceil(20000 / 3));
+  assert.ok(keys.every((k) => k % 3 !== 0));
+  assert.equal(t.env.check().ok, true);
+});
+
+test("deleteDatabase justDelete removes a closed database's files", () => {
+  using t = tempEnv();
+  t.env.close();
+  assert.equal(deleteDatabase(t.path, { mode: "justDelete" }), true);
+  assert.equal(fs.existsSync(path.join(t.path, "mdbx.dat")), false);
+  assert.equal(deleteDatabase(t.path, { mode: "waitForUnused" }), false);
+});
+
+test("open returns an Env with a native handle", () => {
+  using t = tempEnv();
+  assert.ok(t.env instanceof Env);
+  assert.ok(t.env.unsafeHandle !== null && t.env.unsafeHandle !== undefined);
+});
+
+test("the exported flag constants mirror mdbx.h", () => {
+  assert.equal(EnvFlags.NOSUBDIR, 0x4000);
+  assert.equal(EnvFlags.RDONLY, 0x20000);
+  assert.equal(EnvFlags.WRITEMAP, 0x80000);
+  assert.equal(EnvFlags.NOSTICKYTHREADS, 0x200000);
+  assert.equal(EnvFlags.UTTERLY_NOSYNC, 0x110000);
+  assert.equal(DbFlags.REVERSEKEY, 0x02);
+  assert.equal(DbFlags.DUPSORT, 0x04);
+  assert.equal(DbFlags.INTEGERKEY, 0x08);
+  assert.equal(DbFlags.DUPFIXED, 0x10);
+  assert.equal(DbFlags.INTEGERDUP, 0x20);
+  assert.equal(DbFlags.CREATE, 0x40000);
+  assert.equal(PutFlags.NOOVERWRITE, 0x10);
+  assert.equal(PutFlags.NODUPDATA, 0x20);
+  assert.equal(PutFlags.CURRENT, 0x40);
+  assert.equal(PutFlags.ALLDUPS, 0x80);
+  assert.equal(PutFlags.RESERVE, 0x10000);
+  assert.equal(PutFlags.APPEND, 0x20000);
+  assert.equal(PutFlags.APPENDDUP, 0x40000);
 });
