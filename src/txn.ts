@@ -873,6 +873,8 @@ export class WriteTxn extends Txn {
     const n = new TextEncoder().encode(name);
     check(fn.tm_dbi_rename(this._h(), t.dbi, n, n.length), `renaming ${t} to "${name}"`);
     this._c.env.renamed(t, name);
+    // libmdbx closes the handle if the rename is discarded: then forget it under its new name
+    (this._c.onDiscard ??= []).push(() => this._c.env.forget(t));
   }
 
   /** Adds `increment` to the table's sequence and returns the value before the increment. */

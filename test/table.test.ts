@@ -311,6 +311,23 @@ test("rename gives a table a new name; the handle follows it", () => {
   assert.equal(env.read((txn) => txn.get(env.table("new", S), "k")), "v");
 });
 
+test("a rename in an aborted transaction leaves the table under its old name", () => {
+  using t = tempEnv();
+  const tbl = t.env.table("old", S);
+  t.env.write((txn) => txn.put(tbl, "k", "v"));
+  const w = t.env.beginWrite();
+  w.rename(tbl, "new");
+  w.abort();
+  assert.deepEqual(t.env.tables().map((e) => e.name), ["old"]);
+  const again = t.env.table("old", S);
+  assert.notEqual(again, tbl, "libmdbx closed the renamed handle; a fresh one is opened");
+  assert.equal(t.env.read((txn) => txn.get(again, "k")), "v");
+  // the name the rename would have given is free for a new table
+  const fresh = t.env.table("new", S);
+  t.env.write((txn) => txn.put(fresh, "a", "b"));
+  assert.deepEqual(t.env.tables().map((e) => e.name).sort(), ["new", "old"]);
+});
+
 test("renaming the main table is a TypeError; renaming onto an existing name fails with MDBX_KEYEXIST", () => {
   using t = tempEnv();
   const main = t.env.table(null);
