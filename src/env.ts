@@ -808,7 +808,8 @@ export function open(path: string, options: OpenOptions = {}): Env {
       throw new MdbxError(
         ErrorCode.EAGAIN,
         `opening ${path}: the database is locked by another process (it has it open with exclusive: true, ` +
-          "or this open asks for exclusive: true while another process has it open); close it there first",
+          "or this open asks for exclusive: true while another process has it open), or this process already " +
+          "has it open under another spelling of the path (a symlink, a relative path); close it there first",
       );
     }
     check(r, `opening ${path}`);

@@ -776,3 +776,19 @@ test("the exported flag constants mirror mdbx.h", () => {
   assert.equal(PutFlags.APPEND, 0x20000);
   assert.equal(PutFlags.APPENDDUP, 0x40000);
 });
+
+test("opening an open database under another spelling of its path fails and names that possibility", () => {
+  using t = tempEnv();
+  const tbl = t.env.table("t", { keys: "string", values: "string" });
+  t.env.write((txn) => txn.put(tbl, "k", "v"));
+  fs.symlinkSync(t.path, path.join(t.dir, "link"));
+  for (const other of [path.join(t.dir, "link"), `${t.dir}/./db`, t.path + "/."]) {
+    assert.throws(
+      () => open(other),
+      (e: unknown) => e instanceof MdbxError && /already has it open under another spelling/.test(e.message),
+      other,
+    );
+  }
+  // the first Env is unaffected
+  assert.equal(t.env.read((txn) => txn.get(tbl, "k")), "v");
+});
