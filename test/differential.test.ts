@@ -190,10 +190,24 @@ function runDifferential(seed: number, ops: number, reopens: number): void {
   let env: Env;
   let plain: Table<"binary", "binary">;
   let dups: Table<"binary", "binary">;
+  // The plain model is mirrored by two more tables with a get() cache (unbounded, and
+  // small enough to evict): every write goes to all three, every get() is compared on all three.
+  let plains: Table<"binary", "binary">[];
   const openEnv = () => {
     env = open(dbPath, { sync: "nosync", geometry: { upper: "1GiB" } });
     plain = env.table("plain");
     dups = env.table("dups", { dupSort: true });
+    plains = [plain, env.table("cached", { cache: true }), env.table("bounded", { cache: { maxEntries: 32 } })];
+  };
+  // Cache counters summed over every open: proof that the cache paths were exercised.
+  const totals = { hits: 0, invalidations: 0, evictions: 0 };
+  const closeEnv = () => {
+    if (!env?.isOpen) return;
+    for (const t of plains.slice(1)) {
+      const st = t.cacheStats()!;
+      totals.hits += st.hits, totals.invalidations += st.invalidations, totals.evictions += st.evictions;
+    }
+    env.close();
   };
 
   /** Compares one random read of `txn` with model `m`. */
@@ -202,9 +216,11 @@ function runDifferential(seed: number, ops: number, reopens: number): void {
     if (r < 3) {
       const k = randKey();
       where = `get ${hex(k)}`;
-      const v = txn.get(plain, k);
-      eq(v === undefined ? undefined : hex(v), m.plain.map.get(hex(k)), "plain get");
-      eq(txn.has(plain, k), m.plain.map.has(hex(k)), "plain has");
+      for (const t of plains) {
+        const v = txn.get(t, k);
+        eq(v === undefined ? undefined : hex(v), m.plain.map.get(hex(k)), `get from ${t}`);
+        eq(txn.has(t, k), m.plain.map.has(hex(k)), `has in ${t}`);
+      }
     } else if (r < 5) {
       const o = randRange();
       where = `plain range ${JSON.stringify(o, (_, v) => v instanceof Uint8Array ? hex(v) : v)}`;
@@ -259,6 +275,16 @@ function runDifferential(seed: number, ops: number, reopens: number): void {
       "whole dups table",
     );
     eq(txn.stat(plain).entries, m.plain.map.size, "plain entry count");
+    for (const t of plains.slice(1)) {
+      // twice: the first pass fills the caches, the second answers from them
+      for (let pass = 0; pass < 2; pass++) {
+        for (const [k, v] of m.plain.map) {
+          const got = txn.get(t, unhex(k));
+          if (got === undefined || hex(got) !== v) eq(got && hex(got), v, `get ${k} from ${t} (pass ${pass})`);
+        }
+      }
+      eq(txn.stat(t).entries, m.plain.map.size, `entry count of ${t}`);
+    }
   };
 
   /** One random write (or read) in `txn`, mirrored in `m`. */
@@ -269,27 +295,33 @@ function runDifferential(seed: number, ops: number, reopens: number): void {
       where = `put ${hex(k)} (${v.length} bytes)`;
       if (chance(0.15)) {
         const exists = m.plain.map.has(hex(k));
-        try {
-          txn.put(plain, k, v, { noOverwrite: true });
-          eq(exists, false, "put noOverwrite succeeded");
-          m.plain.set(hex(k), hex(v));
-        } catch (e) {
-          if (!(e instanceof MdbxError) || e.code !== ErrorCode.KEYEXIST) throw e;
-          eq(exists, true, "put noOverwrite failed with KEYEXIST");
+        for (const t of plains) {
+          let refused = false;
+          try {
+            txn.put(t, k, v, { noOverwrite: true });
+          } catch (e) {
+            if (!(e instanceof MdbxError) || e.code !== ErrorCode.KEYEXIST) throw e;
+            refused = true;
+          }
+          eq(refused, exists, `put noOverwrite refused (KEYEXIST) in ${t}`);
         }
+        if (!exists) m.plain.set(hex(k), hex(v));
       } else {
-        txn.put(plain, k, v);
+        for (const t of plains) txn.put(t, k, v);
         m.plain.set(hex(k), hex(v));
       }
     } else if (r < 7) {
       const k = randKey();
       where = `del ${hex(k)}`;
-      eq(txn.del(plain, k), m.plain.delete(hex(k)), "del result");
+      const existed = m.plain.delete(hex(k));
+      for (const t of plains) eq(txn.del(t, k), existed, `del result in ${t}`);
     } else if (r < 9) {
       const k = randKey(), v = chance(0.2) ? undefined : randValue();
       where = `replace ${hex(k)}`;
-      const old = txn.replace(plain, k, v);
-      eq(old === undefined ? undefined : hex(old), m.plain.map.get(hex(k)), "replace's previous value");
+      for (const t of plains) {
+        const old = txn.replace(t, k, v);
+        eq(old === undefined ? undefined : hex(old), m.plain.map.get(hex(k)), `replace's previous value in ${t}`);
+      }
       if (v === undefined) m.plain.delete(hex(k));
       else m.plain.set(hex(k), hex(v));
     } else if (r < 12) {
@@ -325,7 +357,7 @@ function runDifferential(seed: number, ops: number, reopens: number): void {
       where = "bulk put";
       for (let i = 0; i < 50; i++) {
         const k = randKey(), v = randValue();
-        txn.put(plain, k, v);
+        for (const t of plains) txn.put(t, k, v);
         m.plain.set(hex(k), hex(v));
       }
     } else if (r === 15 && chance(0.1)) {
@@ -333,7 +365,7 @@ function runDifferential(seed: number, ops: number, reopens: number): void {
       const o = randRange();
       where = "bulk delete";
       for (const k of selectKeys(m.plain.sorted(), o).slice(0, 40)) {
-        eq(txn.del(plain, unhex(k)), true, "bulk del of an existing key");
+        for (const t of plains) eq(txn.del(t, unhex(k)), true, `bulk del of an existing key in ${t}`);
         m.plain.delete(k);
       }
     } else {
@@ -409,16 +441,21 @@ function runDifferential(seed: number, ops: number, reopens: number): void {
         where = "reopen";
         snapshot?.txn.end();
         snapshot = null;
-        env!.close();
+        closeEnv();
         openEnv();
         env!.read((r) => checkAll(r, committed, "whole content after re-opening the environment"));
       }
     }
     env!.read((r) => checkAll(r, committed, "whole content at the end"));
     snapshot?.txn.end();
-    env!.close();
+    closeEnv();
     openEnv();
     env!.read((r) => checkAll(r, committed, "whole content after the final re-open"));
+    closeEnv();
+    where = "cache counters";
+    assert.ok(totals.hits > 0, `the get() caches answered nothing: ${JSON.stringify(totals)}`);
+    assert.ok(totals.invalidations > 0, `no cache entry was ever invalidated: ${JSON.stringify(totals)}`);
+    assert.ok(totals.evictions > 0, `the bounded cache never evicted: ${JSON.stringify(totals)}`);
   } catch (e) {
     if (e instanceof Error && !e.message.includes("TURBOMDBX_SEED")) {
       e.message = `${e.message}\n  at ${ctx()}`;
@@ -426,7 +463,7 @@ function runDifferential(seed: number, ops: number, reopens: number): void {
     throw e;
   } finally {
     try {
-      env!.close();
+      closeEnv();
     } finally {
       removeDir(dir);
     }
@@ -439,7 +476,11 @@ const seeds = SEED_ENV !== undefined
 
 for (const seed of seeds) {
   const ops = SOAK ? 50_000 : 2_500;
-  test(`random put/del/get/range/replace/nested txns agree with an in-memory model (seed ${seed})`, () => {
-    runDifferential(seed, ops, SOAK ? 20 : 4);
-  }, { timeout: SOAK ? 1_800_000 : 60_000 });
+  test(
+    `random put/del/get/range/replace/nested txns on plain, get()-cached and dupsort tables agree with an in-memory model (seed ${seed})`,
+    () => {
+      runDifferential(seed, ops, SOAK ? 20 : 4);
+    },
+    { timeout: SOAK ? 1_800_000 : 60_000 },
+  );
 }

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Env, MdbxError, open, type ReadTxn } from "../mod.ts";
 import { removeDir, runtimeCommand, tempDir } from "./helpers.ts";
-import { checkGeneration, writeGeneration } from "./children/mvcc_data.ts";
+import { checkGeneration, tables, writeGeneration } from "./children/mvcc_data.ts";
 
 const child = (name: string) => fileURLToPath(new URL(`./children/${name}`, import.meta.url));
 
@@ -99,6 +99,7 @@ test(
   "a read snapshot keeps exactly its generation while another process commits; newer snapshots see each commit",
   withDb(async (db) => {
     const env = open(db);
+    tables(env, true); // this process reads through a get() cache; the other one writes
     const snapshots: { txn: ReadTxn; g: number }[] = [];
     const c = new Child("mvcc_writer.ts", [db, String(KEYS), "step"]);
     try {
@@ -129,6 +130,8 @@ test(
       assert.equal(await c.exited, 0, c.stderr);
       env.read((txn) => assert.equal(checkGeneration(env, txn, KEYS), 8));
       for (const s of snapshots) assert.equal(checkGeneration(env, s.txn, KEYS), s.g);
+      const st = tables(env).gen.cacheStats()!;
+      assert.ok(st.hits > 0 && st.invalidations > 0, `the get() cache was not exercised: ${JSON.stringify(st)}`);
     } finally {
       for (const s of snapshots) s.txn.end();
       c.proc.kill();
@@ -142,6 +145,7 @@ test(
   "snapshots stay consistent and monotonic while another process commits continuously; its final state is visible after it exits",
   withDb(async (db) => {
     const env = open(db);
+    tables(env, true);
     const COMMITS = 300;
     try {
       writeGeneration(env, KEYS, 0);
