@@ -173,11 +173,14 @@ function runDifferential(seed: number, ops: number, reopens: number): void {
     return o;
   };
 
+  // Small pages give deep trees, frequent splits and merges, and large values from a few hundred bytes.
+  const pageSize = pick([256, 1024, 4096, 4096, 16384]);
+
   const dir = tempDir("turbomdbx-diff-");
   const dbPath = path.join(dir, "db");
   let step = 0;
   let where = "";
-  const ctx = () => `seed ${seed} (replay: TURBOMDBX_SEED=${seed}), op ${step}/${ops}, ${where}`;
+  const ctx = () => `seed ${seed} (replay: TURBOMDBX_SEED=${seed}), page size ${pageSize}, op ${step}/${ops}, ${where}`;
   const eq = (actual: unknown, expected: unknown, what: string) => {
     try {
       assert.deepStrictEqual(actual, expected);
@@ -194,7 +197,7 @@ function runDifferential(seed: number, ops: number, reopens: number): void {
   // small enough to evict): every write goes to all three, every get() is compared on all three.
   let plains: Table<"binary", "binary">[];
   const openEnv = () => {
-    env = open(dbPath, { sync: "nosync", geometry: { upper: "1GiB" } });
+    env = open(dbPath, { sync: "nosync", pageSize, geometry: { upper: "1GiB" } });
     plain = env.table("plain");
     dups = env.table("dups", { dupSort: true });
     plains = [plain, env.table("cached", { cache: true }), env.table("bounded", { cache: { maxEntries: 32 } })];
