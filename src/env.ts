@@ -246,8 +246,9 @@ export interface LaggardReader {
  */
 export type LaggardHandler = (reader: LaggardReader) => number;
 
-const finalizer = new FinalizationRegistry<{ h: Handle | null }>((cell) => {
+const finalizer = new FinalizationRegistry<{ h: Handle | null; key?: string }>((cell) => {
   if (cell.h !== null) fn.tm_env_close(cell.h, 0);
+  if (cell.key !== undefined) open_paths.delete(cell.key);
 });
 
 /** An open database. Close it with `close()` or `using`. */
@@ -256,7 +257,7 @@ export class Env implements Disposable {
   readonly path: string;
   /** Opened read-only. */
   readonly readOnly: boolean;
-  readonly #cell: { h: Handle | null };
+  readonly #cell: { h: Handle | null; key?: string };
   readonly #core: EnvCore;
   readonly #tables = new Map<string | null, Table>();
   #hsr: NativeCallback | null = null;
@@ -277,6 +278,7 @@ export class Env implements Disposable {
       live: new Set<TxnCell>(),
       writer: null,
       label: `the environment ${path}`,
+      owner: this,
       forget: (t) => {
         if (tables.get(t.name) === t) tables.delete(t.name);
       },
@@ -718,6 +720,7 @@ export class Env implements Disposable {
   /** @internal */
   _setKey(k: string): void {
     this.#key = k;
+    this.#cell.key = k;
   }
 
   /** Closes (`using` support). */

@@ -30,6 +30,11 @@ export interface EnvCore {
   writer: TxnCell | null;
   /** Opens a table by name (used by txn.tables()). */
   readonly label: string;
+  /**
+   * The Env itself: live transactions, cursors and tables keep it reachable, so
+   * its finalizer cannot close the native env under them.
+   */
+  readonly owner?: object;
   /** Forgets a dropped table. */
   forget(table: Table): void;
   /** Renames a cached table. */

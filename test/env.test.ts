@@ -792,3 +792,60 @@ test("opening an open database under another spelling of its path fails and name
   // the first Env is unaffected
   assert.equal(t.env.read((txn) => txn.get(tbl, "k")), "v");
 });
+
+// ------------------------------------------------------------ collection ---
+
+test("an Env that becomes unreachable stays open while its transactions live, then is closed by GC", () => {
+  using t = tempEnv();
+  t.env.close();
+  // a child of this runtime with a callable gc(): Deno needs --expose-gc, Bun has Bun.gc
+  const script = path.join(t.dir, "gc-child.ts");
+  fs.writeFileSync(
+    script,
+    `import { open } from ${JSON.stringify(modUrl)};
+const g = globalThis as unknown as { gc?: () => void; Bun?: { gc(force: boolean): void } };
+const gc = () => (g.gc ? g.gc() : g.Bun!.gc(true));
+const tick = () => new Promise((r) => setTimeout(r, 10));
+const p = ${JSON.stringify(t.path)};
+const S = { keys: "string", values: "string" } as const;
+function orphan() {
+  const env = open(p);
+  const tbl = env.table("t", S);
+  env.write((x) => x.put(tbl, "k", "v"));
+  return { txn: env.beginRead(), tbl }; // the Env itself is dropped here
+}
+async function readAfterDrop() {
+  const { txn, tbl } = orphan();
+  for (let i = 0; i < 5; i++) { gc(); await tick(); }
+  console.log("READ " + txn.get(tbl, "k"));
+  txn.end(); // now nothing holds the Env: neither this reader nor the table handle (dropped on return)
+}
+await readAfterDrop();
+async function reopens(label: string) {
+  for (let i = 0; i < 500; i++) {
+    gc();
+    await tick();
+    try {
+      open(p).close();
+      console.log(label);
+      return;
+    } catch { /* not collected yet */ }
+  }
+}
+await reopens("REOPENED");
+function forgotten() {
+  const env = open(p);
+  env.beginRead(); // neither the Env nor this reader is ever ended
+}
+forgotten();
+await reopens("REOPENED AGAIN");
+`,
+  );
+  const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
+  const args = isDeno ? ["run", "-A", "--v8-flags=--expose-gc", script] : [script];
+  const r = spawnSync(process.execPath, args, { encoding: "utf8", timeout: 60_000 });
+  assert.equal(r.status, 0, `the child crashed or failed (signal ${r.signal}): ${r.stderr}`);
+  assert.match(r.stdout, /READ v/, "a reader of a dropped Env still reads");
+  assert.match(r.stdout, /REOPENED\n/, "a collected Env releases its path");
+  assert.match(r.stdout, /REOPENED AGAIN/, "so does one collected with a reader never ended");
+});
