@@ -848,6 +848,9 @@ export function deleteDatabase(
 ): boolean {
   load(options.libraryPath);
   const m = { justDelete: 0, ensureUnused: 1, waitForUnused: 2 }[options.mode ?? "ensureUnused"];
+  if (m === undefined) {
+    throw new TypeError(`mode must be "justDelete", "ensureUnused" or "waitForUnused", got ${String(options.mode)}`);
+  }
   const r = fn.tm_env_delete(cString(path), m);
   if (r === -1) return false;
   check(r, `deleting ${path}`);

@@ -750,6 +750,13 @@ test("deleteDatabase justDelete removes a closed database's files", () => {
   assert.equal(deleteDatabase(t.path, { mode: "waitForUnused" }), false);
 });
 
+test("deleteDatabase with an unknown mode is a TypeError and deletes nothing", () => {
+  using t = tempEnv();
+  t.env.close();
+  assert.throws(() => deleteDatabase(t.path, { mode: "quickly" as never }), /mode must be "justDelete"/);
+  assert.ok(fs.existsSync(path.join(t.path, "mdbx.dat")));
+});
+
 test("open returns an Env with a native handle", () => {
   using t = tempEnv();
   assert.ok(t.env instanceof Env);
