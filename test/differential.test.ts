@@ -224,6 +224,13 @@ function runDifferential(seed: number, ops: number, reopens: number): void {
         eq(v === undefined ? undefined : hex(v), m.plain.map.get(hex(k)), `get from ${t}`);
         eq(txn.has(t, k), m.plain.map.has(hex(k)), `has in ${t}`);
       }
+      const ge = txn.getGreaterOrEqual(plain, k);
+      const next = m.plain.sorted().find((x) => x >= hex(k));
+      eq(
+        ge && { key: hex(ge.key), value: hex(ge.value), exact: ge.exact },
+        next === undefined ? undefined : { key: next, value: m.plain.map.get(next), exact: next === hex(k) },
+        "getGreaterOrEqual",
+      );
     } else if (r < 5) {
       const o = randRange();
       where = `plain range ${JSON.stringify(o, (_, v) => v instanceof Uint8Array ? hex(v) : v)}`;
