@@ -126,8 +126,8 @@ export class CacheState {
     if (snap <= this.seen) return;
     this.remap();
     for (const t of this.tables) {
-      check(fn.tm_dbi_stat(txn, t.dbi, scratch.f64Bytes), "reading table state");
-      if (scratch.f64[6] > this.seen) t.drop();
+      // no state: another process dropped the table (its reads report that); forget its entries
+      if (fn.tm_dbi_stat(txn, t.dbi, scratch.f64Bytes) < 0 || scratch.f64[6] > this.seen) t.drop();
     }
     this.seen = snap;
     this.fence = snap;

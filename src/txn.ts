@@ -727,6 +727,7 @@ export class ReadTxn extends Txn {
   reset(): void {
     const c = this._c;
     if (c.h === null) this._dead();
+    c.parked = true; // until renew(): the snapshot is released, so the cache must not answer
     check(finish(c, "reset", ""), "resetting a read transaction");
   }
 
@@ -781,7 +782,7 @@ export class WriteTxn extends Txn {
     const t = this._table(table);
     const kb = t.k.encode(key, "key");
     const vb = t.v.encode(value, "value");
-    if (t.cache !== null) this._c.dirty!.add(t.dbi);
+    this._c.dirty!.add(t.dbi); // every handle: another handle of this table may have a cache
     const r = fn.tm_put(h, t.dbi, kb, t.k.len, vb, t.v.len, options ? putFlags(options) : 0);
     if (r !== 0) this._fail(r, "put", t);
   }
@@ -801,7 +802,7 @@ export class WriteTxn extends Txn {
     const t = this._table(table);
     if (!Number.isInteger(length) || length < 0) throw new RangeError(`length must be a byte count, got ${length}`);
     const kb = t.k.encode(key, "key");
-    if (t.cache !== null) this._c.dirty!.add(t.dbi);
+    this._c.dirty!.add(t.dbi); // every handle: another handle of this table may have a cache
     const r = fn.tm_put_reserve(h, t.dbi, kb, t.k.len, length, putFlags(options), scratch.f64Bytes);
     if (r !== 0) this._fail(r, "reserve", t);
     const ab = backend.view(scratch.f64[0], scratch.f64[1]);
@@ -818,7 +819,7 @@ export class WriteTxn extends Txn {
     const t = this._table(table);
     const kb = t.k.encode(key, "key");
     const vb = value === undefined ? null : t.v.encode(value, "value");
-    if (t.cache !== null) this._c.dirty!.add(t.dbi);
+    this._c.dirty!.add(t.dbi); // every handle: another handle of this table may have a cache
     const r = fn.tm_del(h, t.dbi, kb, t.k.len, vb, vb ? t.v.len : 0, vb ? 1 : 0);
     if (r === NOTFOUND) return false;
     if (r !== 0) this._fail(r, "del", t);
@@ -840,7 +841,7 @@ export class WriteTxn extends Txn {
     const kb = t.k.encode(key, "key");
     const vb = value === undefined ? null : t.v.encode(value, "value");
     const f = putFlags(options);
-    if (t.cache !== null) this._c.dirty!.add(t.dbi);
+    this._c.dirty!.add(t.dbi); // every handle: another handle of this table may have a cache
     let out = scratch.out;
     for (;;) {
       const n = fn.tm_replace(h, t.dbi, kb, t.k.len, vb, vb ? t.v.len : 0, vb ? 1 : 0, f, out, out.length);
