@@ -263,7 +263,7 @@ export class Env implements Disposable {
   #hsr: NativeCallback | null = null;
 
   /** @internal Use `open()`. */
-  constructor(path: string, h: Handle, readOnly: boolean) {
+  constructor(path: string, h: Handle, readOnly: boolean, maxTables = 64) {
     this.path = path;
     this.readOnly = readOnly;
     this.#cell = { h };
@@ -288,6 +288,7 @@ export class Env implements Disposable {
         tables.set(name, t);
       },
       cache: null,
+      maxDbi: maxTables + 2,
     };
   }
 
@@ -831,7 +832,9 @@ export function open(path: string, options: OpenOptions = {}): Env {
   } finally {
     if (!ok) fn.tm_env_close(h, 1);
   }
-  const env = new Env(path, h, !!options.readOnly);
+  // the real limit (options.options may have set it too): sizes the per-transaction dirty-table marks
+  const maxTables = fn.tm_env_get_option(h, Option.maxTables, scratch.i32Bytes);
+  const env = new Env(path, h, !!options.readOnly, scratch.i32[0] === 0 ? maxTables : 32768);
   env._setKey(key);
   open_paths.add(key);
   return env;

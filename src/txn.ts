@@ -41,6 +41,8 @@ export interface EnvCore {
   renamed(table: Table, name: string): void;
   /** The get() cache state, once a table with a cache is open. */
   cache: CacheState | null;
+  /** Upper bound of table handles (maxTables + libmdbx's two core tables). */
+  readonly maxDbi: number;
 }
 
 /** @internal The native state of one transaction, shared with the registry. */
@@ -60,8 +62,8 @@ export interface TxnCell {
   snap: number;
   /** A parked reader must not read through the cache: its snapshot may have been ousted. */
   parked: boolean;
-  /** Write transactions: dbis written so far (shared by nested transactions); the cache skips them. */
-  dirty: Set<number> | null;
+  /** Write transactions: dirty[dbi] = 1 once written (shared by nested transactions); the cache skips those. */
+  dirty: Uint8Array | null;
 }
 
 /** Closes cursors, detaches views, then commits or aborts. Returns the native result. */
@@ -279,7 +281,7 @@ export abstract class Txn {
     const gc = t.cache;
     if (gc !== null) {
       const c = this._c;
-      if (!c.parked && (c.dirty === null || !c.dirty.has(t.dbi))) {
+      if (!c.parked && (c.dirty === null || c.dirty[t.dbi] === 0)) {
         if (gc.lookup(kb, t.k.len, c.snap)) return t.v.decode(gc.hitChunk, gc.hitOff, gc.hitLen) as ValueOf<V>;
         return this._getAndCache(h, t, kb, gc);
       }
@@ -323,7 +325,8 @@ export abstract class Txn {
 
   /** @internal Notes that this write transaction changed a table (its cache must not answer here). */
   _wrote(t: Table): void {
-    this._c.dirty?.add(t.dbi);
+    const d = this._c.dirty;
+    if (d !== null) d[t.dbi] = 1;
   }
 
   /**
@@ -782,7 +785,7 @@ export class WriteTxn extends Txn {
     const t = this._table(table);
     const kb = t.k.encode(key, "key");
     const vb = t.v.encode(value, "value");
-    this._c.dirty!.add(t.dbi); // every handle: another handle of this table may have a cache
+    this._c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
     const r = fn.tm_put(h, t.dbi, kb, t.k.len, vb, t.v.len, options ? putFlags(options) : 0);
     if (r !== 0) this._fail(r, "put", t);
   }
@@ -802,7 +805,7 @@ export class WriteTxn extends Txn {
     const t = this._table(table);
     if (!Number.isInteger(length) || length < 0) throw new RangeError(`length must be a byte count, got ${length}`);
     const kb = t.k.encode(key, "key");
-    this._c.dirty!.add(t.dbi); // every handle: another handle of this table may have a cache
+    this._c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
     const r = fn.tm_put_reserve(h, t.dbi, kb, t.k.len, length, putFlags(options), scratch.f64Bytes);
     if (r !== 0) this._fail(r, "reserve", t);
     const ab = backend.view(scratch.f64[0], scratch.f64[1]);
@@ -819,7 +822,7 @@ export class WriteTxn extends Txn {
     const t = this._table(table);
     const kb = t.k.encode(key, "key");
     const vb = value === undefined ? null : t.v.encode(value, "value");
-    this._c.dirty!.add(t.dbi); // every handle: another handle of this table may have a cache
+    this._c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
     const r = fn.tm_del(h, t.dbi, kb, t.k.len, vb, vb ? t.v.len : 0, vb ? 1 : 0);
     if (r === NOTFOUND) return false;
     if (r !== 0) this._fail(r, "del", t);
@@ -841,7 +844,7 @@ export class WriteTxn extends Txn {
     const kb = t.k.encode(key, "key");
     const vb = value === undefined ? null : t.v.encode(value, "value");
     const f = putFlags(options);
-    this._c.dirty!.add(t.dbi); // every handle: another handle of this table may have a cache
+    this._c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
     let out = scratch.out;
     for (;;) {
       const n = fn.tm_replace(h, t.dbi, kb, t.k.len, vb, vb ? t.v.len : 0, vb ? 1 : 0, f, out, out.length);
@@ -921,7 +924,7 @@ export class WriteTxn extends Txn {
       ended: "",
       snap: c.snap,
       parked: false,
-      dirty: c.dirty, // one set for the whole nest: a child sees its parent's writes
+      dirty: c.dirty, // one for the whole nest: a child sees its parent's writes
     };
     c.child = cell;
     c.env.live.add(cell);
@@ -972,7 +975,8 @@ export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
     ended: "",
     snap: 0,
     parked: false,
-    dirty: write ? new Set() : null,
+    // dbis are below maxTables + 2 (libmdbx's GC and main tables)
+    dirty: write ? new Uint8Array(env.maxDbi) : null,
   };
   env.live.add(cell);
   if (write) env.writer = cell;
