@@ -58,12 +58,13 @@ static int tm_pair_out(uint8_t *out, uint32_t cap, const MDBX_val *k, const MDBX
 }
 
 /* Called once by the loader: names the patch level and quiets libmdbx's
- * default logger to warnings (it prints notices on stderr otherwise). */
+ * default logger to errors (it prints notices and routine warnings, such as
+ * "wipe txn" after a lazy-sync close, on stderr otherwise). */
 TM_API const char *tm_version(void) {
   static int once;
   if (!once) {
     once = 1;
-    mdbx_setup_debug(MDBX_LOG_WARN, MDBX_DBG_DONTCHANGE, MDBX_LOGGER_DONTCHANGE);
+    mdbx_setup_debug(MDBX_LOG_ERROR, MDBX_DBG_DONTCHANGE, MDBX_LOGGER_DONTCHANGE);
   }
   return mdbx_turbomdbx_patchlevel();
 }
