@@ -29,7 +29,16 @@ import { type Env, loadLibrary, open, type Table } from "../mod.ts";
 import { log, machineInfo, parseArgs, runtimeInfo, scratchDir, since } from "./lib/cli.ts";
 import { Batches, Dataset, type KeySample } from "./lib/data.ts";
 import { harnessPath, loadHarness } from "./lib/native.ts";
-import { collect, ratios, type Result, type Spec, summary as summaryTable, WORKLOADS } from "./lib/report.ts";
+import { type Paired, runPaired } from "./lib/paired.ts";
+import {
+  collect,
+  type Impl,
+  ratios,
+  type Result,
+  type Spec,
+  summary as summaryTable,
+  WORKLOADS,
+} from "./lib/report.ts";
 
 const KEY_SIZE = 16;
 const GET_BATCH = 1000;
@@ -53,6 +62,8 @@ type Lmdb = RootDatabase<Uint8Array, Uint8Array>;
 /** What one data set leaves open until its benchmarks have run. */
 interface Stores {
   closers: (() => void)[];
+  /** The iteration functions of each workload, for the paired rounds. */
+  workloads: Map<string, Map<Impl, () => unknown>>;
 }
 
 function fail(what: string, r: number): never {
@@ -146,6 +157,13 @@ function setUp(ds: Dataset, label: string, specs: Map<string, Spec>): Stores {
     const r = harness.getCopy(txn.unsafeHandle, t.dbi, probe, KEY_SIZE, 1, dst, dst.length);
     if (r < 0 || !same(dst.subarray(0, want.length), want)) throw new Error(`native get mismatch (${r})`);
   });
+  // Touch every page of both files once, so that no benchmark pays for first-touch page faults of the maps.
+  t0 = performance.now();
+  const warm = new Float64Array(1);
+  env.read((txn) => harness.scan(txn.unsafeHandle, t.dbi, warm));
+  let lsum = 0;
+  for (const { value } of ldb.getRange()) lsum += value[0];
+  log(`  warm-up scans: ${since(t0)} (${warm[0] + lsum})`);
   const lv = ldb.getBinaryFast(probe);
   if (!same(lv?.subarray(0, want.length), want) || lv!.length !== want.length) throw new Error("lmdb-js get mismatch");
 
@@ -154,10 +172,14 @@ function setUp(ds: Dataset, label: string, specs: Map<string, Spec>): Stores {
   const commits = ds.sample(SAMPLE, 4, k);
   const value = ds.value(7);
 
+  const workloads = new Map<string, Map<Impl, () => unknown>>();
   const add: Add = (workload, impl, what, ops, f) => {
     const id = `${label} ${workload} ${impl}: ${what}`;
     specs.set(id, { id, dataset: label, workload, impl, what, ops });
     bench(id, f);
+    if (impl === "profile" || (args.filter && !args.filter.test(id))) return;
+    if (!workloads.has(workload)) workloads.set(workload, new Map());
+    workloads.get(workload)!.set(impl, f);
   };
   const title = (w: string) => `${label} values, ${WORKLOADS.find((x) => x.key === w)!.label}`;
 
@@ -315,7 +337,7 @@ function setUp(ds: Dataset, label: string, specs: Map<string, Spec>): Stores {
   }
 
   if (args.profile) addProfile(env, t, cenv.nosync, ct.nosync, gets, label, ds.valueSize, add);
-  return { closers };
+  return { closers, workloads };
 }
 
 type Add = (workload: string, impl: Spec["impl"], what: string, ops: number, f: () => unknown) => void;
@@ -442,6 +464,7 @@ log(
     `${args.records} records, values ${args.valueSizes.join(" and ")} bytes, scratch ${scratch.path}`,
 );
 const results: Result[] = [];
+const paired: Paired[] = [];
 try {
   for (const vs of args.valueSizes) {
     const label = `${vs}B`;
@@ -457,6 +480,16 @@ try {
         throw: true,
       });
       results.push(...collect(res.benchmarks, specs));
+      if (args.rounds > 0) {
+        log(`paired rounds (${label}):`);
+        for (const [workload, fns] of stores.workloads) {
+          if (!fns.has("turbomdbx") || fns.size < 2) continue;
+          const p = runPaired(label, workload, fns, { minRounds: args.rounds });
+          paired.push(p);
+          const rs = Object.entries(p.ratio).map(([k, v]) => `/${k} ${v!.toFixed(2)}x`).join(", ");
+          log(`  ${workload}: ${p.rounds} rounds, turbomdbx ${rs}`);
+        }
+      }
     } finally {
       for (const close of stores.closers.reverse()) close();
     }
@@ -465,7 +498,7 @@ try {
   scratch.remove();
 }
 
-const rs = ratios(results);
+const rs = ratios(results, paired);
 const doc = {
   suite: "core",
   date: new Date().toISOString(),
@@ -487,6 +520,7 @@ const doc = {
     samples: r.samples,
   })),
   ratios: rs,
+  paired,
 };
 if (args.out) writeFileSync(args.out, JSON.stringify(doc, null, 2) + "\n");
 if (args.json) console.log(JSON.stringify(doc, null, 2));

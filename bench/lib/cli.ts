@@ -25,20 +25,31 @@ export interface BenchArgs {
   dir: string;
   /** Also write the JSON document to this file (tables still print). */
   out?: string;
+  /** Minimum paired rounds per workload for the ratios (0: ratios of mitata's medians only). */
+  rounds: number;
 }
 
-const USAGE = `usage: core.bench.ts [--records N] [--values 100,1000] [--json] [--profile] [--filter REGEX] [--dir PATH]
+const USAGE =
+  `usage: core.bench.ts [--records N] [--values 100,1000] [--json] [--profile] [--rounds N] [--filter REGEX] [--dir PATH]
   --records N      records per data set (default 1000000; e.g. 20000 for a quick run)
   --values LIST    value sizes in bytes, one data set each (default 100,1000)
   --json           print one JSON document on stdout (progress goes to stderr)
   --profile        also time the parts of a get: FFI call, raw tm_get, value copy
   --filter REGEX   only benchmarks whose name matches, e.g. "get" or "100B"
   --dir PATH       where the temporary databases go (default: the OS temp dir)
-  --out FILE       also write the JSON document to FILE`;
+  --out FILE       also write the JSON document to FILE
+  --rounds N       paired rounds per workload for the ratios (default 9; 0 = ratios of mitata's medians)`;
 
 /** Parses the process arguments; prints usage and exits on --help or a bad option. */
 export function parseArgs(argv: string[] = process.argv.slice(2)): BenchArgs {
-  const a: BenchArgs = { records: 1_000_000, valueSizes: [100, 1000], json: false, profile: false, dir: tmpdir() };
+  const a: BenchArgs = {
+    records: 1_000_000,
+    valueSizes: [100, 1000],
+    json: false,
+    profile: false,
+    dir: tmpdir(),
+    rounds: 9,
+  };
   const bad = (msg: string): never => {
     console.error(`${msg}\n${USAGE}`);
     process.exit(2);
@@ -76,6 +87,12 @@ export function parseArgs(argv: string[] = process.argv.slice(2)): BenchArgs {
       case "--out":
         a.out = value();
         break;
+      case "--rounds": {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 0) bad("--rounds must be an integer >= 0");
+        a.rounds = n;
+        break;
+      }
       case "-h":
       case "--help":
         console.log(USAGE);

@@ -9,6 +9,8 @@
  * @module
  */
 
+import type { Paired } from "./paired.ts";
+
 /** The three implementations a workload runs on. */
 export type Impl = "turbomdbx" | "native" | "lmdb-js" | "profile";
 
@@ -38,13 +40,20 @@ export interface Result extends Spec {
   samples: number;
 }
 
-/** A ratio the suite reports: numerator / denominator of median ns/op (lower is better for turbomdbx). */
+/** A ratio the suite reports: turbomdbx's time over a baseline's (lower is better for turbomdbx). */
 export interface Ratio {
   dataset: string;
   workload: string;
   /** "turbomdbx / native" or "turbomdbx / lmdb-js". */
   label: string;
+  /** The headline: the paired median ratio when paired rounds ran, else `ofMedians`. */
   value: number;
+  /** Median over paired rounds of the per-round ratio (see paired.ts). */
+  paired?: number;
+  /** Paired rounds measured. */
+  rounds?: number;
+  /** turbomdbx's mitata median over the baseline's mitata median. */
+  ofMedians: number;
   /** The target the ratio should stay at or under, if there is one. */
   target?: number;
   met?: boolean;
@@ -87,7 +96,7 @@ export function collect(trials: { runs: MitataRun[] }[], specs: Map<string, Spec
 }
 
 /** The ratios turbomdbx / native and turbomdbx / lmdb-js per dataset and workload. */
-export function ratios(results: Result[]): Ratio[] {
+export function ratios(results: Result[], paired: Paired[] = []): Ratio[] {
   const by = new Map(results.map((r) => [`${r.dataset}/${r.workload}/${r.impl}`, r]));
   const out: Ratio[] = [];
   const datasets = [...new Set(results.map((r) => r.dataset))];
@@ -98,11 +107,20 @@ export function ratios(results: Result[]): Ratio[] {
       for (const [impl, target] of [["native", w.native], ["lmdb-js", w.lmdb]] as const) {
         const other = by.get(`${ds}/${w.key}/${impl}`);
         if (!other) continue;
-        const value = tm.median / other.median;
-        const r: Ratio = { dataset: ds, workload: w.key, label: `turbomdbx / ${impl}`, value };
+        const ofMedians = tm.median / other.median;
+        const p = paired.find((x) => x.dataset === ds && x.workload === w.key);
+        const pr = p?.ratio[impl];
+        const r: Ratio = {
+          dataset: ds,
+          workload: w.key,
+          label: `turbomdbx / ${impl}`,
+          value: pr ?? ofMedians,
+          ofMedians,
+        };
+        if (pr !== undefined) (r.paired = pr), (r.rounds = p!.rounds);
         if (target !== undefined) {
           r.target = target;
-          r.met = value <= target;
+          r.met = r.value <= target;
         }
         out.push(r);
       }
@@ -121,8 +139,9 @@ export function ns(v: number): string {
 
 function ratioCell(r: Ratio | undefined): string {
   if (!r) return "-";
-  const mark = r.target === undefined ? "" : r.met ? ` ok (≤${r.target})` : ` MISS (≤${r.target})`;
-  return `${r.value.toFixed(2)}x${mark}`;
+  const mark = r.target === undefined ? "" : r.met ? ` ok ≤${r.target}` : ` MISS >${r.target}`;
+  const also = r.paired !== undefined ? ` (${r.ofMedians.toFixed(2)}x)` : "";
+  return `${r.value.toFixed(2)}x${also}${mark}`;
 }
 
 /** Renders rows as a plain-text table (first row is the header). */
@@ -155,8 +174,12 @@ export function summary(results: Result[], rs: Ratio[]): string {
     }
   }
   const profile = results.filter((r) => r.impl === "profile");
-  let text = "median time per operation; ratios are medians of turbomdbx over the baseline (lower is better)\n\n" +
-    table(rows);
+  const pairedRun = rs.some((r) => r.paired !== undefined);
+  let text = "time per operation: mitata's median. Ratios: turbomdbx over the baseline, lower is better; " +
+    (pairedRun
+      ? "the median of per-round ratios over paired rounds (ratio of mitata's medians in brackets)"
+      : "mitata's median over mitata's median") +
+    "\n\n" + table(rows);
   if (profile.length) {
     const prow = [["data", "profile (per operation)", "median", "p75"]];
     for (const p of profile) prow.push([p.dataset, p.what, ns(p.median), ns(p.p75)]);
