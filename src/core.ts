@@ -9,7 +9,7 @@
  * @module
  */
 import { type Backend, loadLibrary, native, type NativeFunctions } from "./ffi/mod.ts";
-import { ErrorCode, errorAdvice, MdbxError } from "./errors.ts";
+import { errorAdvice, ErrorCode, MdbxError } from "./errors.ts";
 
 /** The loaded library's functions; set by `load()`, which every Env open calls first. */
 export let fn: NativeFunctions;

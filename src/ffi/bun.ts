@@ -55,8 +55,16 @@ function open(path: string): Backend {
     },
     hsrCallback(cb: (args: HsrArgs) => number): NativeCallback {
       const c = new ffi.JSCallback(
-        ((_env: number, _txn: number, pid: number, tid: number, laggard: number, gap: number, space: number, retry: number) =>
-          cb({ pid, tid, laggard, gap, space, retry })) as (...args: never[]) => unknown,
+        ((
+          _env: number,
+          _txn: number,
+          pid: number,
+          tid: number,
+          laggard: number,
+          gap: number,
+          space: number,
+          retry: number,
+        ) => cb({ pid, tid, laggard, gap, space, retry })) as (...args: never[]) => unknown,
         { args: ["ptr", "ptr", "i32", "u64_fast", "u64_fast", "u32", "u64_fast", "i32"], returns: "i32" },
       );
       return { handle: c.ptr as unknown as Handle, close: () => c.close() };
