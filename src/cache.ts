@@ -339,7 +339,13 @@ export class GetCache {
     }
     const u8 = st.u8[c]!;
     const node = page + (meta & 0xffff);
-    this.hitLen = (u8[node] | u8[node + 1] << 8 | u8[node + 2] << 16 | u8[node + 3] << 24) >>> 0;
+    const vlen = (u8[node] | u8[node + 1] << 8 | u8[node + 2] << 16 | u8[node + 3] << 24) >>> 0;
+    // a small value ends inside its page; anything else means the entry does not describe this page
+    if ((meta & 0xffff) + 8 + len + vlen > st.pageSize) {
+      this.#stale(b);
+      return false;
+    }
+    this.hitLen = vlen;
     this.hitOff = node + 8 + len;
     this.hitChunk = u8;
     this.hits++;

@@ -980,7 +980,14 @@ export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
   };
   env.live.add(cell);
   if (write) env.writer = cell;
-  if (env.cache !== null) syncSnapshot(cell);
+  if (env.cache !== null) {
+    try {
+      syncSnapshot(cell);
+    } catch (e) {
+      finish(cell, "abort", "it failed to start");
+      throw e;
+    }
+  }
   return cell;
 }
 
