@@ -55,6 +55,8 @@ const lib = loadLibrary();
 const harness = await loadHarness(harnessPath(lib.path));
 const geometry = { upper: "64GiB", growth: "256MiB" };
 const LMDB_MAP = 64 * 1024 ** 3;
+/** Stamps commit values (see the commit workloads); shared so a stamp is never reused. */
+let stamp = 1;
 
 type Bin = Table<"binary", "binary">;
 type Lmdb = RootDatabase<Uint8Array, Uint8Array>;
@@ -310,6 +312,9 @@ function setUp(ds: Dataset, label: string, specs: Map<string, Spec>): Stores {
   });
 
   // --- one put per transaction ---
+  // Every commit writes a value stamped with a new number: libmdbx skips a put
+  // of the value a key already has, and would then commit (and sync) nothing.
+  const cval = value.slice(), cstamp = new DataView(cval.buffer);
   for (const [mode, per] of [["nosync", COMMITS_NOSYNC], ["durable", COMMITS_DURABLE]] as const) {
     const workload = mode === "nosync" ? "commitNosync" : "commitDurable";
     const e = cenv[mode], tt = ct[mode], db = cdb[mode];
@@ -319,18 +324,34 @@ function setUp(ds: Dataset, label: string, specs: Map<string, Spec>): Stores {
         add(workload, "turbomdbx", `env.write(put) x${per}`, per, () => {
           const list = commits.list;
           const base = b.next() * per;
-          for (let i = base; i < base + per; i++) e.write((txn) => txn.put(tt, list[i], value));
+          for (let i = base; i < base + per; i++) {
+            cstamp.setUint32(0, stamp++, true);
+            e.write((txn) => txn.put(tt, list[i], cval));
+          }
         });
         const bn = new Batches(commits, per);
         add(workload, "native", `begin+put+commit x${per}`, per, () => {
-          const r = harness.putTxns(e.unsafeHandle, tt.dbi, bn.flat(bn.next()), KEY_SIZE, per, value, value.length);
+          const r = harness.putTxns(
+            e.unsafeHandle,
+            tt.dbi,
+            bn.flat(bn.next()),
+            KEY_SIZE,
+            per,
+            cval,
+            cval.length,
+            stamp,
+          );
+          stamp += per;
           if (r < 0) fail("tmb_put_txns", r);
         });
         const bl = new Batches(commits, per);
         add(workload, "lmdb-js", `putSync() x${per}`, per, () => {
           const list = commits.list;
           const base = bl.next() * per;
-          for (let i = base; i < base + per; i++) db.putSync(list[i], value);
+          for (let i = base; i < base + per; i++) {
+            cstamp.setUint32(0, stamp++, true);
+            db.putSync(list[i], cval);
+          }
         });
       });
     });
@@ -355,7 +376,7 @@ function addProfile(env: Env, t: Bin, cenv: Env, ct: Bin, gets: KeySample, label
   const fn = lib.fn;
   const ref = new Float64Array(2), refBytes = new Uint8Array(ref.buffer);
   const rc = new Uint8Array(8);
-  const value = new Uint8Array(valueSize);
+  const value = new Uint8Array(valueSize), vstamp = new DataView(value.buffer);
   const N = GET_BATCH;
   group(`${label} values, profile (per operation)`, () => {
     let txn = env.beginRead();
@@ -444,14 +465,16 @@ function addProfile(env: Env, t: Bin, cenv: Env, ct: Bin, gets: KeySample, label
     const ceh = cenv.unsafeHandle as never;
     add("profile", "profile", "raw fn.tm_txn_begin + tm_put + tm_txn_commit (nosync)", 1, () => {
       const w = fn.tm_txn_begin(ceh, null as never, 0, rc);
+      vstamp.setUint32(0, stamp++, true);
       fn.tm_put(w, ct.dbi, list[0], KEY_SIZE, value, valueSize, 0);
       fn.tm_txn_commit(w);
     });
     add("profile", "profile", "env.write(put) (nosync)", 1, () => {
+      vstamp.setUint32(0, stamp++, true);
       cenv.write((w) => w.put(ct, list[0], value));
     });
     add("profile", "profile", "native begin + put + commit (nosync)", 1, () => {
-      harness.putTxns(ceh, ct.dbi, keys, KEY_SIZE, 1, value, valueSize);
+      harness.putTxns(ceh, ct.dbi, keys, KEY_SIZE, 1, value, valueSize, stamp++);
     });
   });
 }

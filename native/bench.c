@@ -87,10 +87,15 @@ TMB_API int tmb_put(MDBX_txn *txn, uint32_t dbi, const uint8_t *keys, uint32_t k
 }
 
 /* n write transactions of one put each (begin, put keys[i], commit), with the
- * environment's durability. Returns 0 or a negative error. */
-TMB_API int tmb_put_txns(MDBX_env *env, uint32_t dbi, const uint8_t *keys, uint32_t ksize, uint32_t n,
-                         const uint8_t *val, uint32_t vlen) {
+ * environment's durability. Before put i the value's first 4 bytes are set to
+ * stamp + i: libmdbx skips a put of the value a key already has, and a commit
+ * with nothing to write neither writes nor syncs, so repeated values would
+ * measure empty commits. Returns 0 or a negative error. */
+TMB_API int tmb_put_txns(MDBX_env *env, uint32_t dbi, const uint8_t *keys, uint32_t ksize, uint32_t n, uint8_t *val,
+                         uint32_t vlen, uint32_t stamp) {
   for (uint32_t i = 0; i < n; ++i) {
+    uint32_t s = stamp + i;
+    memcpy(val, &s, vlen < sizeof(s) ? vlen : sizeof(s));
     MDBX_txn *txn = NULL;
     int rc = mdbx_txn_begin(env, NULL, MDBX_TXN_READWRITE, &txn);
     if (rc == MDBX_SUCCESS) {

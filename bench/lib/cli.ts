@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -66,8 +66,8 @@ export function parseArgs(argv: string[] = process.argv.slice(2)): BenchArgs {
       }
       case "--values": {
         const sizes = value().split(",").map(Number);
-        if (!sizes.length || sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 65536)) {
-          bad("--values must list sizes from 1 to 65536 bytes");
+        if (!sizes.length || sizes.some((n) => !Number.isInteger(n) || n < 4 || n > 65536)) {
+          bad("--values must list sizes from 4 to 65536 bytes");
         }
         a.valueSizes = sizes;
         break;
@@ -105,20 +105,46 @@ export function parseArgs(argv: string[] = process.argv.slice(2)): BenchArgs {
   return a;
 }
 
-/** A fresh scratch directory that `remove()` deletes, also on Ctrl-C. */
+/**
+ * A fresh scratch directory that `remove()` deletes. It holds the pid of its
+ * process; scratch directories of processes that no longer run (a run stopped
+ * with Ctrl-C leaves its databases behind) are deleted first. No signal
+ * handler: in Deno one would keep Ctrl-C from stopping a running benchmark.
+ */
 export function scratchDir(parent: string): { path: string; remove(): void } {
-  const path = mkdtempSync(join(parent, "turbomdbx-bench-"));
+  for (const name of readdirSync(parent)) {
+    if (!name.startsWith(PREFIX)) continue;
+    const dir = join(parent, name);
+    let pid = NaN;
+    try {
+      pid = Number(readFileSync(join(dir, "pid"), "utf8"));
+    } catch {
+      continue; // not ours, or still being created
+    }
+    if (Number.isInteger(pid) && pid > 0 && !alive(pid)) rmSync(dir, { recursive: true, force: true });
+  }
+  const path = mkdtempSync(join(parent, PREFIX));
+  writeFileSync(join(path, "pid"), String(process.pid));
   let removed = false;
-  const remove = () => {
-    if (removed) return;
-    removed = true;
-    rmSync(path, { recursive: true, force: true });
+  return {
+    path,
+    remove() {
+      if (removed) return;
+      removed = true;
+      rmSync(path, { recursive: true, force: true });
+    },
   };
-  process.on("SIGINT", () => {
-    remove();
-    process.exit(130);
-  });
-  return { path, remove };
+}
+
+const PREFIX = "turbomdbx-bench-";
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === "EPERM";
+  }
 }
 
 /** Progress lines go to stderr, so stdout holds only the report (or the JSON). */

@@ -31,8 +31,17 @@ export interface Harness {
     vlen: number,
     flags: number,
   ): number;
-  /** n transactions of one put each; 0 or a negative error. */
-  putTxns(env: unknown, dbi: number, keys: Uint8Array, ksize: number, n: number, val: Uint8Array, vlen: number): number;
+  /** n transactions of one put each, the value's first 4 bytes set to stamp + i; 0 or a negative error. */
+  putTxns(
+    env: unknown,
+    dbi: number,
+    keys: Uint8Array,
+    ksize: number,
+    n: number,
+    val: Uint8Array,
+    vlen: number,
+    stamp: number,
+  ): number;
   close(): void;
 }
 
@@ -43,7 +52,7 @@ const SYMBOLS: Record<string, { parameters: T[]; result: T }> = {
   tmb_get_copy: { parameters: ["pointer", "u32", "buffer", "u32", "u32", "buffer", "u32"], result: "f64" },
   tmb_scan: { parameters: ["pointer", "u32", "buffer"], result: "f64" },
   tmb_put: { parameters: ["pointer", "u32", "buffer", "u32", "u32", "buffer", "u32", "u32"], result: "i32" },
-  tmb_put_txns: { parameters: ["pointer", "u32", "buffer", "u32", "u32", "buffer", "u32"], result: "i32" },
+  tmb_put_txns: { parameters: ["pointer", "u32", "buffer", "u32", "u32", "buffer", "u32", "u32"], result: "i32" },
 };
 
 /** The harness library's file name on this platform. */
