@@ -1,0 +1,158 @@
+/**
+ * Key bytes in the order of a table, map keys for them, key intervals, and the
+ * digest of a range read.
+ *
+ * @module
+ */
+import { DbFlags } from "../constants.ts";
+import { runtime } from "../ffi/mod.ts";
+
+/** Compares two encoded keys in a table's order: negative, zero or positive. */
+export type Cmp = (a: Uint8Array, b: Uint8Array) => number;
+
+/** libmdbx's cmp_lexical: memcmp over the shorter length, then the length. */
+function lexical(a: Uint8Array, b: Uint8Array): number {
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) {
+    const d = a[i] - b[i];
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * libmdbx's cmp_reverse (MDBX_REVERSEKEY): bytes from the last to the first,
+ * then the length. Integer keys are little-endian words of one size, so the
+ * same comparison orders them numerically.
+ */
+function reverse(a: Uint8Array, b: Uint8Array): number {
+  let i = a.length, j = b.length;
+  for (let n = i < j ? i : j; n > 0; n--) {
+    const d = a[--i] - b[--j];
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+/** The key order of a table with these flags (plain tables only). */
+export function comparator(flags: number): Cmp {
+  return flags & (DbFlags.REVERSEKEY | DbFlags.INTEGERKEY) ? reverse : lexical;
+}
+
+/** A string that identifies the key bytes (one char per byte), for Map keys. */
+export function keyId(k: Uint8Array): string {
+  const n = k.length;
+  if (n <= 32) {
+    let s = "";
+    for (let i = 0; i < n; i++) s += String.fromCharCode(k[i]);
+    return s;
+  }
+  let s = "";
+  for (let i = 0; i < n; i += 4096) {
+    s += String.fromCharCode.apply(null, k.subarray(i, Math.min(n, i + 4096)) as unknown as number[]);
+  }
+  return s;
+}
+
+/** True when both are absent or hold the same bytes. */
+export function sameBytes(a: Uint8Array | undefined | null, b: Uint8Array | undefined | null): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A key interval; a null bound is open (the start or end of the table). */
+export interface Interval {
+  lo: Uint8Array | null;
+  loIncl: boolean;
+  hi: Uint8Array | null;
+  hiIncl: boolean;
+}
+
+/** True if `k` lies in the interval. */
+export function contains(cmp: Cmp, iv: Interval, k: Uint8Array): boolean {
+  if (iv.lo !== null) {
+    const c = cmp(k, iv.lo);
+    if (c < 0 || (c === 0 && !iv.loIncl)) return false;
+  }
+  if (iv.hi !== null) {
+    const c = cmp(k, iv.hi);
+    if (c > 0 || (c === 0 && !iv.hiIncl)) return false;
+  }
+  return true;
+}
+
+/**
+ * Count and two independent 32-bit hashes of the entries a range read passed
+ * over, in order: a range read is valid at commit if the same range holds the
+ * same digest then. Different contents give the same digest with a chance of
+ * about 2^-64.
+ */
+export class Digest {
+  count = 0;
+  h1 = 0x811c9dc5;
+  h2 = 0x6a09e667;
+
+  /** Adds one entry (key and value bytes). */
+  add(k: Uint8Array, v: Uint8Array): void {
+    let h1 = this.h1, h2 = this.h2;
+    h1 = Math.imul(h1 ^ k.length, 0x01000193);
+    h2 = Math.imul(h2 ^ k.length, 0x5bd1e995);
+    for (let i = 0; i < k.length; i++) {
+      h1 = Math.imul(h1 ^ k[i], 0x01000193);
+      h2 = Math.imul(h2 ^ k[i], 0x5bd1e995);
+      h2 ^= h2 >>> 15;
+    }
+    h1 = Math.imul(h1 ^ (v.length + 0x9e37), 0x01000193);
+    h2 = Math.imul(h2 ^ (v.length + 0x79b9), 0x5bd1e995);
+    for (let i = 0; i < v.length; i++) {
+      h1 = Math.imul(h1 ^ v[i], 0x01000193);
+      h2 = Math.imul(h2 ^ v[i], 0x5bd1e995);
+      h2 ^= h2 >>> 15;
+    }
+    this.h1 = h1;
+    this.h2 = h2;
+    this.count++;
+  }
+
+  /** True if both digests saw the same entries (up to the hash's collisions). */
+  equals(o: Digest): boolean {
+    return this.count === o.count && this.h1 === o.h1 && this.h2 === o.h2;
+  }
+}
+
+/** The smallest key greater than every key that starts with `p`, or null if none (all 0xff). */
+export function prefixEnd(p: Uint8Array): Uint8Array | null {
+  let i = p.length;
+  while (i > 0 && p[i - 1] === 0xff) i--;
+  if (i === 0) return null;
+  const s = p.slice(0, i);
+  s[i - 1]++;
+  return s;
+}
+
+const SLAB = 64 * 1024;
+const SLAB_MAX = 1024;
+let slab = new Uint8Array(SLAB);
+let slabOff = 0;
+
+/**
+ * A private copy of `len` bytes of `src` at `off`. Deno (V8) gives every
+ * Uint8Array.slice() its own malloc'ed buffer, about 0.6 µs for a small key,
+ * so small copies there are views into a shared 64 KiB slab (a chunk stays
+ * alive while any view into it does); Bun's slice() is cheaper than the view.
+ */
+export const copyBytes: (src: Uint8Array, off: number, len: number) => Uint8Array = runtime === "deno"
+  ? (src, off, len) => {
+    if (len > SLAB_MAX) return src.slice(off, off + len);
+    if (slabOff + len > SLAB) {
+      slab = new Uint8Array(SLAB);
+      slabOff = 0;
+    }
+    const at = slabOff;
+    slab.set(len === src.length && off === 0 ? src : src.subarray(off, off + len), at);
+    slabOff = (at + len + 7) & ~7;
+    return slab.subarray(at, at + len);
+  }
+  : (src, off, len) => src.slice(off, off + len);

@@ -1,0 +1,108 @@
+/**
+ * Read snapshots shared by concurrent transactions.
+ *
+ * Many concurrent transactions begun close together read the same snapshot:
+ * one read transaction (one reader slot) serves them all, reference-counted.
+ * A snapshot is shared only while it is fresh: no commit of this Env's
+ * pipeline since it was taken, no conflict seen since, and younger than a few
+ * milliseconds (commits of other processes and of plain env.write() calls are
+ * not announced). Its age never makes a result wrong — validation compares
+ * with the state at commit — but an older snapshot conflicts more. Ended
+ * snapshots are reset and kept for renew() (cheaper than a new reader slot).
+ *
+ * @module
+ */
+import type { ReadTxn } from "../txn.ts";
+
+/** How long a snapshot may be handed to new transactions, in milliseconds. */
+const MAX_SHARE_MS = 5;
+/** Reset read transactions kept for renew(). */
+const SPARES = 4;
+
+/** @internal A shared read snapshot. */
+export interface Snap {
+  readonly txn: ReadTxn;
+  /** The snapshot's txnid. */
+  readonly id: number;
+  refs: number;
+  readonly gen: number;
+  readonly born: number;
+}
+
+/** @internal One per Env. */
+export class SnapshotPool {
+  readonly #begin: () => ReadTxn;
+  #cur: Snap | null = null;
+  #spare: ReadTxn[] = [];
+  /** Bumped by every commit of the pipeline and every conflict: a new snapshot is due. */
+  gen = 0;
+
+  constructor(begin: () => ReadTxn) {
+    this.#begin = begin;
+  }
+
+  /** A fresh-enough snapshot, with one more reference. */
+  acquire(): Snap {
+    const c = this.#cur;
+    if (c !== null && c.gen === this.gen && c.txn.isOpen && performance.now() - c.born < MAX_SHARE_MS) {
+      c.refs++;
+      return c;
+    }
+    if (c !== null) {
+      this.#cur = null;
+      if (c.refs === 0) this.#retire(c);
+    }
+    let txn: ReadTxn | undefined;
+    while ((txn = this.#spare.pop()) !== undefined) {
+      if (!txn.isOpen) continue;
+      try {
+        txn.renew();
+        break;
+      } catch {
+        txn.end();
+      }
+    }
+    txn ??= this.#begin();
+    const s: Snap = { txn, id: txn.id, refs: 1, gen: this.gen, born: performance.now() };
+    this.#cur = s;
+    return s;
+  }
+
+  /** One more reference to a snapshot already held. */
+  retain(s: Snap): Snap {
+    s.refs++;
+    return s;
+  }
+
+  /** Drops a reference; the last one of a snapshot that is no longer current ends it. */
+  release(s: Snap): void {
+    if (--s.refs > 0) return;
+    if (s === this.#cur) this.#cur = null;
+    this.#retire(s);
+  }
+
+  /** New transactions must not get the current snapshot any more. */
+  invalidate(): void {
+    this.gen++;
+    const c = this.#cur;
+    if (c !== null && c.refs === 0) {
+      this.#cur = null;
+      this.#retire(c);
+    }
+  }
+
+  #retire(s: Snap): void {
+    const txn = s.txn;
+    if (!txn.isOpen) return;
+    if (this.#spare.length < SPARES) {
+      try {
+        txn.reset();
+        this.#spare.push(txn);
+        return;
+      } catch {
+        // fall through: end it
+      }
+    }
+    txn.end();
+  }
+}

@@ -1,0 +1,781 @@
+/**
+ * ConcurrentTxn: a logical write transaction that may live across awaits.
+ *
+ * It reads a snapshot merged with its own buffered writes, remembers what it
+ * read (the read set), and at commit goes through the Env's commit pipeline,
+ * which re-reads the read set inside the MDBX write transaction and applies
+ * the writes only if nothing it read has changed. See docs/concurrency.md.
+ *
+ * @module
+ */
+import type { KeyInput, KeyKind, KeyOf, ValueInput, ValueKind, ValueOf } from "../codec.ts";
+import { misuse } from "../core.ts";
+import type { Entry } from "../cursor.ts";
+import { ErrorCode, MdbxError } from "../errors.ts";
+import type { Table } from "../table.ts";
+import type { RangeOptions, Txn, WriteTxn } from "../txn.ts";
+import { ConflictError } from "./errors.ts";
+import { contains, copyBytes, Digest, type Interval, keyId, prefixEnd, sameBytes } from "./keys.ts";
+import { EXCLUSIVE, LockOwner, type LockWait, SHARED } from "./locks.ts";
+import type { Snap } from "./snapshots.ts";
+import type { EnvState, TableMeta } from "./state.ts";
+
+/** How a concurrent transaction guards what it reads. */
+export type ConcurrencyMode = "optimistic" | "pessimistic";
+
+/** Options of `env.beginConcurrent()`. */
+export interface ConcurrentOptions {
+  /**
+   * "optimistic" (default): no locks; the commit fails with ConflictError if
+   * anything read was changed meanwhile. "pessimistic": reads take shared
+   * locks and writes exclusive locks, waiting for other pessimistic
+   * transactions of this process; deadlocks are broken at once (DeadlockError).
+   */
+  mode?: ConcurrencyMode;
+  /** Pessimistic: the longest wait for one lock, in milliseconds, before LockTimeoutError (default 10 000). */
+  timeoutMs?: number;
+  /** Aborts the transaction: waits for locks and a commit not yet taken by a flush reject with its reason. */
+  signal?: AbortSignal;
+}
+
+/** Options of a point read. */
+export interface ConcurrentGetOptions {
+  /** Pessimistic: take the exclusive lock right away (the key will be written; avoids upgrade deadlocks). */
+  forUpdate?: boolean;
+}
+
+interface PointRead {
+  key: Uint8Array;
+  /** The value read (undefined: absent); for a presence-only read, undefined. */
+  value: Uint8Array | undefined;
+  /** Only presence was read (has()). */
+  presence: boolean;
+  present: boolean;
+}
+
+interface RangeRead {
+  meta: TableMeta;
+  iv: Interval;
+  rev: boolean;
+  /** The last key passed over; the read covers the interval from its start up to it (inclusive). */
+  last: Uint8Array | null;
+  /** The whole interval was read. */
+  done: boolean;
+  digest: Digest;
+}
+
+interface BufEntry {
+  key: Uint8Array;
+  /** null: deleted. */
+  value: Uint8Array | null;
+}
+
+/** Buffered writes to one table, by key; sorted in key order on demand (range reads). */
+class TableBuffer {
+  readonly map: Map<string, BufEntry> = new Map();
+  #sorted: BufEntry[] | null = null;
+  readonly meta: TableMeta;
+
+  constructor(meta: TableMeta) {
+    this.meta = meta;
+  }
+
+  set(kid: string, key: Uint8Array, value: Uint8Array | null): void {
+    const e = this.map.get(kid);
+    if (e !== undefined) e.value = value;
+    else {
+      this.map.set(kid, { key, value });
+      this.#sorted = null;
+    }
+  }
+
+  sorted(): BufEntry[] {
+    if (this.#sorted === null) {
+      const cmp = this.meta.cmp;
+      this.#sorted = [...this.map.values()].sort((a, b) => cmp(a.key, b.key));
+    }
+    return this.#sorted;
+  }
+}
+
+const OPEN = 0, COMMITTING = 1, DONE = 2;
+const RESOLVED: Promise<void> = Promise.resolve();
+const EMPTY: BufEntry[] = [];
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+
+/** A key as the user knows it, for messages. */
+function showKey(t: Table, k: Uint8Array): string {
+  const v = t.k.decode(k, 0, k.length);
+  if (typeof v === "string") return JSON.stringify(v);
+  if (v instanceof Uint8Array) return `0x${hex(v)}`;
+  return String(v);
+}
+
+function showRange(t: Table, iv: Interval): string {
+  return `${iv.loIncl ? "[" : "("}${iv.lo === null ? "start" : showKey(t, iv.lo)}, ` +
+    `${iv.hi === null ? "end" : showKey(t, iv.hi)}${iv.hiIncl ? "]" : ")"}`;
+}
+
+/**
+ * A concurrent write transaction: reads a stable snapshot merged with its own
+ * writes, buffers writes until `commit()`, and may live across awaits. Many
+ * can be open at once; their commits are validated and applied in batches
+ * (group commit) inside single MDBX write transactions. The outcome is
+ * serializable: see docs/concurrency.md. Begin one with `env.beginConcurrent()`,
+ * or let `env.transact()` run, commit and retry it.
+ *
+ * Every read and write returns a promise (a pessimistic transaction may have
+ * to wait for a lock); await each one.
+ */
+export class ConcurrentTxn implements AsyncDisposable {
+  /** "optimistic" or "pessimistic". */
+  readonly mode: ConcurrencyMode;
+  readonly #st: EnvState;
+  readonly #owner: LockOwner | null;
+  readonly #wait: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort: (() => void) | undefined;
+  #state = OPEN;
+  /** Why the transaction cannot be used, once it has ended. */
+  #ended = "";
+  /** What must be let go if the transaction is dropped without commit() or abort() (see `finalizer`). */
+  readonly #held: Held;
+  /** Pessimistic: reads came from more than one snapshot (a read-only commit must then validate). */
+  #snaps = 0;
+  /** The txnid of the oldest snapshot read. */
+  #snapId = Infinity;
+  readonly #writes = new Map<TableMeta, TableBuffer>();
+  readonly #reads = new Map<TableMeta, Map<string, PointRead>>();
+  readonly #ranges: RangeRead[] = [];
+  /** Pessimistic: lock requests of writes not settled yet. */
+  readonly #pending = new Set<Promise<void>>();
+  #failure: unknown = null;
+  #settle: ((e: unknown) => void) | null = null;
+
+  /** @internal Use `env.beginConcurrent()` or `env.transact()`. */
+  constructor(st: EnvState, options: ConcurrentOptions = {}, priority?: number) {
+    const mode = options.mode ?? "optimistic";
+    if (mode !== "optimistic" && mode !== "pessimistic") {
+      throw new TypeError(`mode must be "optimistic" or "pessimistic", got ${String(mode)}`);
+    }
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    if (!(timeoutMs >= 0)) throw new RangeError(`timeoutMs must be a number of milliseconds >= 0, got ${timeoutMs}`);
+    options.signal?.throwIfAborted();
+    st.core.handle(); // throws if the Env is closed
+    this.mode = mode;
+    this.#st = st;
+    this.#owner = mode === "pessimistic" ? new LockOwner(priority ?? st.nextPriority()) : null;
+    this.#held = { st, active: true, snap: null, iterSnaps: new Set(), owner: this.#owner };
+    this.#wait = timeoutMs;
+    this.#signal = options.signal;
+    if (options.signal) {
+      this.#onAbort = () => this.#abort(options.signal!.reason);
+      options.signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
+    st.pipeline.active++;
+    finalizer.register(this, this.#held, this.#held);
+  }
+
+  /** True until the transaction commits, aborts or fails. */
+  get isOpen(): boolean {
+    return this.#state === OPEN;
+  }
+
+  /** Number of keys written (put or deleted) so far. */
+  get writeCount(): number {
+    let n = 0;
+    for (const b of this.#writes.values()) n += b.map.size;
+    return n;
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  /**
+   * The value of `key`: this transaction's own write if it made one, else the
+   * snapshot's. Pessimistic: waits for a shared lock (exclusive with `forUpdate`).
+   */
+  get<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    key: KeyInput<K>,
+    options?: ConcurrentGetOptions,
+  ): Promise<ValueOf<V> | undefined> {
+    try {
+      this.#usable();
+      const m = this.#st.meta(table);
+      const kb = this.#key(m, key);
+      const kid = keyId(kb);
+      const own = this.#writes.get(m)?.map.get(kid);
+      if (own !== undefined) {
+        return Promise.resolve(
+          own.value === null ? undefined : table.v.decode(own.value, 0, own.value.length),
+        ) as Promise<ValueOf<V> | undefined>;
+      }
+      const read = () => {
+        const v = this.#readPoint(m, kb, kid, false);
+        return (v === undefined ? undefined : table.v.decode(v, 0, v.length)) as ValueOf<V> | undefined;
+      };
+      const p = this.#lockKey(m, kb, kid, options?.forUpdate ? EXCLUSIVE : SHARED);
+      return p === null ? Promise.resolve(read()) : p.then(() => (this.#usable(), read()));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** True if `key` exists (counting this transaction's own writes). Only presence enters the read set. */
+  has<K extends KeyKind>(table: Table<K, ValueKind>, key: KeyInput<K>): Promise<boolean> {
+    try {
+      this.#usable();
+      const m = this.#st.meta(table);
+      const kb = this.#key(m, key);
+      const kid = keyId(kb);
+      const own = this.#writes.get(m)?.map.get(kid);
+      if (own !== undefined) return Promise.resolve(own.value !== null);
+      const read = () => this.#readPoint(m, kb, kid, true) !== undefined;
+      const p = this.#lockKey(m, kb, kid, SHARED);
+      return p === null ? Promise.resolve(read()) : p.then(() => (this.#usable(), read()));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * The entries of a range (same options as `txn.range()`, without dupSort
+   * ones), in key order: the snapshot merged with this transaction's writes
+   * (its own writes made during the iteration may or may not be seen). The
+   * part of the range the loop passed over enters the read set: entries
+   * another transaction inserts, changes or deletes there make the commit
+   * fail (optimistic), or wait (pessimistic: the requested range is locked).
+   */
+  range<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    options: RangeOptions<K> = {},
+  ): AsyncIterableIterator<Entry<K, V>> {
+    return this.#iterate(table, options, 0) as AsyncIterableIterator<Entry<K, V>>;
+  }
+
+  /** The keys of a range (see `range`). */
+  keys<K extends KeyKind>(table: Table<K, ValueKind>, options: RangeOptions<K> = {}): AsyncIterableIterator<KeyOf<K>> {
+    return this.#iterate(table, options, 1) as AsyncIterableIterator<KeyOf<K>>;
+  }
+
+  /** The values of a range (see `range`). */
+  values<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    options: RangeOptions<K> = {},
+  ): AsyncIterableIterator<ValueOf<V>> {
+    return this.#iterate(table, options, 2) as AsyncIterableIterator<ValueOf<V>>;
+  }
+
+  /** Counts the entries of a range (see `range`; the whole range enters the read set). */
+  async count<K extends KeyKind>(table: Table<K, ValueKind>, options: RangeOptions<K> = {}): Promise<number> {
+    let n = 0;
+    for await (const _ of this.#iterate(table, options, 3)) n++;
+    return n;
+  }
+
+  // ----------------------------------------------------------------- writes
+
+  /** Stores `value` under `key` (buffered until commit). Pessimistic: takes an exclusive lock. */
+  put<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    key: KeyInput<K>,
+    value: ValueInput<V>,
+  ): Promise<void> {
+    try {
+      this.#writable();
+      const m = this.#st.meta(table);
+      const kb = this.#key(m, key);
+      const vb = copyBytes(table.v.encode(value, "value"), 0, table.v.len);
+      return this.#write(m, kb, vb);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Deletes `key` (buffered until commit; a blind write: nothing is read). Pessimistic: takes an exclusive lock. */
+  del<K extends KeyKind>(table: Table<K, ValueKind>, key: KeyInput<K>): Promise<void> {
+    try {
+      this.#writable();
+      const m = this.#st.meta(table);
+      return this.#write(m, this.#key(m, key), null);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Stores `value` (or deletes `key` when `value` is undefined) and returns the
+   * previous value: a read (for update) and a write.
+   */
+  async replace<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    key: KeyInput<K>,
+    value: ValueInput<V> | undefined,
+  ): Promise<ValueOf<V> | undefined> {
+    const prev = await this.get(table, key, { forUpdate: true });
+    await (value === undefined ? this.del(table, key) : this.put(table, key, value));
+    return prev;
+  }
+
+  // ------------------------------------------------------------- lifecycle
+
+  /**
+   * Commits: validates what the transaction read against the current state
+   * and applies its writes, in the next group commit. Resolves once the batch
+   * is committed (durable, in durable mode); rejects with ConflictError (and
+   * writes nothing) if something it read was changed meanwhile. A transaction
+   * that wrote nothing commits without the pipeline.
+   */
+  async commit(): Promise<void> {
+    if (this.#state !== OPEN) this.#dead();
+    this.#state = COMMITTING;
+    while (this.#pending.size) await Promise.allSettled([...this.#pending]);
+    leave(this.#held);
+    const fail = this.#failure ?? this.#owner?.doomed ?? null;
+    if (fail !== null) {
+      this.#end("it failed", fail);
+      this.#st.pipeline.idle();
+      throw fail;
+    }
+    // no more reads: let the snapshots go before the write (a reader slot, and pages the commit may reuse)
+    this.#releaseSnapshots();
+    if (this.#writes.size === 0) {
+      // Read-only: one snapshot is a serialization point of its own. Reads from
+      // several snapshots (pessimistic) must all still hold in the newest one.
+      let e: Error | null = null;
+      if (this.#snaps > 1 && !this.#st.pipeline.unsafeSkipValidation) {
+        const s = this.#st.pool.acquire();
+        try {
+          e = this.validate(s.txn, s.id, null);
+        } finally {
+          this.#st.pool.release(s);
+        }
+      }
+      this.#end(e ? "it failed" : "it was committed", null);
+      this.#st.pipeline.idle();
+      if (e) {
+        this.#st.pool.invalidate();
+        throw e;
+      }
+      return;
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#settle = (e) => {
+        this.#settle = null;
+        this.#end(e === null ? "it was committed" : "it failed", null);
+        if (e === null) resolve();
+        else reject(e);
+      };
+      this.#st.pipeline.enqueue(this);
+    });
+  }
+
+  /** Discards the transaction: its writes, snapshot and locks. Idempotent; ignored while a commit is under way. */
+  abort(): void {
+    this.#abort(null);
+  }
+
+  #aborted(): MdbxError {
+    return misuse(ErrorCode.BAD_TXN, "the concurrent transaction was aborted while it waited for a lock");
+  }
+
+  #abort(why: unknown): void {
+    if (this.#state === OPEN) {
+      leave(this.#held);
+      this.#end("it was aborted", why);
+      this.#st.pipeline.idle();
+    } else if (this.#state === COMMITTING && why !== null && this.#settle !== null) {
+      // cancelled by the signal: possible while no flush has taken it yet
+      if (this.#st.pipeline.withdraw(this)) this.#settle(why);
+    }
+  }
+
+  /** Aborts unless committed (`await using` support). */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.abort();
+    return RESOLVED;
+  }
+
+  // ----------------------------------------------------- pipeline interface
+
+  /**
+   * @internal Re-reads the read set in `txn`; a ConflictError if anything
+   * differs. Tables that cannot have changed since the snapshot are skipped:
+   * `txn` starts from the very snapshot read (txnid `baseId`) and has not
+   * written them (`dirty`).
+   */
+  validate(txn: Txn, baseId: number, dirty: Uint8Array | null): Error | null {
+    const same = this.#snapId === baseId;
+    for (const [m, reads] of this.#reads) {
+      if (same && (dirty === null || dirty[m.table.dbi] === 0)) continue;
+      for (const r of reads.values()) {
+        const ok = r.presence ? txn.has(m.raw, r.key) === r.present : sameBytes(txn.get(m.raw, r.key), r.value);
+        if (!ok) {
+          const t = m.table;
+          return new ConflictError(
+            { table: t.name, key: t.k.decode(r.key, 0, r.key.length) },
+            `write conflict: key ${showKey(t, r.key)} of ${t} was changed by another transaction after this one ` +
+              "read it; nothing was written (env.transact() retries)",
+          );
+        }
+      }
+    }
+    for (const r of this.#ranges) {
+      if (!r.done && r.last === null) continue; // nothing was read
+      if (same && (dirty === null || dirty[r.meta.table.dbi] === 0)) continue;
+      const o: RangeOptions<"binary"> = { reverse: r.rev };
+      const iv = r.iv;
+      const lo = r.rev && !r.done ? r.last : iv.lo, loIncl = r.rev && !r.done ? true : iv.loIncl;
+      const hi = !r.rev && !r.done ? r.last : iv.hi, hiIncl = !r.rev && !r.done ? true : iv.hiIncl;
+      if (lo !== null) loIncl ? (o.gte = lo) : (o.gt = lo);
+      if (hi !== null) hiIncl ? (o.lte = hi) : (o.lt = hi);
+      const d = new Digest();
+      for (const e of txn.range(r.meta.raw, o)) d.add(e.key, e.value);
+      if (!d.equals(r.digest)) {
+        const t = r.meta.table;
+        const range = showRange(t, { lo, loIncl, hi, hiIncl });
+        return new ConflictError(
+          { table: t.name, range },
+          `write conflict: the range ${range} of ${t} was changed by another transaction (an entry inserted, ` +
+            "changed or deleted) after this one read it; nothing was written (env.transact() retries)",
+        );
+      }
+    }
+    return null;
+  }
+
+  /** @internal Writes the buffered changes into the MDBX write transaction. */
+  apply(w: WriteTxn): void {
+    for (const [m, b] of this.#writes) {
+      for (const e of b.map.values()) {
+        if (e.value === null) w.del(m.raw, e.key);
+        else w.put(m.raw, e.key, e.value);
+      }
+    }
+  }
+
+  /** @internal The pipeline's verdict. */
+  settle(e: unknown): void {
+    this.#settle?.(e);
+  }
+
+  // -------------------------------------------------------------- internals
+
+  #dead(): never {
+    throw misuse(ErrorCode.BAD_TXN, `the concurrent transaction cannot be used: ${this.#ended}; begin a new one`);
+  }
+
+  #usable(): void {
+    if (this.#state !== OPEN) {
+      if (this.#state === COMMITTING) {
+        throw misuse(ErrorCode.BAD_TXN, "the concurrent transaction is committing; it cannot be used any more");
+      }
+      this.#dead();
+    }
+    const d = this.#owner?.doomed;
+    if (d) throw d;
+  }
+
+  #writable(): void {
+    this.#usable();
+    if (this.#st.env.readOnly) {
+      throw misuse(ErrorCode.EACCES, `${this.#st.env.path} is open read-only; it cannot be written`);
+    }
+  }
+
+  /** The key's bytes, a private copy. */
+  #key(m: TableMeta, key: unknown): Uint8Array {
+    const t = m.table;
+    const kb = copyBytes(t.k.encode(key, "key"), 0, t.k.len);
+    if (kb.length > m.maxKey) {
+      throw new MdbxError(
+        ErrorCode.BAD_VALSIZE,
+        `a key of ${kb.length} bytes is longer than ${t} accepts (${m.maxKey} bytes)`,
+      );
+    }
+    return kb;
+  }
+
+  #waitFor(describe: LockWait["describe"]): LockWait {
+    return { timeoutMs: this.#wait, describe };
+  }
+
+  /** Pessimistic: a key lock (null when held or granted at once). */
+  #lockKey(m: TableMeta, kb: Uint8Array, kid: string, mode: number): Promise<void> | null {
+    if (this.#owner === null || this.#st.unsafeSkipLocks) return null;
+    const t = m.table;
+    return this.#st.locks.lockKey(
+      this.#owner,
+      t,
+      kid,
+      kb,
+      mode,
+      this.#waitFor(() => {
+        const text = `key ${showKey(t, kb)} of ${t}`;
+        return { table: t.name, key: t.k.decode(kb, 0, kb.length), text };
+      }),
+    );
+  }
+
+  #write(m: TableMeta, kb: Uint8Array, vb: Uint8Array | null): Promise<void> {
+    const kid = keyId(kb);
+    let b = this.#writes.get(m);
+    if (b === undefined) this.#writes.set(m, b = new TableBuffer(m));
+    b.set(kid, kb, vb);
+    const p = this.#lockKey(m, kb, kid, EXCLUSIVE);
+    if (p === null) return RESOLVED;
+    this.#pending.add(p);
+    p.then(() => this.#pending.delete(p), (e) => {
+      this.#pending.delete(p);
+      this.#failure ??= e;
+    });
+    return p;
+  }
+
+  /** The snapshot to read now: the pinned one (optimistic) or the newest shared one (pessimistic). */
+  #snapshot(): Snap {
+    const pool = this.#st.pool;
+    const h = this.#held;
+    if (h.snap === null) {
+      h.snap = pool.acquire();
+      this.#snaps = 1;
+      this.#snapId = h.snap.id;
+    } else if (this.#owner !== null) {
+      // reads under locks: the newest state, so a lock granted after a commit sees that commit
+      const s = pool.acquire();
+      if (s !== h.snap) {
+        pool.release(h.snap);
+        h.snap = s;
+        this.#snaps++;
+        if (s.id < this.#snapId) this.#snapId = s.id;
+      } else pool.release(s);
+    }
+    return h.snap;
+  }
+
+  /** Reads a key from the snapshot and records it in the read set. */
+  #readPoint(m: TableMeta, kb: Uint8Array, kid: string, presence: boolean): Uint8Array | undefined {
+    const txn = this.#snapshot().txn;
+    const v = presence ? (txn.has(m.raw, kb) ? PRESENT : undefined) : txn.get(m.raw, kb);
+    let reads = this.#reads.get(m);
+    if (reads === undefined) this.#reads.set(m, reads = new Map());
+    const r = reads.get(kid);
+    if (r === undefined) {
+      reads.set(kid, { key: kb, value: presence ? undefined : v, presence, present: v !== undefined });
+    } else {
+      // several snapshots (pessimistic): the same key must read the same
+      const same = r.presence || presence ? r.present === (v !== undefined) : sameBytes(r.value, v);
+      if (!same) {
+        const t = m.table;
+        const e = new ConflictError(
+          { table: t.name, key: t.k.decode(kb, 0, kb.length) },
+          `write conflict: key ${showKey(t, kb)} of ${t} was changed by another process or an optimistic ` +
+            "transaction while this pessimistic one held its lock; nothing was written (env.transact() retries)",
+        );
+        this.#failure ??= e;
+        throw e;
+      }
+      if (r.presence && !presence) {
+        r.presence = false;
+        r.value = v;
+      }
+    }
+    return v;
+  }
+
+  async *#iterate(table: Table, o: RangeOptions<KeyKind>, what: 0 | 1 | 2 | 3): AsyncGenerator<unknown, void> {
+    this.#usable();
+    const m = this.#st.meta(table);
+    const t = m.table, cmp = m.cmp;
+    const iv = interval(t, o);
+    const rev = !!o.reverse;
+    let limit = o.limit ?? Infinity, skip = o.offset ?? 0;
+    if (!(limit >= 0) || !(skip >= 0) || !Number.isInteger(skip)) {
+      throw new RangeError(`limit and offset must be non-negative integers (got ${o.limit}, ${o.offset})`);
+    }
+    if (this.#owner !== null && !this.#st.unsafeSkipLocks) {
+      const owner = this.#owner;
+      const p = this.#st.locks.lockRange(
+        owner,
+        t,
+        iv,
+        this.#waitFor(() => {
+          const range = showRange(t, iv);
+          return { table: t.name, range, text: `the range ${range} of ${t}` };
+        }),
+      );
+      if (p !== null) {
+        await p;
+        this.#usable();
+      }
+    }
+    if (limit === 0) return;
+    const pool = this.#st.pool;
+    const snap = pool.retain(this.#snapshot());
+    this.#held.iterSnaps.add(snap);
+    const rec: RangeRead = { meta: m, iv, rev, last: null, done: false, digest: new Digest() };
+    this.#ranges.push(rec);
+    try {
+      const bo: RangeOptions<"binary"> = { reverse: rev };
+      if (iv.lo !== null) iv.loIncl ? (bo.gte = iv.lo) : (bo.gt = iv.lo);
+      if (iv.hi !== null) iv.hiIncl ? (bo.lte = iv.hi) : (bo.lt = iv.hi);
+      const base = snap.txn.range(m.raw, bo);
+      const buf = this.#writes.get(m)?.sorted() ?? EMPTY;
+      const step = rev ? -1 : 1;
+      let bi = rev ? lastIn(buf, cmp, iv) : firstIn(buf, cmp, iv);
+      let b = base.next();
+      for (;;) {
+        this.#usable();
+        const bv = b.done ? null : b.value;
+        let e: BufEntry | null = bi >= 0 && bi < buf.length ? buf[bi] : null;
+        if (e !== null && !contains(cmp, iv, e.key)) e = null;
+        if (bv === null && e === null) {
+          rec.done = true;
+          return;
+        }
+        const c = bv === null ? 1 : e === null ? -1 : rev ? -cmp(bv.key, e.key) : cmp(bv.key, e.key);
+        let k: Uint8Array, v: Uint8Array | null;
+        if (c <= 0) {
+          rec.digest.add(bv!.key, bv!.value);
+          b = base.next();
+        }
+        if (c < 0) {
+          k = bv!.key;
+          v = bv!.value;
+        } else {
+          k = e!.key;
+          v = e!.value;
+          bi += step;
+        }
+        rec.last = k;
+        if (v === null) continue;
+        if (skip > 0) {
+          skip--;
+          continue;
+        }
+        switch (what) {
+          case 0:
+            yield { key: t.k.decode(k, 0, k.length), value: t.v.decode(v, 0, v.length) };
+            break;
+          case 1:
+            yield t.k.decode(k, 0, k.length);
+            break;
+          case 2:
+            yield t.v.decode(v, 0, v.length);
+            break;
+          default:
+            yield undefined;
+        }
+        if (--limit <= 0) return;
+      }
+    } finally {
+      if (this.#held.iterSnaps.delete(snap)) pool.release(snap);
+    }
+  }
+
+  #releaseSnapshots(): void {
+    releaseSnapshots(this.#held);
+  }
+
+  /** Ends the transaction: releases snapshots and locks (rejecting lock waits with `why`), forgets the buffers. */
+  #end(ended: string, why: unknown): void {
+    if (this.#state === DONE) return;
+    this.#state = DONE;
+    this.#ended = ended;
+    finalizer.unregister(this.#held);
+    this.#releaseSnapshots();
+    const owner = this.#owner;
+    // an Error costs microseconds (its stack): only for waits to reject
+    if (owner !== null) this.#st.locks.releaseAll(owner, why ?? (owner.waiting.size ? this.#aborted() : undefined));
+    if (this.#onAbort) this.#signal!.removeEventListener("abort", this.#onAbort);
+    this.#writes.clear();
+    this.#reads.clear();
+    this.#ranges.length = 0;
+  }
+}
+
+const PRESENT = new Uint8Array(0);
+
+/** What an open transaction holds outside itself. */
+interface Held {
+  readonly st: EnvState;
+  /** Counted in the pipeline's open transactions. */
+  active: boolean;
+  snap: Snap | null;
+  /** Snapshots held by range iterators still open. */
+  readonly iterSnaps: Set<Snap>;
+  readonly owner: LockOwner | null;
+}
+
+function leave(h: Held): void {
+  if (!h.active) return;
+  h.active = false;
+  h.st.pipeline.active--;
+}
+
+function releaseSnapshots(h: Held): void {
+  const pool = h.st.pool;
+  if (h.snap !== null) pool.release(h.snap);
+  h.snap = null;
+  for (const s of h.iterSnaps) pool.release(s);
+  h.iterSnaps.clear();
+}
+
+/** A safety net: a transaction dropped while open lets go of its snapshot, locks and place in the pipeline. */
+const finalizer = new FinalizationRegistry<Held>((h) => {
+  leave(h);
+  releaseSnapshots(h);
+  if (h.owner !== null) h.st.locks.releaseAll(h.owner);
+  h.st.pipeline.idle();
+});
+
+/** The key interval of range options (bounds copied). */
+function interval(t: Table, o: RangeOptions<KeyKind>): Interval {
+  if (o.gte !== undefined && o.gt !== undefined || o.lte !== undefined && o.lt !== undefined) {
+    throw new TypeError("give at most one of gte/gt and one of lte/lt");
+  }
+  if (o.uniqueKeys) {
+    throw new TypeError("uniqueKeys is for dupSort tables, which concurrent transactions do not support");
+  }
+  if (o.prefix !== undefined) {
+    if (o.gte !== undefined || o.gt !== undefined || o.lte !== undefined || o.lt !== undefined) {
+      throw new TypeError("prefix cannot be combined with gte/gt/lte/lt");
+    }
+    if (t.keys !== "binary" && t.keys !== "string") throw new TypeError("prefix needs binary or string keys");
+    const p = t.k.encode(o.prefix, "prefix").slice(0, t.k.len);
+    return { lo: p, loIncl: true, hi: prefixEnd(p), hiIncl: false };
+  }
+  const lo = o.gte ?? o.gt, hi = o.lte ?? o.lt;
+  return {
+    lo: lo === undefined ? null : t.k.encode(lo, "range start").slice(0, t.k.len),
+    loIncl: o.gt === undefined,
+    hi: hi === undefined ? null : t.k.encode(hi, "range end").slice(0, t.k.len),
+    hiIncl: o.lt === undefined,
+  };
+}
+
+/** Index of the first buffered entry at or after the interval's start. */
+function firstIn(buf: BufEntry[], cmp: (a: Uint8Array, b: Uint8Array) => number, iv: Interval): number {
+  if (iv.lo === null) return 0;
+  let lo = 0, hi = buf.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = cmp(buf[mid].key, iv.lo);
+    if (c < 0 || (c === 0 && !iv.loIncl)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Index of the last buffered entry at or before the interval's end (-1 if none). */
+function lastIn(buf: BufEntry[], cmp: (a: Uint8Array, b: Uint8Array) => number, iv: Interval): number {
+  if (iv.hi === null) return buf.length - 1;
+  let lo = 0, hi = buf.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = cmp(buf[mid].key, iv.hi);
+    if (c < 0 || (c === 0 && iv.hiIncl)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
