@@ -35,5 +35,13 @@ export type { CacheOptions, CacheStats } from "./src/cache.ts";
 export type { Entry } from "./src/cursor.ts";
 export type { KeyInput, KeyKind, KeyOf, ValueInput, ValueKind, ValueOf } from "./src/codec.ts";
 export { ErrorCode, errorName, MdbxError } from "./src/errors.ts";
+export { ConcurrentTxn, ConflictError, DeadlockError, LockTimeoutError } from "./src/concurrent/mod.ts";
+export type {
+  ConcurrencyMode,
+  ConcurrentGetOptions,
+  ConcurrentOptions,
+  ConflictTarget,
+  TransactOptions,
+} from "./src/concurrent/mod.ts";
 export { DbFlags, EnvFlags, PutFlags } from "./src/constants.ts";
 export { libraryCandidates, libraryFileName, loadLibrary, runtime } from "./src/ffi/mod.ts";

@@ -11,6 +11,13 @@ import type { Handle, NativeCallback } from "./ffi/mod.ts";
 import { Table, tableFlags, type TableOptions } from "./table.ts";
 import { type CacheOptions, CacheState, GetCache } from "./cache.ts";
 import {
+  beginConcurrent,
+  type ConcurrentOptions,
+  type ConcurrentTxn,
+  transact,
+  type TransactOptions,
+} from "./concurrent/mod.ts";
+import {
   beginTxn,
   endAll,
   type EnvCore,
@@ -360,6 +367,27 @@ export class Env implements Disposable {
       txn.abort();
       throw e;
     }
+  }
+
+  /**
+   * Runs `fn` as a concurrent write transaction and commits it: `fn` may await
+   * (I/O, other transactions) between its reads and writes. Reads see a stable
+   * snapshot plus the transaction's own writes; writes are buffered; the commit
+   * is validated and applied in a group commit with others (one sync). On a
+   * ConflictError (optimistic) or DeadlockError (pessimistic) the whole `fn`
+   * runs again, with backoff, up to `retries` times. Resolves with `fn`'s
+   * result once the commit is durable (in durable mode). See docs/concurrency.md.
+   */
+  transact<T>(fn: (tx: ConcurrentTxn) => T | Promise<T>, options?: TransactOptions): Promise<T> {
+    return transact(this, this.#core, fn, options);
+  }
+
+  /**
+   * Begins a concurrent write transaction (see `transact()`); finish it with
+   * `await tx.commit()` or `tx.abort()`. Nothing retries it.
+   */
+  beginConcurrent(options?: ConcurrentOptions): ConcurrentTxn {
+    return beginConcurrent(this, this.#core, options);
   }
 
   /**
