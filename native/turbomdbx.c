@@ -391,6 +391,13 @@ TM_API int tm_get(const MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t k
   return (int)d.iov_len;
 }
 
+/* tm_get writing at out + off: lets TypeScript copy a value straight into the
+ * free part of a shared slab, so the result is a view with no second copy. */
+TM_API int tm_get_at(const MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, uint8_t *out, uint32_t off,
+                     uint32_t cap) {
+  return tm_get(txn, dbi, key, klen, out + off, cap);
+}
+
 /* The value's address and length, for zero-copy views: ref[0] = address, ref[1] = length. */
 TM_API int tm_get_ref(const MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, double *ref) {
   MDBX_val k = tm_val(key, klen), d;

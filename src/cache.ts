@@ -243,7 +243,7 @@ export class GetCache {
   }
 
   /** Loads the key into `kw` and returns its hash (never 0), or 0 if the key is too long to cache. */
-  #hash(k: Uint8Array, len: number): number {
+  _hash(k: Uint8Array, len: number): number {
     const words = this.#keyWords;
     if (len > words * 4) return 0;
     for (let i = 0; i < words; i++) kw[i] = 0;
@@ -265,14 +265,14 @@ export class GetCache {
     return (h >>> 0) || 1;
   }
 
-  #home(h: number): number {
+  _home(h: number): number {
     return Math.floor(h * this.#scale);
   }
 
   /** Finds the slot of the key loaded in `kw` (with hash h and length len), or -1. */
-  #find(h: number, len: number): number {
+  _find(h: number, len: number): number {
     const s = this.#slots, stride = this.#stride, words = this.#keyWords, cap = this.#cap;
-    let i = this.#home(h), dist = 0;
+    let i = this._home(h), dist = 0;
     for (;;) {
       const b = i * stride;
       const sh = s[b];
@@ -287,7 +287,7 @@ export class GetCache {
         }
         if (eq) return b;
       }
-      let home = this.#home(sh);
+      let home = this._home(sh);
       if (home > i) home -= cap;
       if (i - home < dist) return -1; // Robin Hood: the key would have been placed before here
       if (++i === cap) i = 0;
@@ -300,12 +300,12 @@ export class GetCache {
    * hitOff / hitLen and returns true; a stale entry counts as a miss.
    */
   lookup(k: Uint8Array, len: number, snap: number): boolean {
-    const h = this.#hash(k, len);
+    const h = this._hash(k, len);
     if (h === 0) {
       this.misses++;
       return false;
     }
-    const b = this.#find(h, len);
+    const b = this._find(h, len);
     if (b < 0) {
       this.misses++;
       return false;
@@ -354,10 +354,10 @@ export class GetCache {
 
   /** Remembers where `key` (hashed by the last lookup) lives. */
   insert(k: Uint8Array, len: number, pgno: number, nodeOffset: number, version: number): void {
-    const h = this.#hash(k, len);
+    const h = this._hash(k, len);
     if (h === 0 || version >= 2 ** 43 || nodeOffset > 0xffff) return;
     const hi = Math.floor(version / TWO32), lo = version >>> 0;
-    const existing = this.#find(h, len);
+    const existing = this._find(h, len);
     const s = this.#slots;
     if (existing >= 0) {
       const old = s[existing + 2] + (s[existing + 3] >>> 21) * TWO32;
@@ -382,14 +382,14 @@ export class GetCache {
     cur[2] = lo;
     cur[3] = meta;
     for (let j = 0; j < words; j++) cur[4 + j] = kw[j];
-    let i = this.#home(h), dist = 0;
+    let i = this._home(h), dist = 0;
     for (;;) {
       const b = i * stride;
       if (s[b] === 0) {
         s.set(cur, b);
         return;
       }
-      let home = this.#home(s[b]);
+      let home = this._home(s[b]);
       if (home > i) home -= cap;
       const d = i - home;
       if (d < dist) {
@@ -413,7 +413,7 @@ export class GetCache {
       if (j === cap) j = 0;
       const nb = j * stride;
       const sh = s[nb];
-      if (sh === 0 || this.#home(sh) === j) {
+      if (sh === 0 || this._home(sh) === j) {
         s.fill(0, i * stride, i * stride + stride);
         break;
       }
@@ -432,7 +432,7 @@ export class GetCache {
   /** Makes room in a full bounded cache: drops the entry at the new key's home slot (or the next one). */
   #evict(h: number): void {
     const s = this.#slots, stride = this.#stride;
-    let i = this.#home(h);
+    let i = this._home(h);
     while (s[i * stride] === 0) if (++i === this.#cap) i = 0;
     // the key words of the entry being placed live in kw; #remove does not touch them
     this.#remove(i * stride);

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { decoder, encoder } from "./core.ts";
+import { copyOut, decoder, encoder } from "./core.ts";
 
 /** How a table's keys are typed in JavaScript. */
 export type KeyKind = "binary" | "string" | "uint32" | "uint64" | "bigint";
@@ -97,7 +97,7 @@ export class Codec {
   decode(src: Uint8Array, off: number, len: number): unknown {
     switch (this.kind) {
       case "binary":
-        return src.slice(off, off + len);
+        return copyOut(src, off, len);
       case "string":
         return decoder.decode(src.subarray(off, off + len));
       case "uint32":

@@ -13,7 +13,22 @@
  */
 import type { KeyInput, KeyKind, KeyOf, ValueInput, ValueKind, ValueOf } from "./codec.ts";
 import { CopyFlags, PutFlags, Scan } from "./constants.ts";
-import { backend, check, decoder, detachAll, fail, fn, growOut, misuse, NOTFOUND, scratch } from "./core.ts";
+import {
+  backend,
+  check,
+  decoder,
+  detachAll,
+  fail,
+  fn,
+  growOut,
+  misuse,
+  NOTFOUND,
+  scratch,
+  SLAB_MAX,
+  slabClaim,
+  slabOffset,
+  slabTail,
+} from "./core.ts";
 import { ErrorCode } from "./errors.ts";
 import type { Handle } from "./ffi/mod.ts";
 import { Table } from "./table.ts";
@@ -273,7 +288,12 @@ export abstract class Txn {
     return this._h();
   }
 
-  /** The value of `key`, as a copy, or undefined if there is none. For dupsort tables: the first value. */
+  /**
+   * The value of `key`, as a copy, or undefined if there is none. For dupsort
+   * tables: the first value. Small copies are carved out of a pooled slab, as
+   * Node carves small Buffers: `value.buffer` may be shared with other results,
+   * the bytes of `value` are its own.
+   */
   get<K extends KeyKind, V extends ValueKind>(table: Table<K, V>, key: KeyInput<K>): ValueOf<V> | undefined {
     const h = this._h();
     const t = this._table(table);
@@ -285,6 +305,16 @@ export abstract class Txn {
         if (gc.lookup(kb, t.k.len, c.snap)) return t.v.decode(gc.hitChunk, gc.hitOff, gc.hitLen) as ValueOf<V>;
         return this._getAndCache(h, t, kb, gc);
       }
+    }
+    if (t.values === "binary") {
+      // straight into the result slab: one copy, no ArrayBuffer per result
+      const slab = slabTail(), at = slabOffset();
+      const n = fn.tm_get_at(h, t.dbi, kb, t.k.len, slab, at, SLAB_MAX);
+      if (n < 0) {
+        if (n === NOTFOUND) return undefined;
+        this._fail(n, "get", t);
+      }
+      if (n <= SLAB_MAX) return slabClaim(n) as ValueOf<V>;
     }
     let out = scratch.out;
     let n = fn.tm_get(h, t.dbi, kb, t.k.len, out, out.length);

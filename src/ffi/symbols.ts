@@ -132,6 +132,8 @@ export const symbols = {
 
   // int tm_get(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, void *out, uint32_t cap)
   tm_get: { parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32"], result: "i32" },
+  // int tm_get_at(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, uint8_t *out, uint32_t off, uint32_t cap)
+  tm_get_at: { parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "u32"], result: "i32" },
   // int tm_get_ref(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, double ref[2])
   tm_get_ref: { parameters: ["pointer", "u32", "buffer", "u32", "buffer"], result: "i32" },
   // int tm_get_ex(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, void *out, uint32_t cap, double count[1])
