@@ -60,9 +60,8 @@ export async function transact<T>(
         throw e;
       }
       options.onRetry?.(e, attempt + 1);
-      // the winner of a conflict has committed: retry at once, then back off with jitter
-      const delay = attempt === 0 ? 0 : Math.random() * Math.min(max, base * 2 ** (attempt - 1));
-      await sleep(delay, signal);
+      // the winner of a conflict has committed: retry at once (joining the next group commit), then back off
+      if (attempt > 0) await sleep(Math.random() * Math.min(max, base * 2 ** (attempt - 1)), signal);
     }
   }
 }

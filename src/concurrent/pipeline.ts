@@ -33,14 +33,17 @@ export interface Committable {
   /**
    * Re-reads what the transaction read, in `txn`; returns a ConflictError if
    * anything differs. `baseId` is the txnid of the state `txn` started from;
-   * `dirty[dbi]` is non-zero for tables written in `txn` so far (null: none).
+   * `written` what was written in `txn` so far.
    */
-  validate(txn: Txn, baseId: number, dirty: Uint8Array | null): Error | null;
-  /** Writes the buffered changes into `w`. */
-  apply(w: WriteTxn): void;
+  validate(txn: Txn, baseId: number, written: Written | null): Error | null;
+  /** Writes the buffered changes into `w` and adds them to `written`. */
+  apply(w: WriteTxn, written: Written): void;
   /** Called once with null (committed) or the reason it was not. */
   settle(e: unknown): void;
 }
+
+/** @internal Keys written in the batch's write transaction so far: dbi → key id → key bytes. */
+export type Written = Map<number, Map<string, Uint8Array>>;
 
 /** @internal Statistics of one Env's pipeline. */
 export interface PipelineStats {
@@ -142,13 +145,13 @@ export class CommitPipeline {
       }
       let failed = -1, failure: unknown = null, conflicts = 0;
       try {
-        const baseId = w.id - 1, dirty = w._c.dirty;
+        const baseId = w.id - 1, written: Written = new Map();
         for (let i = 0; i < batch.length; i++) {
           const c = batch[i];
           let v: unknown = null;
           if (!this.unsafeSkipValidation) {
             try {
-              v = c.validate(w, baseId, dirty);
+              v = c.validate(w, baseId, written);
             } catch (e) {
               v = e; // validation only reads: nothing to undo
             }
@@ -159,7 +162,7 @@ export class CommitPipeline {
             continue;
           }
           try {
-            c.apply(w);
+            c.apply(w, written);
           } catch (e) {
             failed = i;
             failure = e;

@@ -17,6 +17,7 @@ import type { RangeOptions, Txn, WriteTxn } from "../txn.ts";
 import { ConflictError } from "./errors.ts";
 import { contains, copyBytes, Digest, type Interval, keyId, prefixEnd, sameBytes } from "./keys.ts";
 import { EXCLUSIVE, LockOwner, type LockWait, SHARED } from "./locks.ts";
+import type { Written } from "./pipeline.ts";
 import type { Snap } from "./snapshots.ts";
 import type { EnvState, TableMeta } from "./state.ts";
 
@@ -400,15 +401,18 @@ export class ConcurrentTxn implements AsyncDisposable {
 
   /**
    * @internal Re-reads the read set in `txn`; a ConflictError if anything
-   * differs. Tables that cannot have changed since the snapshot are skipped:
-   * `txn` starts from the very snapshot read (txnid `baseId`) and has not
-   * written them (`dirty`).
+   * differs. When `txn` started from the very snapshot this transaction read
+   * (txnid `baseId`), only what was written in `txn` since (`written`: per
+   * table, key id → key; null: nothing) can differ: reads of other keys, and
+   * ranges that no written key falls into, are valid without reading again.
    */
-  validate(txn: Txn, baseId: number, dirty: Uint8Array | null): Error | null {
+  validate(txn: Txn, baseId: number, written: Written | null): Error | null {
     const same = this.#snapId === baseId;
     for (const [m, reads] of this.#reads) {
-      if (same && (dirty === null || dirty[m.table.dbi] === 0)) continue;
-      for (const r of reads.values()) {
+      const ws = written?.get(m.table.dbi);
+      if (same && ws === undefined) continue;
+      for (const [kid, r] of reads) {
+        if (same && !ws!.has(kid)) continue;
         const ok = r.presence ? txn.has(m.raw, r.key) === r.present : sameBytes(txn.get(m.raw, r.key), r.value);
         if (!ok) {
           const t = m.table;
@@ -422,18 +426,30 @@ export class ConcurrentTxn implements AsyncDisposable {
     }
     for (const r of this.#ranges) {
       if (!r.done && r.last === null) continue; // nothing was read
-      if (same && (dirty === null || dirty[r.meta.table.dbi] === 0)) continue;
-      const o: RangeOptions<"binary"> = { reverse: r.rev };
       const iv = r.iv;
       const lo = r.rev && !r.done ? r.last : iv.lo, loIncl = r.rev && !r.done ? true : iv.loIncl;
       const hi = !r.rev && !r.done ? r.last : iv.hi, hiIncl = !r.rev && !r.done ? true : iv.hiIncl;
+      const covered: Interval = { lo, loIncl, hi, hiIncl };
+      if (same) {
+        const ws = written?.get(r.meta.table.dbi);
+        if (ws === undefined) continue;
+        let touched = false;
+        for (const k of ws.values()) {
+          if (contains(r.meta.cmp, covered, k)) {
+            touched = true;
+            break;
+          }
+        }
+        if (!touched) continue;
+      }
+      const o: RangeOptions<"binary"> = { reverse: r.rev };
       if (lo !== null) loIncl ? (o.gte = lo) : (o.gt = lo);
       if (hi !== null) hiIncl ? (o.lte = hi) : (o.lt = hi);
       const d = new Digest();
       for (const e of txn.range(r.meta.raw, o)) d.add(e.key, e.value);
       if (!d.equals(r.digest)) {
         const t = r.meta.table;
-        const range = showRange(t, { lo, loIncl, hi, hiIncl });
+        const range = showRange(t, covered);
         return new ConflictError(
           { table: t.name, range },
           `write conflict: the range ${range} of ${t} was changed by another transaction (an entry inserted, ` +
@@ -444,12 +460,16 @@ export class ConcurrentTxn implements AsyncDisposable {
     return null;
   }
 
-  /** @internal Writes the buffered changes into the MDBX write transaction. */
-  apply(w: WriteTxn): void {
+  /** @internal Writes the buffered changes into the MDBX write transaction and notes them in `written`. */
+  apply(w: WriteTxn, written: Written): void {
     for (const [m, b] of this.#writes) {
-      for (const e of b.map.values()) {
+      const dbi = m.table.dbi;
+      let ws = written.get(dbi);
+      if (ws === undefined) written.set(dbi, ws = new Map());
+      for (const [kid, e] of b.map) {
         if (e.value === null) w.del(m.raw, e.key);
         else w.put(m.raw, e.key, e.value);
+        ws.set(kid, e.key);
       }
     }
   }
@@ -615,11 +635,12 @@ export class ConcurrentTxn implements AsyncDisposable {
     this.#held.iterSnaps.add(snap);
     const rec: RangeRead = { meta: m, iv, rev, last: null, done: false, digest: new Digest() };
     this.#ranges.push(rec);
+    let base: Generator<Entry<"binary", "binary">, void, undefined> | null = null;
     try {
       const bo: RangeOptions<"binary"> = { reverse: rev };
       if (iv.lo !== null) iv.loIncl ? (bo.gte = iv.lo) : (bo.gt = iv.lo);
       if (iv.hi !== null) iv.hiIncl ? (bo.lte = iv.hi) : (bo.lt = iv.hi);
-      const base = snap.txn.range(m.raw, bo);
+      base = snap.txn.range(m.raw, bo) as Generator<Entry<"binary", "binary">, void, undefined>;
       const buf = this.#writes.get(m)?.sorted() ?? EMPTY;
       const step = rev ? -1 : 1;
       let bi = rev ? lastIn(buf, cmp, iv) : firstIn(buf, cmp, iv);
@@ -669,6 +690,7 @@ export class ConcurrentTxn implements AsyncDisposable {
         if (--limit <= 0) return;
       }
     } finally {
+      base?.return(); // closes its cursor
       if (this.#held.iterSnaps.delete(snap)) pool.release(snap);
     }
   }
