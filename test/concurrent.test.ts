@@ -395,6 +395,111 @@ test("negative control: without validation and locks a third shift slips into th
   }
 });
 
+/** One operation of a transaction and what it observed. */
+type Op =
+  | { get: string; saw: string | undefined }
+  | { put: string; value: string | null }
+  | { range: RangeOptions<"string">; saw: [string, string][] };
+
+/**
+ * 32 tasks (16 pessimistic ones) run random transactions (point reads, range
+ * reads, writes, awaits in between) over 12 keys. Returns the committed ones in the order their
+ * commits resolved, and the initial state.
+ */
+async function randomHistory(env: Env, mode: ConcurrencyMode, seed: number) {
+  const t = env.table("h", { keys: "string", values: "string" });
+  const key = (i: number) => `k${String(i).padStart(2, "0")}`;
+  const initial = new Map<string, string>();
+  env.write((w) => {
+    for (let i = 0; i < 12; i += 2) {
+      w.put(t, key(i), `init${i}`);
+      initial.set(key(i), `init${i}`);
+    }
+  });
+  const rnd = rng(seed);
+  const committed: Op[][] = [];
+  let serial = 0;
+  await Promise.all(Array.from({ length: mode === "optimistic" ? 32 : 16 }, async (_, task) => {
+    for (let n = 0; n < 12; n++) {
+      let ops: Op[] = [];
+      await env.transact(async (tx) => {
+        ops = [];
+        const steps = 2 + rnd(5);
+        for (let s = 0; s < steps; s++) {
+          const what = rnd(10);
+          if (what < 4) {
+            const k = key(rnd(12));
+            ops.push({ get: k, saw: await tx.get(t, k, { forUpdate: rnd(2) === 0 }) });
+          } else if (what < 6) {
+            const o: RangeOptions<"string"> = {};
+            if (rnd(2)) o.gte = key(rnd(12));
+            if (rnd(2)) o.lt = key(rnd(13));
+            if (rnd(3) === 0) o.reverse = true;
+            if (rnd(3) === 0) o.limit = 1 + rnd(3);
+            const saw: [string, string][] = [];
+            for await (const e of tx.range(t, o)) saw.push([e.key, e.value]);
+            ops.push({ range: o, saw });
+          } else {
+            const k = key(rnd(12));
+            const value = rnd(4) === 0 ? null : `t${task}.${n}.${s}`;
+            await (value === null ? tx.del(t, k) : tx.put(t, k, value));
+            ops.push({ put: k, value });
+          }
+          if (rnd(3) === 0) await sleep(rnd(2));
+        }
+        const k = key(rnd(12)); // every transaction writes: read-only ones serialize at their snapshot instead
+        await tx.put(t, k, `t${task}.${n}.w`);
+        ops.push({ put: k, value: `t${task}.${n}.w` });
+      }, { mode, retries: Infinity, timeoutMs: 60_000, maxBackoffMs: 10 });
+      committed[serial++] = ops;
+    }
+  }));
+  return { committed, initial, final: new Map(env.read((r) => [...r.range(t)].map((e) => [e.key, e.value]))) };
+}
+
+/** Replays the committed transactions one at a time in commit order; returns the first observation that differs. */
+function replay(h: Awaited<ReturnType<typeof randomHistory>>): string | null {
+  const db = new Map(h.initial);
+  for (let i = 0; i < h.committed.length; i++) {
+    const view = new Map(db); // the database plus this transaction's own writes so far
+    for (const op of h.committed[i]) {
+      if ("put" in op) op.value === null ? view.delete(op.put) : view.set(op.put, op.value);
+      else if ("get" in op) {
+        if (view.get(op.get) !== op.saw) return `#${i} read ${op.get} = ${op.saw}, serially ${view.get(op.get)}`;
+      } else {
+        const o = op.range;
+        let want = [...view].filter(([k]) => (o.gte === undefined || k >= o.gte) && (o.lt === undefined || k < o.lt))
+          .sort(([a], [b]) => a < b ? -1 : 1);
+        if (o.reverse) want.reverse();
+        if (o.limit !== undefined) want = want.slice(0, o.limit);
+        if (JSON.stringify(want) !== JSON.stringify(op.saw)) {
+          return `#${i} range ${JSON.stringify(o)} saw ${JSON.stringify(op.saw)}, serially ${JSON.stringify(want)}`;
+        }
+      }
+    }
+    for (const op of h.committed[i]) if ("put" in op) op.value === null ? db.delete(op.put) : db.set(op.put, op.value);
+  }
+  const final = JSON.stringify([...db].sort());
+  return final === JSON.stringify([...h.final].sort()) ? null : `final state differs: ${final}`;
+}
+
+for (const mode of MODES) {
+  test(`a random concurrent history equals the serial one in commit order (${mode})`, async () => {
+    for (const seed of SOAK ? [1, 2, 3, 4, 5, 6, 7, 8] : [1, 2]) {
+      using db = tempEnv();
+      assert.equal(replay(await randomHistory(db.env, mode, seed)), null, `seed ${seed}`);
+    }
+  });
+}
+
+test("negative control: without validation and locks the random history is not serializable", async () => {
+  for (const mode of MODES) {
+    using db = tempEnv();
+    const h = await withoutGuarantees(db.env, () => randomHistory(db.env, mode, 1));
+    assert.notEqual(replay(h), null, mode);
+  }
+});
+
 // -------------------------------------------------- locks, deadlocks, timeouts
 
 test("a deadlock between two pessimistic transactions is broken at once: the younger is the victim and is retried", async () => {
@@ -532,24 +637,34 @@ test("group commit: concurrent commits share one MDBX write transaction; one con
   using db = tempEnv();
   const env = db.env;
   const t = env.table("t", { keys: "string", values: "string" });
-  env.write((w) => w.put(t, "shared", "0"));
+  env.write((w) => {
+    w.put(t, "shared", "0");
+    w.put(t, "stable", "s");
+  });
   const st = internals(env);
   const before = { ...st.pipeline.stats };
   const txs: ConcurrentTxn[] = [];
+  const conflicts = [20, 25, 27];
   for (let i = 0; i < 50; i++) {
     const tx = env.beginConcurrent();
-    if (i === 20) await tx.get(t, "shared"); // read before #10's write lands: it will conflict
     if (i === 10) await tx.put(t, "shared", "10");
+    // all read the same snapshot, before #10's write lands in the batch:
+    if (i === 20) await tx.get(t, "shared"); // a key written earlier in the batch: conflict
+    if (i === 25) await tx.count(t, { gte: "sh", lt: "si" }); // a range holding it: conflict
+    if (i === 26) await tx.count(t, { gte: "x", lt: "y" }); // a range nobody writes: fine
+    if (i === 27) await tx.has(t, "k3"); // a key #3 creates: conflict
+    if (i === 35) await tx.put(t, "stable", "s"); // rewrites the value it has
+    if (i === 40) await tx.get(t, "stable"); // so this read is still valid
     await tx.put(t, `k${i}`, `v${i}`);
     txs.push(tx);
   }
   const results = await Promise.allSettled(txs.map((tx) => tx.commit()));
   assert.equal(st.pipeline.stats.batches - before.batches, 1);
-  assert.equal(st.pipeline.stats.committed - before.committed, 49);
-  results.forEach((r, i) => assert.equal(r.status, i === 20 ? "rejected" : "fulfilled", `#${i}`));
-  assert.ok((results[20] as PromiseRejectedResult).reason instanceof ConflictError);
+  assert.equal(st.pipeline.stats.committed - before.committed, 50 - conflicts.length);
+  results.forEach((r, i) => assert.equal(r.status, conflicts.includes(i) ? "rejected" : "fulfilled", `#${i}`));
+  for (const i of conflicts) assert.ok((results[i] as PromiseRejectedResult).reason instanceof ConflictError);
   env.read((r) => {
-    for (let i = 0; i < 50; i++) assert.equal(r.get(t, `k${i}`), i === 20 ? undefined : `v${i}`);
+    for (let i = 0; i < 50; i++) assert.equal(r.get(t, `k${i}`), conflicts.includes(i) ? undefined : `v${i}`);
     assert.equal(r.get(t, "shared"), "10");
   });
 });
