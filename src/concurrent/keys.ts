@@ -5,7 +5,6 @@
  * @module
  */
 import { DbFlags } from "../constants.ts";
-import { runtime } from "../ffi/mod.ts";
 
 /** Compares two encoded keys in a table's order: negative, zero or positive. */
 export type Cmp = (a: Uint8Array, b: Uint8Array) => number;
@@ -131,28 +130,3 @@ export function prefixEnd(p: Uint8Array): Uint8Array | null {
   s[i - 1]++;
   return s;
 }
-
-const SLAB = 64 * 1024;
-const SLAB_MAX = 1024;
-let slab = new Uint8Array(SLAB);
-let slabOff = 0;
-
-/**
- * A private copy of `len` bytes of `src` at `off`. Deno (V8) gives every
- * Uint8Array.slice() its own malloc'ed buffer, about 0.6 µs for a small key,
- * so small copies there are views into a shared 64 KiB slab (a chunk stays
- * alive while any view into it does); Bun's slice() is cheaper than the view.
- */
-export const copyBytes: (src: Uint8Array, off: number, len: number) => Uint8Array = runtime === "deno"
-  ? (src, off, len) => {
-    if (len > SLAB_MAX) return src.slice(off, off + len);
-    if (slabOff + len > SLAB) {
-      slab = new Uint8Array(SLAB);
-      slabOff = 0;
-    }
-    const at = slabOff;
-    slab.set(len === src.length && off === 0 ? src : src.subarray(off, off + len), at);
-    slabOff = (at + len + 7) & ~7;
-    return slab.subarray(at, at + len);
-  }
-  : (src, off, len) => src.slice(off, off + len);

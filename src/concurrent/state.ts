@@ -4,13 +4,12 @@
  *
  * @module
  */
-import { Codec } from "../codec.ts";
 import type { Env } from "../env.ts";
 import { ErrorCode } from "../errors.ts";
 import { misuse } from "../core.ts";
 import { Table } from "../table.ts";
 import type { EnvCore } from "../txn.ts";
-import { type Cmp, comparator, copyBytes } from "./keys.ts";
+import { type Cmp, comparator } from "./keys.ts";
 import { LockManager } from "./locks.ts";
 import { CommitPipeline } from "./pipeline.ts";
 import { SnapshotPool } from "./snapshots.ts";
@@ -71,7 +70,6 @@ export class EnvState {
         );
       }
       const raw = new Table(t.owner, t.name, t.dbi, t.flags, "binary", "binary");
-      Object.assign(raw, { k: new RawCodec(), k2: new RawCodec(), v: new RawCodec() });
       m = { table: t, raw, cmp: comparator(t.flags), maxKey: this.env.maxKeySize(t.flags) };
       this.#metas.set(t, m);
     }
@@ -79,17 +77,6 @@ export class EnvState {
     // the get() cache may have been enabled (or dropped) since
     m.raw.cache = t.cache;
     return m;
-  }
-}
-
-/** Binary keys and values whose copies come from copyBytes(). */
-class RawCodec extends Codec {
-  constructor() {
-    super("binary", 0);
-  }
-
-  override decode(src: Uint8Array, off: number, len: number): unknown {
-    return copyBytes(src, off, len);
   }
 }
 

@@ -9,13 +9,13 @@
  * @module
  */
 import type { KeyInput, KeyKind, KeyOf, ValueInput, ValueKind, ValueOf } from "../codec.ts";
-import { misuse } from "../core.ts";
+import { copyOut, misuse } from "../core.ts";
 import type { Entry } from "../cursor.ts";
 import { ErrorCode, MdbxError } from "../errors.ts";
 import type { Table } from "../table.ts";
 import type { RangeOptions, Txn, WriteTxn } from "../txn.ts";
 import { ConflictError } from "./errors.ts";
-import { contains, copyBytes, Digest, type Interval, keyId, prefixEnd, sameBytes } from "./keys.ts";
+import { contains, Digest, type Interval, keyId, prefixEnd, sameBytes } from "./keys.ts";
 import { EXCLUSIVE, LockOwner, type LockWait, SHARED } from "./locks.ts";
 import type { Written } from "./pipeline.ts";
 import type { Snap } from "./snapshots.ts";
@@ -286,7 +286,7 @@ export class ConcurrentTxn implements AsyncDisposable {
       this.#writable();
       const m = this.#st.meta(table);
       const kb = this.#key(m, key);
-      const vb = copyBytes(table.v.encode(value, "value"), 0, table.v.len);
+      const vb = copyOut(table.v.encode(value, "value"), 0, table.v.len);
       return this.#write(m, kb, vb);
     } catch (e) {
       return Promise.reject(e);
@@ -506,7 +506,7 @@ export class ConcurrentTxn implements AsyncDisposable {
   /** The key's bytes, a private copy. */
   #key(m: TableMeta, key: unknown): Uint8Array {
     const t = m.table;
-    const kb = copyBytes(t.k.encode(key, "key"), 0, t.k.len);
+    const kb = copyOut(t.k.encode(key, "key"), 0, t.k.len);
     if (kb.length > m.maxKey) {
       throw new MdbxError(
         ErrorCode.BAD_VALSIZE,
