@@ -296,6 +296,7 @@ export class Env implements Disposable {
       },
       cache: null,
       maxDbi: maxTables + 2,
+      commits: 0,
     };
   }
 

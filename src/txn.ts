@@ -58,6 +58,8 @@ export interface EnvCore {
   cache: CacheState | null;
   /** Upper bound of table handles (maxTables + libmdbx's two core tables). */
   readonly maxDbi: number;
+  /** Top-level write transactions this process committed (concurrent transactions' snapshots must not predate one). */
+  commits: number;
 }
 
 /** @internal The native state of one transaction, shared with the registry. */
@@ -98,6 +100,7 @@ function finish(c: TxnCell, how: "commit" | "abort" | "reset", why: string): num
   if (c.env.writer === c) c.env.writer = null;
   if (c.parent && c.parent.child === c) c.parent.child = null;
   const r = how === "commit" ? fn.tm_txn_commit(h) : fn.tm_txn_abort(h);
+  if (how === "commit" && r >= 0 && c.write && c.parent === null) c.env.commits++;
   const cache = c.env.cache;
   if (cache !== null && c.write && c.parent === null) {
     // relocation events are reported inside the commit; apply them only if it succeeded

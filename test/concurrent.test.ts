@@ -103,6 +103,23 @@ test("reads see the snapshot merged with the transaction's own writes; others se
   assert.deepEqual(env.read((r) => [...r.range(t)].map((e) => `${e.key}=${e.value}`)), ["a=10", "c=30"]);
 });
 
+test("a transaction begun after a local commit returned reads that commit (shared snapshots never predate it)", async () => {
+  using db = tempEnv();
+  const env = db.env;
+  const t = env.table("t", { keys: "string", values: "uint32" });
+  env.write((w) => w.put(t, "x", 1));
+  const first = env.beginConcurrent();
+  assert.equal(await first.get(t, "x"), 1); // takes a snapshot that others begun right now could share
+  env.write((w) => w.put(t, "x", 2));
+  const second = env.beginConcurrent();
+  assert.equal(await second.get(t, "x"), 2);
+  await env.transact((tx) => tx.put(t, "x", 3));
+  assert.equal(await env.transact((tx) => tx.get(t, "x")), 3);
+  assert.equal(await first.get(t, "x"), 1); // its own snapshot stays
+  first.abort();
+  second.abort();
+});
+
 test("abort discards the writes; an ended transaction refuses further use", async () => {
   using db = tempEnv();
   const env = db.env;

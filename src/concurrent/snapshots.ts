@@ -3,9 +3,9 @@
  *
  * Many concurrent transactions begun close together read the same snapshot:
  * one read transaction (one reader slot) serves them all, reference-counted.
- * A snapshot is shared only while it is fresh: no commit of this Env's
- * pipeline since it was taken, no conflict seen since, and younger than a few
- * milliseconds (commits of other processes and of plain env.write() calls are
+ * A snapshot is shared only while it is fresh: no commit by this process
+ * since it was taken (pipeline or plain write transaction), no conflict seen
+ * since, and younger than a few milliseconds (commits of other processes are
  * not announced). Its age never makes a result wrong — validation compares
  * with the state at commit — but an older snapshot conflicts more. Ended
  * snapshots are reset and kept for renew() (cheaper than a new reader slot).
@@ -27,24 +27,33 @@ export interface Snap {
   refs: number;
   readonly gen: number;
   readonly born: number;
+  /** The Env's count of local commits when it was taken. */
+  readonly commits: number;
 }
 
 /** @internal One per Env. */
 export class SnapshotPool {
   readonly #begin: () => ReadTxn;
+  readonly #commits: () => number;
   #cur: Snap | null = null;
   #spare: ReadTxn[] = [];
   /** Bumped by every commit of the pipeline and every conflict: a new snapshot is due. */
   gen = 0;
 
-  constructor(begin: () => ReadTxn) {
+  /** @param begin begins a read transaction; @param commits the Env's count of local commits */
+  constructor(begin: () => ReadTxn, commits: () => number) {
     this.#begin = begin;
+    this.#commits = commits;
   }
 
   /** A fresh-enough snapshot, with one more reference. */
   acquire(): Snap {
     const c = this.#cur;
-    if (c !== null && c.gen === this.gen && c.txn.isOpen && performance.now() - c.born < MAX_SHARE_MS) {
+    const commits = this.#commits();
+    if (
+      c !== null && c.gen === this.gen && c.commits === commits && c.txn.isOpen &&
+      performance.now() - c.born < MAX_SHARE_MS
+    ) {
       c.refs++;
       return c;
     }
@@ -63,7 +72,7 @@ export class SnapshotPool {
       }
     }
     txn ??= this.#begin();
-    const s: Snap = { txn, id: txn.id, refs: 1, gen: this.gen, born: performance.now() };
+    const s: Snap = { txn, id: txn.id, refs: 1, gen: this.gen, born: performance.now(), commits };
     this.#cur = s;
     return s;
   }

@@ -44,7 +44,7 @@ export class EnvState {
   constructor(env: Env, core: EnvCore) {
     this.env = env;
     this.core = core;
-    this.pool = new SnapshotPool(() => env.beginRead());
+    this.pool = new SnapshotPool(() => env.beginRead(), () => core.commits);
     this.pipeline = new CommitPipeline(
       () => env.beginWrite(),
       () => core.writer !== null,
