@@ -547,5 +547,5 @@ const doc = {
 };
 if (args.out) writeFileSync(args.out, JSON.stringify(doc, null, 2) + "\n");
 if (args.json) console.log(JSON.stringify(doc, null, 2));
-else console.log(`\n${summaryTable(results, rs)}`);
+else console.log(`\n${summaryTable(results, rs, paired)}`);
 log(`done in ${since(t0)}`);

@@ -152,14 +152,23 @@ export function table(rows: string[][]): string {
   return [line(rows[0]), widths.map((w) => "-".repeat(w)).join("  "), ...rows.slice(1).map(line)].join("\n");
 }
 
-/** The summary: median ns/op of each implementation and the two ratios, per dataset and workload. */
-export function summary(results: Result[], rs: Ratio[]): string {
+/**
+ * The summary: time per operation of each implementation and the two ratios,
+ * per dataset and workload. Times are the paired rounds' medians when those
+ * ran (so that they agree with the ratios), mitata's medians otherwise.
+ */
+export function summary(results: Result[], rs: Ratio[], paired: Paired[] = []): string {
   const by = new Map(results.map((r) => [`${r.dataset}/${r.workload}/${r.impl}`, r]));
   const rows = [["data", "workload", "turbomdbx", "native", "lmdb-js", "turbomdbx / native", "turbomdbx / lmdb-js"]];
   const datasets = [...new Set(results.map((r) => r.dataset))];
   for (const ds of datasets) {
     for (const w of WORKLOADS) {
-      const get = (impl: Impl) => by.get(`${ds}/${w.key}/${impl}`)?.median ?? NaN;
+      const p = paired.find((x) => x.dataset === ds && x.workload === w.key);
+      const get = (impl: Impl) => {
+        const r = by.get(`${ds}/${w.key}/${impl}`);
+        const ms = p?.medianMs[impl];
+        return r === undefined ? NaN : ms !== undefined ? (ms * 1e6) / r.ops : r.median;
+      };
       if (!by.has(`${ds}/${w.key}/turbomdbx`)) continue;
       const ratio = (label: string) => rs.find((r) => r.dataset === ds && r.workload === w.key && r.label === label);
       rows.push([
@@ -174,12 +183,11 @@ export function summary(results: Result[], rs: Ratio[]): string {
     }
   }
   const profile = results.filter((r) => r.impl === "profile");
-  const pairedRun = rs.some((r) => r.paired !== undefined);
-  let text = "time per operation: mitata's median. Ratios: turbomdbx over the baseline, lower is better; " +
-    (pairedRun
-      ? "the median of per-round ratios over paired rounds (ratio of mitata's medians in brackets)"
-      : "mitata's median over mitata's median") +
-    "\n\n" + table(rows);
+  let text = paired.length
+    ? "Time per operation: median over paired rounds. Ratios: turbomdbx over the baseline (lower is better), the " +
+      "median of per-round ratios; in brackets, the ratio of mitata's medians from the table above."
+    : "Time per operation: mitata's median. Ratios: turbomdbx over the baseline (lower is better), of those medians.";
+  text += "\n\n" + table(rows);
   if (profile.length) {
     const prow = [["data", "profile (per operation)", "median", "p75"]];
     for (const p of profile) prow.push([p.dataset, p.what, ns(p.median), ns(p.p75)]);
