@@ -71,6 +71,8 @@ export interface TxnCell {
   child: TxnCell | null;
   views: ArrayBuffer[];
   cursors: Set<CursorCell>;
+  /** This transaction's views of the memory map (for getView), made on first use. */
+  map?: { base: number; limit: number; chunks: (ArrayBuffer | undefined)[] };
   /** Why the transaction can no longer be used, once it has ended. */
   ended: string;
   /** Run if this transaction's changes are discarded: forget table handles it opened (libmdbx closes them). */
@@ -83,6 +85,43 @@ export interface TxnCell {
   dirty: Uint8Array | null;
 }
 
+const CHUNK = 2 ** 30;
+
+/**
+ * A view of `len` bytes at `addr`, detached when the transaction ends. Values in
+ * the memory map are views into this transaction's own views of the map (up to
+ * 1 GiB each, made once per transaction and chunk, covering only the pages its
+ * snapshot uses), so a view costs one small object; a value elsewhere (a dirty
+ * page of a write transaction) gets its own external ArrayBuffer.
+ */
+function viewOf(c: TxnCell, addr: number, len: number): Uint8Array {
+  let map = c.map;
+  if (map === undefined) {
+    // Bound the views by what this snapshot uses: the file is never shrunk below
+    // that while the transaction lives, so even `view.buffer` is safe to read.
+    check(fn.tm_txn_info(c.h, 0, scratch.f64Bytes), "txn info");
+    const used = scratch.f64[2];
+    check(fn.tm_env_map(c.env.handle(), scratch.f64Bytes), "reading the map address");
+    map = c.map = { base: scratch.f64[0], limit: Math.min(used, scratch.f64[1]), chunks: [] };
+  }
+  const off = addr - map.base;
+  if (off >= 0 && off + len <= map.limit) {
+    const ci = Math.floor(off / CHUNK), at = off - ci * CHUNK;
+    if (at + len <= CHUNK) {
+      let chunk = map.chunks[ci];
+      if (chunk === undefined) {
+        chunk = backend.view(map.base + ci * CHUNK, Math.min(CHUNK, map.limit - ci * CHUNK));
+        map.chunks[ci] = chunk;
+        c.views.push(chunk);
+      }
+      return new Uint8Array(chunk, at, len);
+    }
+  }
+  const ab = backend.view(addr, len);
+  c.views.push(ab);
+  return new Uint8Array(ab);
+}
+
 /** Closes cursors, detaches views, then commits or aborts. Returns the native result. */
 function finish(c: TxnCell, how: "commit" | "abort" | "reset", why: string): number {
   if (c.child) finish(c.child, "abort", "its parent ended");
@@ -92,6 +131,7 @@ function finish(c: TxnCell, how: "commit" | "abort" | "reset", why: string): num
   }
   c.cursors.clear();
   detachAll(c.views);
+  c.map = undefined;
   if (how === "reset") return fn.tm_txn_reset(c.h);
   const h = c.h;
   c.h = null;
@@ -364,9 +404,10 @@ export abstract class Txn {
 
   /**
    * The value of `key` without copying: a view of the database's own memory,
-   * valid until this transaction ends (then it is detached: length 0). Treat it
-   * as read-only: the map is mapped read-only and writing into it is undefined
-   * behaviour that can crash the process.
+   * valid until this transaction ends (then it is detached: length 0). Its
+   * `buffer` is this transaction's view of the map, shared with its other views.
+   * Treat it as read-only: the map is mapped read-only and writing into it is
+   * undefined behaviour that can crash the process.
    */
   getView<K extends KeyKind>(table: Table<K, ValueKind>, key: KeyInput<K>): Uint8Array | undefined {
     const h = this._h();
@@ -377,9 +418,7 @@ export abstract class Txn {
       if (r === NOTFOUND) return undefined;
       this._fail(r, "get", t);
     }
-    const ab = backend.view(scratch.f64[0], scratch.f64[1]);
-    this._c.views.push(ab);
-    return new Uint8Array(ab);
+    return viewOf(this._c, scratch.f64[0], scratch.f64[1]);
   }
 
   /** The value of `key` and how many values the key has (dupsort), or undefined. */
