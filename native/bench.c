@@ -108,3 +108,34 @@ TMB_API int tmb_put_txns(MDBX_env *env, uint32_t dbi, const uint8_t *keys, uint3
   }
   return 0;
 }
+
+/* The size of libmdbx's own cache entry (MDBX_cache_entry_t), for the caller to allocate an array of them. */
+TMB_API uint32_t tmb_cache_entry_size(void) { return (uint32_t)sizeof(MDBX_cache_entry_t); }
+
+/* Initialises n cache entries with mdbx_cache_init; returns n. */
+TMB_API uint32_t tmb_cache_init(MDBX_cache_entry_t *entries, uint32_t n) {
+  for (uint32_t i = 0; i < n; ++i)
+    mdbx_cache_init(&entries[i]);
+  return n;
+}
+
+/* n gets through libmdbx 0.14's own cache (mdbx_cache_get), with one entry per
+ * record: key i of the batch is keys[i*ksize .. +ksize] and its entry is
+ * entries[index[i]]. The values are not copied (as tmb_get). Returns the sum of
+ * each value's first and last bytes, or a negative error; hits[0] gets the number
+ * of lookups answered from the entry (MDBX_CACHE_HIT or MDBX_CACHE_CONFIRMED). */
+TMB_API double tmb_cache_get(const MDBX_txn *txn, uint32_t dbi, const uint8_t *keys, uint32_t ksize,
+                             const uint32_t *index, uint32_t n, MDBX_cache_entry_t *entries, double *hits) {
+  uint64_t sum = 0, hit = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    MDBX_val k = {(void *)(keys + (size_t)i * ksize), ksize}, d;
+    MDBX_cache_result_t r = mdbx_cache_get(txn, dbi, &k, &d, &entries[index[i]]);
+    if (r.errcode != MDBX_SUCCESS)
+      return tmb_err(r.errcode);
+    hit += r.status == MDBX_CACHE_HIT || r.status == MDBX_CACHE_CONFIRMED;
+    const uint8_t *v = d.iov_base;
+    sum += d.iov_len ? v[0] + v[d.iov_len - 1] : 0;
+  }
+  *hits += (double)hit;
+  return (double)sum;
+}

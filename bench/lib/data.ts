@@ -71,15 +71,22 @@ export class Dataset {
    */
   sample(n: number, seed: number, from = this.count): KeySample {
     const rand = prng(seed);
-    const ks = this.keySize;
+    const index = new Uint32Array(n);
+    for (let i = 0; i < n; i++) index[i] = rand() % from;
+    return this.pick(index);
+  }
+
+  /** The keys of records `index[0]`, `index[1]`, … in that order (see sample). */
+  pick(index: Uint32Array): KeySample {
+    const n = index.length, ks = this.keySize;
     const flat = new Uint8Array(n * ks);
     for (let i = 0; i < n; i++) {
-      const j = rand() % from;
+      const j = index[i];
       flat.set(this.keys.subarray(j * ks, (j + 1) * ks), i * ks);
     }
     const list = new Array<Uint8Array>(n);
     for (let i = 0; i < n; i++) list[i] = flat.subarray(i * ks, (i + 1) * ks);
-    return { flat, list, keySize: ks };
+    return { flat, list, keySize: ks, index };
   }
 }
 
@@ -88,6 +95,33 @@ export interface KeySample {
   flat: Uint8Array;
   list: Uint8Array[];
   keySize: number;
+  /** The record index of each key, when the sample was drawn from a Dataset. */
+  index?: Uint32Array;
+}
+
+/**
+ * `n` record indices below `count` drawn with replacement from a Zipf
+ * distribution of exponent `s`: index r - 1 has probability proportional to
+ * 1 / r^s (record 0 is the most popular; records are in random key order, so
+ * the popular ones are spread over the whole table).
+ */
+export function zipf(n: number, count: number, s: number, seed: number): Uint32Array {
+  const cdf = new Float64Array(count);
+  let total = 0;
+  for (let r = 0; r < count; r++) cdf[r] = total += 1 / Math.pow(r + 1, s);
+  const rand = prng(seed);
+  const out = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = ((rand() + rand() / 4294967296) / 4294967296) * total;
+    let lo = 0, hi = count - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cdf[mid] < u) lo = mid + 1;
+      else hi = mid;
+    }
+    out[i] = lo;
+  }
+  return out;
 }
 
 /** Batches of a sample, in rotation: batch b is keys [b*size, (b+1)*size). */

@@ -42,6 +42,24 @@ export interface Harness {
     vlen: number,
     stamp: number,
   ): number;
+  /** sizeof(MDBX_cache_entry_t), libmdbx's own cache entry. */
+  cacheEntrySize(): number;
+  /** mdbx_cache_init on n entries of `entries` (n * cacheEntrySize() bytes); returns n. */
+  cacheInit(entries: Uint8Array, n: number): number;
+  /**
+   * n gets through mdbx_cache_get, key i using entry index[i] of `entries`; no copy.
+   * Returns a checksum or a negative error; adds the lookups answered from an entry to hits[0].
+   */
+  cacheGet(
+    txn: unknown,
+    dbi: number,
+    keys: Uint8Array,
+    ksize: number,
+    index: Uint32Array,
+    n: number,
+    entries: Uint8Array,
+    hits: Float64Array,
+  ): number;
   close(): void;
 }
 
@@ -53,6 +71,12 @@ const SYMBOLS: Record<string, { parameters: T[]; result: T }> = {
   tmb_scan: { parameters: ["pointer", "u32", "buffer"], result: "f64" },
   tmb_put: { parameters: ["pointer", "u32", "buffer", "u32", "u32", "buffer", "u32", "u32"], result: "i32" },
   tmb_put_txns: { parameters: ["pointer", "u32", "buffer", "u32", "u32", "buffer", "u32", "u32"], result: "i32" },
+  tmb_cache_entry_size: { parameters: [], result: "u32" },
+  tmb_cache_init: { parameters: ["buffer", "u32"], result: "u32" },
+  tmb_cache_get: {
+    parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "buffer", "buffer"],
+    result: "f64",
+  },
 };
 
 /** The harness library's file name on this platform. */
@@ -109,6 +133,9 @@ export async function loadHarness(path: string): Promise<Harness> {
     scan: s.tmb_scan as Harness["scan"],
     put: s.tmb_put as Harness["put"],
     putTxns: s.tmb_put_txns as Harness["putTxns"],
+    cacheEntrySize: s.tmb_cache_entry_size as Harness["cacheEntrySize"],
+    cacheInit: s.tmb_cache_init as Harness["cacheInit"],
+    cacheGet: s.tmb_cache_get as Harness["cacheGet"],
     close,
   };
 }

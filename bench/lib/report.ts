@@ -11,8 +11,12 @@
 
 import type { Paired } from "./paired.ts";
 
-/** The three implementations a workload runs on. */
-export type Impl = "turbomdbx" | "native" | "lmdb-js" | "profile";
+/**
+ * The implementations a workload runs on: turbomdbx, native, lmdb-js (and the
+ * profile group) in the core suite; the cache suite adds turbomdbx without its
+ * cache, libmdbx's own cache, and the memory-access floor.
+ */
+export type Impl = "turbomdbx" | "native" | "lmdb-js" | "profile" | "uncached" | "native-cache" | "floor";
 
 /** One registered benchmark. */
 export interface Spec {

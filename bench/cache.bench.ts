@@ -1,0 +1,930 @@
+/**
+ * The get() cache: the evidence for its targets, in one run, in one process.
+ *
+ *   bun bench/cache.bench.ts [--records N] [--values 100,1000] [--sources N] [--json] [--out FILE] [--profile]
+ *   deno run -A --v8-flags=--expose-gc bench/cache.bench.ts [...]
+ *
+ * Per data set (N random 16-byte keys; values of 100 and of 1000 bytes) two
+ * databases hold the same records: "cached" (the objects table opened with
+ * `cache: true`, so relocation tracking is on for that environment) and "plain"
+ * (no cache anywhere in the environment), plus an lmdb-js store.
+ *
+ *  - memory: the cached environment is opened with a bounded cache
+ *    (`maxEntries: N`), every record is read once, and the slot table's bytes
+ *    per entry and the process's memory growth are taken; then again with the
+ *    unbounded cache, which stays open (and warm) for the rest;
+ *  - get, uniform and Zipf(0.99): 10,000 gets of existing keys per iteration
+ *    (one read transaction each) by cached `txn.get()`, uncached `txn.get()`,
+ *    native `mdbx_get` (tmb_get), native `mdbx_cache_get` with one entry per
+ *    record (tmb_cache_get), lmdb-js `getBinaryFast()`, and the floor: two
+ *    dependent random reads, a slot table of the cache's size and then a buffer
+ *    as large as the data;
+ *  - relation: per source, a prefix scan of its keys in a relation index
+ *    (`<src 16B><dir 1B><type 2B><dst 16B>`, 40 to 60 per source) and one
+ *    `get()` of each destination object, cached objects table against uncached;
+ *  - writes: 100,000 random puts in one committed transaction, and 100 one-put
+ *    transactions (nosync), into the cached environment against the plain one.
+ *
+ * Ratios are medians over paired rounds (bench/lib/paired.ts); the summary
+ * lists every target with its measured ratio and ok or MISS. See
+ * docs/benchmarks.md, "get() cache".
+ *
+ * @module
+ */
+import { open as lmdbOpen, type RootDatabase } from "lmdb";
+import process from "node:process";
+import { join } from "node:path";
+import { writeFileSync } from "node:fs";
+import { type CacheOptions, type Env, loadLibrary, open, type Table } from "../mod.ts";
+import { log, machineInfo, parseArgs, runtimeInfo, scratchDir, since } from "./lib/cli.ts";
+import { Batches, Dataset, fillRandom, type KeySample, prng, zipf } from "./lib/data.ts";
+import { harnessPath, loadHarness } from "./lib/native.ts";
+import { type Paired, runPaired } from "./lib/paired.ts";
+import { type Impl, ns, table } from "./lib/report.ts";
+
+const KEY_SIZE = 16;
+const GET_BATCH = 10_000;
+const SAMPLE = 1 << 19;
+const ZIPF_S = 0.99;
+const PUTS_PER_TXN = 100_000;
+const COMMITS = 100;
+const LOAD_TXN = 100_000;
+const REL_BATCH = 100;
+const REL_MIN = 40;
+const REL_MAX = 60;
+const REL_KEY = KEY_SIZE + 1 + 2 + KEY_SIZE;
+/** The timed cached gets must be hits at least this often, or the measurement is not of the cache. */
+const HIT_RATE_MIN = 0.99;
+
+const USAGE = `usage: cache.bench.ts [--records N] [--values 100,1000] [--sources N] [--json] [--out FILE]
+                      [--profile] [--rounds N] [--filter REGEX] [--dir PATH]
+  --records N      records per data set (default 1000000; e.g. 20000 for a quick run)
+  --values LIST    value sizes in bytes, one data set each (default 100,1000)
+  --sources N      sources of the relation workload (default 100000; at most --records)
+  --json           print one JSON document on stdout (progress goes to stderr)
+  --out FILE       also write the JSON document to FILE
+  --profile        also time the pieces of a cache hit (hash, probe, checks, copy) against the floor
+  --rounds N       minimum paired rounds per workload (default 9)
+  --filter REGEX   only workloads whose id matches, e.g. "uniform", "1000B", "put|commit"
+  --dir PATH       where the temporary databases go (default: the OS temp dir)`;
+
+// --sources is this suite's own; the rest are the shared options of bench/lib/cli.ts
+let sources = 100_000;
+const rest: string[] = [];
+{
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split(/=(.*)/s, 2);
+    if (flag === "-h" || flag === "--help") {
+      console.log(USAGE);
+      process.exit(0);
+    } else if (flag === "--sources") {
+      const n = Number((inline ?? argv[++i] ?? "").replaceAll("_", ""));
+      if (!Number.isSafeInteger(n) || n < REL_BATCH) {
+        console.error(`--sources must be an integer >= ${REL_BATCH}\n${USAGE}`);
+        process.exit(2);
+      }
+      sources = n;
+    } else rest.push(argv[i]);
+  }
+}
+const args = parseArgs(rest);
+const scratch = scratchDir(args.dir);
+const lib = loadLibrary();
+const harness = await loadHarness(harnessPath(lib.path));
+const geometry = { upper: "64GiB", growth: "256MiB" };
+const LMDB_MAP = 64 * 1024 ** 3;
+/** Stamps the values of the write workloads, so that no put rewrites the value a key already has. */
+let stamp = 1;
+
+type Bin = Table<"binary", "binary">;
+type Lmdb = RootDatabase<Uint8Array, Uint8Array>;
+type Fns = Map<Impl, () => unknown>;
+
+function fail(what: string, r: number): never {
+  throw new Error(`${what} failed: ${r}`);
+}
+
+function wanted(id: string): boolean {
+  return !args.filter || args.filter.test(id);
+}
+
+// --- memory -------------------------------------------------------------------------------------------------------
+
+interface Mem {
+  rss: number;
+  heapUsed: number;
+  arrayBuffers: number;
+}
+
+/** Forces a full garbage collection where the runtime allows it; false if it cannot. */
+function collectGarbage(): boolean {
+  const g = globalThis as { Bun?: { gc(sync: boolean): void }; gc?: () => void };
+  if (g.Bun) g.Bun.gc(true);
+  else if (typeof g.gc === "function") g.gc();
+  else return false;
+  return true;
+}
+
+function memory(): Mem {
+  const m = process.memoryUsage() as { rss: number; heapUsed: number; arrayBuffers?: number };
+  return { rss: m.rss, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers ?? NaN };
+}
+
+/** What filling a cache with every record cost. */
+interface MemoryResult {
+  dataset: string;
+  cache: "bounded" | "unbounded";
+  entries: number;
+  capacity: number;
+  /** table.cacheStats().bytes: the slot table. */
+  bytes: number;
+  bytesPerEntry: number;
+  /** Growth from before to after filling, after a full GC (when `gc` is true). */
+  rssGrowth: number;
+  heapGrowth: number;
+  arrayBuffersGrowth: number;
+  rssPerEntry: number;
+  gc: boolean;
+  /** ns per get while filling (every get a miss that inserts). */
+  fillNsPerGet: number;
+}
+
+// --- loading ------------------------------------------------------------------------------------------------------
+
+function loadObjects(env: Env, t: Bin, ds: Dataset): void {
+  for (let i = 0; i < ds.count;) {
+    const end = Math.min(ds.count, i + LOAD_TXN);
+    env.write((txn) => {
+      for (; i < end; i++) txn.put(t, ds.key(i), ds.value(i));
+    });
+  }
+}
+
+function compareKeys(a: Uint8Array, ao: number, b: Uint8Array, bo: number, len: number): number {
+  for (let i = 0; i < len; i++) {
+    const d = a[ao + i] - b[bo + i];
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/**
+ * The relation index: for each of the first `s` records (the sources), 40 to 60
+ * keys `<src><dir><type><dst>` with a random direction (0 or 1), type (0 to 3)
+ * and destination (any record, uniformly), in key order. Returns the keys back
+ * to back and their count.
+ */
+function relationKeys(ds: Dataset, s: number, seed: number): { keys: Uint8Array; count: number } {
+  const rand = prng(seed);
+  const order = Array.from({ length: s }, (_, i) => i);
+  order.sort((a, b) => compareKeys(ds.keys, a * KEY_SIZE, ds.keys, b * KEY_SIZE, KEY_SIZE));
+  const keys = new Uint8Array(s * REL_MAX * REL_KEY);
+  let count = 0;
+  const edge = new Uint8Array(REL_MAX * REL_KEY);
+  const idx: number[] = [];
+  for (const src of order) {
+    const n = REL_MIN + (rand() % (REL_MAX - REL_MIN + 1));
+    idx.length = 0;
+    for (let e = 0; e < n; e++) {
+      const o = e * REL_KEY, dst = rand() % ds.count, r = rand();
+      edge.set(ds.key(src), o);
+      edge[o + 16] = r & 1;
+      edge[o + 17] = 0;
+      edge[o + 18] = (r >>> 1) & 3;
+      edge.set(ds.key(dst), o + 19);
+      idx.push(e);
+    }
+    idx.sort((a, b) => compareKeys(edge, a * REL_KEY, edge, b * REL_KEY, REL_KEY));
+    for (let j = 0; j < idx.length; j++) {
+      const o = idx[j] * REL_KEY;
+      if (count > 0 && compareKeys(keys, (count - 1) * REL_KEY, edge, o, REL_KEY) === 0) continue; // a duplicate
+      keys.set(edge.subarray(o, o + REL_KEY), count * REL_KEY);
+      count++;
+    }
+  }
+  return { keys: keys.subarray(0, count * REL_KEY), count };
+}
+
+function loadRelations(env: Env, t: Bin, rel: { keys: Uint8Array; count: number }): void {
+  const empty = new Uint8Array(0);
+  for (let i = 0; i < rel.count;) {
+    const end = Math.min(rel.count, i + LOAD_TXN * 5);
+    env.write((txn) => {
+      for (; i < end; i++) txn.put(t, rel.keys.subarray(i * REL_KEY, (i + 1) * REL_KEY), empty, { append: true });
+    });
+  }
+}
+
+function openLmdb(path: string): Lmdb {
+  return lmdbOpen<Uint8Array, Uint8Array>({
+    path,
+    keyEncoding: "binary",
+    encoding: "binary",
+    compression: false,
+    mapSize: LMDB_MAP,
+    noSync: true,
+  }) as Lmdb;
+}
+
+/** Touches every page of a table once (a native cursor scan), so no timing pays for first-touch page faults. */
+function touch(env: Env, t: Table): number {
+  const sum = new Float64Array(1);
+  return env.read((txn) => harness.scan(txn.unsafeHandle, t.dbi, sum));
+}
+
+// --- results ------------------------------------------------------------------------------------------------------
+
+/** One line of the summary: a target, what was measured, ok or MISS. */
+interface Target {
+  dataset: string;
+  /** What is compared, e.g. "Zipf get: uncached / cached". */
+  name: string;
+  /** The measured figure (a speedup "x", a ratio "x", or bytes "B"). */
+  value: number;
+  unit: "x" | "B";
+  /** value must be >= bound ("min") or <= bound ("max"). */
+  kind: "min" | "max";
+  bound: number;
+  met: boolean;
+  /** Paired rounds behind the figure (0 for memory). */
+  rounds: number;
+}
+
+const targets: Target[] = [];
+const paired: Paired[] = [];
+const memoryResults: MemoryResult[] = [];
+const hitRates: { dataset: string; workload: string; impl: string; hits: number; lookups: number; rate: number }[] = [];
+const perOp: { dataset: string; workload: string; ops: number; unit: string; ns: Partial<Record<string, number>> }[] =
+  [];
+
+function addTarget(t: Omit<Target, "met">): void {
+  const met = Number.isFinite(t.value) && (t.kind === "min" ? t.value >= t.bound : t.value <= t.bound);
+  targets.push({ ...t, met });
+}
+
+/** Speedup of turbomdbx (cached) over `impl` in a paired run: the inverse of the median ratio. */
+function speedup(p: Paired | undefined, impl: Impl): number {
+  const r = p?.ratio[impl];
+  return r === undefined ? NaN : 1 / r;
+}
+
+function pairedRun(dataset: string, workload: string, fns: Fns, ops: number, unit: string, budgetMs = 3000): Paired {
+  // JIT warm-up outside the timing: a few iterations of each
+  for (let i = 0; i < 3; i++) for (const f of fns.values()) f();
+  const p = runPaired(dataset, workload, fns, { minRounds: args.rounds || 9, budgetMs, maxRounds: 201 });
+  paired.push(p);
+  const nsPer: Partial<Record<string, number>> = {};
+  for (const [impl, ms] of Object.entries(p.medianMs)) nsPer[impl] = (ms! * 1e6) / ops;
+  perOp.push({ dataset, workload, ops, unit, ns: nsPer });
+  const rs = Object.entries(p.ratio).map(([k, v]) => `${k} ${(1 / v!).toFixed(2)}x`).join(", ");
+  log(`  ${workload}: ${p.rounds} rounds; cached turbomdbx faster than: ${rs}`);
+  return p;
+}
+
+// --- one data set -------------------------------------------------------------------------------------------------
+
+function runDataset(ds: Dataset, label: string): void {
+  const n = ds.count, vs = ds.valueSize;
+  const dir = scratch.path;
+  const closers: (() => void)[] = [];
+  try {
+    let t0 = performance.now();
+    const pathP = join(dir, `plain-${label}`), pathC = join(dir, `cached-${label}`);
+    const envP = open(pathP, { sync: "nosync", geometry });
+    closers.push(() => envP.close());
+    const tp = envP.table("objects") as Bin;
+    const relP = envP.table("relations") as Bin;
+    loadObjects(envP, tp, ds);
+    {
+      // the cached environment is loaded without a cache: the memory phase reopens it
+      const e = open(pathC, { sync: "nosync", geometry });
+      loadObjects(e, e.table("objects") as Bin, ds);
+      e.close();
+    }
+    log(`  objects: 2 x ${n} records in ${since(t0)}`);
+    t0 = performance.now();
+    const s = Math.min(sources, n);
+    const rel = relationKeys(ds, s, 5);
+    loadRelations(envP, relP, rel);
+    {
+      const e = open(pathC, { sync: "nosync", geometry });
+      loadRelations(e, e.table("relations") as Bin, rel);
+      e.close();
+    }
+    const edges = rel.count;
+    log(`  relations: 2 x ${edges} index keys for ${s} sources in ${since(t0)}`);
+    t0 = performance.now();
+    const ldb = openLmdb(join(dir, `lmdb-${label}`));
+    closers.push(() => ldb.close());
+    for (let i = 0; i < n;) {
+      const end = Math.min(n, i + LOAD_TXN);
+      ldb.transactionSync(() => {
+        for (; i < end; i++) ldb.put(ds.key(i), ds.value(i));
+      });
+    }
+    log(`  lmdb-js: ${n} records in ${since(t0)}`);
+
+    // --- memory: bounded, then unbounded (kept open, warm) ---
+    let envC: Env | null = null, tc: Bin | null = null, relC: Bin | null = null;
+    for (const kind of ["bounded", "unbounded"] as const) {
+      const cache: CacheOptions | true = kind === "bounded" ? { maxEntries: n } : true;
+      const e = open(pathC, { sync: "nosync", geometry });
+      const t = e.table("objects", { cache }) as Bin;
+      touch(e, t);
+      const gc = collectGarbage();
+      const m0 = memory();
+      const f0 = performance.now();
+      e.read((txn) => {
+        for (let i = 0; i < n; i++) if (txn.get(t, ds.key(i)) === undefined) throw new Error(`record ${i} is missing`);
+      });
+      const fillMs = performance.now() - f0;
+      collectGarbage();
+      const m1 = memory();
+      const st = t.cacheStats()!;
+      const r: MemoryResult = {
+        dataset: label,
+        cache: kind,
+        entries: st.entries,
+        capacity: st.capacity,
+        bytes: st.bytes,
+        bytesPerEntry: st.bytes / st.entries,
+        rssGrowth: m1.rss - m0.rss,
+        heapGrowth: m1.heapUsed - m0.heapUsed,
+        arrayBuffersGrowth: m1.arrayBuffers - m0.arrayBuffers,
+        rssPerEntry: (m1.rss - m0.rss) / st.entries,
+        gc,
+        fillNsPerGet: (fillMs * 1e6) / n,
+      };
+      memoryResults.push(r);
+      log(
+        `  memory, ${kind} cache: ${st.entries} entries, ${st.bytes} bytes (${r.bytesPerEntry.toFixed(1)} B/entry), ` +
+          `rss +${(r.rssGrowth / 2 ** 20).toFixed(1)} MiB, heap +${(r.heapGrowth / 2 ** 20).toFixed(1)} MiB` +
+          (gc ? "" : " (no forced GC: run Deno with --v8-flags=--expose-gc)"),
+      );
+      if (st.entries !== n) log(`  WARNING: ${st.entries} entries cached, expected ${n}`);
+      addTarget({
+        dataset: label,
+        name: `memory: slot bytes per entry, ${kind} cache (design: about 48)`,
+        value: r.bytesPerEntry,
+        unit: "B",
+        kind: "max",
+        bound: 48,
+        rounds: 0,
+      });
+      if (kind === "bounded") e.close();
+      else {
+        envC = e;
+        tc = t;
+        relC = e.table("relations") as Bin;
+        closers.push(() => e.close());
+      }
+    }
+    const env = envC!, t = tc!, relCached = relC!;
+    touch(env, relCached);
+    touch(envP, tp);
+    touch(envP, relP);
+    let lsum = 0;
+    for (const { value } of ldb.getRange()) lsum += value[0];
+    if (lsum < 0) log(String(lsum));
+
+    // --- native mdbx_cache_get: one entry per record, every entry filled once ---
+    const esize = harness.cacheEntrySize();
+    const entries = new Uint8Array(n * esize);
+    harness.cacheInit(entries, n);
+    const nativeHits = new Float64Array(1);
+    {
+      const all = new Uint32Array(n).map((_, i) => i);
+      const r = envP.read((txn) =>
+        harness.cacheGet(txn.unsafeHandle, tp.dbi, ds.keys, KEY_SIZE, all, n, entries, nativeHits)
+      );
+      if (r < 0) fail("tmb_cache_get (fill)", r);
+    }
+
+    // --- the floor: a slot table of the cache's size, whose entries point at random offsets in a buffer
+    //     as large as the data; a lookup reads the slot, then the value ---
+    const st = t.cacheStats()!;
+    const dataBytes = env.read((txn) => {
+      const x = txn.stat(t);
+      return (x.branchPages + x.leafPages + x.largePages) * x.pageSize;
+    });
+    const floorSlots = new Uint32Array(st.bytes >>> 2);
+    const floorStride = floorSlots.length / st.capacity;
+    const floorBuf = new Uint8Array(dataBytes);
+    fillRandom(floorBuf, prng(9)); // written, so every page is a page of its own (not the shared zero page)
+    const floorScale = st.capacity / 4294967296;
+    const floorHash = (k: Uint8Array) => Math.imul(k[0] | k[1] << 8 | k[2] << 16 | k[3] << 24, 0x9e3779b1) >>> 0;
+    {
+      const rand = prng(10), span = dataBytes - vs;
+      for (let i = 0; i < n; i++) {
+        floorSlots[Math.floor(floorHash(ds.key(i)) * floorScale) * floorStride] = rand() % span;
+      }
+    }
+
+    // --- random gets ---
+    const getFns = (sample: KeySample): Fns => {
+      const fns: Fns = new Map();
+      const list = sample.list, index = sample.index!;
+      const batches = () => new Batches(sample, GET_BATCH);
+      const getLoop = (e: Env, tt: Bin) => {
+        const b = batches();
+        return () => {
+          const base = b.next() * GET_BATCH;
+          const txn = e.beginRead();
+          let s = 0;
+          for (let i = base; i < base + GET_BATCH; i++) {
+            const v = txn.get(tt, list[i])!;
+            s += v[0] + v[v.length - 1];
+          }
+          txn.end();
+          return s;
+        };
+      };
+      fns.set("turbomdbx", getLoop(env, t));
+      fns.set("uncached", getLoop(envP, tp));
+      {
+        const b = batches();
+        fns.set("native", () => {
+          const txn = envP.beginRead();
+          const r = harness.get(txn.unsafeHandle, tp.dbi, b.flat(b.next()), KEY_SIZE, GET_BATCH);
+          txn.end();
+          return r < 0 ? fail("tmb_get", r) : r;
+        });
+      }
+      {
+        const b = batches();
+        fns.set("native-cache", () => {
+          const bi = b.next();
+          const txn = envP.beginRead();
+          const idx = index.subarray(bi * GET_BATCH, (bi + 1) * GET_BATCH);
+          const r = harness.cacheGet(
+            txn.unsafeHandle,
+            tp.dbi,
+            b.flat(bi),
+            KEY_SIZE,
+            idx,
+            GET_BATCH,
+            entries,
+            nativeHits,
+          );
+          txn.end();
+          return r < 0 ? fail("tmb_cache_get", r) : r;
+        });
+      }
+      {
+        const b = batches();
+        fns.set("lmdb-js", () => {
+          const base = b.next() * GET_BATCH;
+          let s = 0;
+          for (let i = base; i < base + GET_BATCH; i++) {
+            const v = ldb.getBinaryFast(list[i])!;
+            s += v[0] + v[v.length - 1];
+          }
+          return s;
+        });
+      }
+      {
+        const b = batches();
+        const slots = floorSlots, buf = floorBuf, scale = floorScale, stride = floorStride, last = vs - 1;
+        fns.set("floor", () => {
+          const base = b.next() * GET_BATCH;
+          let s = 0;
+          for (let i = base; i < base + GET_BATCH; i++) {
+            const k = list[i];
+            const h = Math.imul(k[0] | k[1] << 8 | k[2] << 16 | k[3] << 24, 0x9e3779b1) >>> 0;
+            const off = slots[Math.floor(h * scale) * stride];
+            s += buf[off] + buf[off + last];
+          }
+          return s;
+        });
+      }
+      return fns;
+    };
+
+    const samples: [string, KeySample][] = [
+      ["uniform", ds.sample(SAMPLE, 2)],
+      ["zipf", ds.pick(zipf(SAMPLE, n, ZIPF_S, 3))],
+    ];
+    for (const [workload, sample] of samples) {
+      if (!wanted(`${label} ${workload}`)) continue;
+      const fns = getFns(sample);
+      // the same answers from every implementation (the floor reads other bytes)
+      const sums = new Map([...fns].filter(([k]) => k !== "floor").map(([k, f]) => [k, f()]));
+      if (new Set(sums.values()).size !== 1) {
+        throw new Error(`${workload}: checksums differ: ${JSON.stringify([...sums])}`);
+      }
+      // every key of the sample read once through the cache (it holds every record already) ...
+      env.read((txn) => {
+        for (const k of sample.list) txn.get(t, k);
+      });
+      // ... and what follows is hits
+      const c0 = t.cacheStats()!, n0 = nativeHits[0];
+      let calls = 0;
+      const nc = fns.get("native-cache")!;
+      fns.set("native-cache", () => (calls++, nc()));
+      const p = pairedRun(label, workload, fns, GET_BATCH, "get");
+      const c1 = t.cacheStats()!;
+      const lookups = c1.hits + c1.misses - c0.hits - c0.misses;
+      recordHits(label, workload, "turbomdbx", c1.hits - c0.hits, lookups);
+      recordHits(label, workload, "native-cache", nativeHits[0] - n0, calls * GET_BATCH);
+      const dist = workload === "zipf" ? "Zipf(0.99) get" : "uniform get";
+      addTarget({
+        dataset: label,
+        name: `${dist}: uncached get / cached get`,
+        value: speedup(p, "uncached"),
+        unit: "x",
+        kind: "min",
+        bound: workload === "zipf" ? 10 : 5,
+        rounds: p.rounds,
+      });
+      if (workload === "uniform") {
+        addTarget({
+          dataset: label,
+          name: `${dist}: cached get / floor (2 dependent reads)`,
+          value: p.ratio.floor ?? NaN,
+          unit: "x",
+          kind: "max",
+          bound: 1.5,
+          rounds: p.rounds,
+        });
+      }
+      for (const [impl, what] of [["native-cache", "native mdbx_cache_get"], ["native", "native mdbx_get"]] as const) {
+        addTarget({
+          dataset: label,
+          name: `${dist}: ${what} / cached get`,
+          value: speedup(p, impl),
+          unit: "x",
+          kind: "min",
+          bound: 1,
+          rounds: p.rounds,
+        });
+      }
+      addTarget({
+        dataset: label,
+        name: `${dist}: lmdb-js getBinaryFast / cached get`,
+        value: speedup(p, "lmdb-js"),
+        unit: "x",
+        kind: "min",
+        bound: 5,
+        rounds: p.rounds,
+      });
+    }
+
+    // --- relation: prefix scan of a source's index keys, then get() of every destination ---
+    if (wanted(`${label} relation`)) {
+      const perm = new Uint32Array(s).map((_, i) => i);
+      const rand = prng(6);
+      for (let i = s - 1; i > 0; i--) {
+        const j = rand() % (i + 1);
+        [perm[i], perm[j]] = [perm[j], perm[i]];
+      }
+      const srcs = ds.pick(perm);
+      const relFn = (e: Env, ri: Bin, objects: Bin) => {
+        const b = new Batches(srcs, REL_BATCH);
+        const list = srcs.list;
+        return () => {
+          const base = b.next() * REL_BATCH;
+          const txn = e.beginRead();
+          let sum = 0;
+          for (let i = base; i < base + REL_BATCH; i++) {
+            for (const k of txn.keys(ri, { prefix: list[i] })) {
+              const v = txn.get(objects, k.subarray(19, REL_KEY))!;
+              sum += v[0] + v[v.length - 1];
+            }
+          }
+          txn.end();
+          return sum;
+        };
+      };
+      const fns: Fns = new Map<Impl, () => unknown>([
+        ["turbomdbx", relFn(env, relCached, t)],
+        ["uncached", relFn(envP, relP, tp)],
+      ]);
+      const a = fns.get("turbomdbx")!(), b = fns.get("uncached")!();
+      if (a !== b) throw new Error(`relation: checksums differ (${a} vs ${b})`);
+      const c0 = t.cacheStats()!;
+      const p = pairedRun(label, "relation", fns, REL_BATCH, "source");
+      const c1 = t.cacheStats()!;
+      recordHits(label, "relation", "turbomdbx", c1.hits - c0.hits, c1.hits + c1.misses - c0.hits - c0.misses);
+      addTarget({
+        dataset: label,
+        name: `relation (scan ~${Math.round(edges / s)} keys + get each): uncached / cached`,
+        value: speedup(p, "uncached"),
+        unit: "x",
+        kind: "min",
+        bound: 5,
+        rounds: p.rounds,
+      });
+    }
+
+    if (args.profile && wanted(`${label} profile`)) profileHit(label, env, t, samples[0][1], floorSlots, floorBuf);
+
+    // --- writes: cached environment (relocation tracking on) against the plain one ---
+    const value = ds.value(7).slice(), vstamp = new DataView(value.buffer);
+    if (wanted(`${label} put`)) {
+      const puts = ds.sample(Math.min(PUTS_PER_TXN, n), 4);
+      const p = puts.list.length;
+      const putFn = (e: Env, tt: Bin) => () => {
+        vstamp.setUint32(0, stamp++, true);
+        const w = e.beginWrite();
+        for (let i = 0; i < p; i++) w.put(tt, puts.list[i], value);
+        w.commit();
+      };
+      const fns: Fns = new Map<Impl, () => unknown>([["turbomdbx", putFn(env, t)], ["uncached", putFn(envP, tp)]]);
+      const pr = pairedRun(label, "put", fns, p, "put", 1);
+      addTarget({
+        dataset: label,
+        name: `${p / 1000}k random puts per committed txn: throughput cached / plain`,
+        value: speedup(pr, "uncached"),
+        unit: "x",
+        kind: "min",
+        bound: 0.8,
+        rounds: pr.rounds,
+      });
+    }
+    if (wanted(`${label} commit`)) {
+      const keys = ds.sample(1 << 15, 7);
+      const commitFn = (e: Env, tt: Bin) => {
+        const b = new Batches(keys, COMMITS);
+        return () => {
+          const base = b.next() * COMMITS;
+          for (let i = base; i < base + COMMITS; i++) {
+            vstamp.setUint32(0, stamp++, true);
+            e.write((w) => w.put(tt, keys.list[i], value));
+          }
+        };
+      };
+      const fns: Fns = new Map<Impl, () => unknown>([
+        ["turbomdbx", commitFn(env, t)],
+        ["uncached", commitFn(envP, tp)],
+      ]);
+      const pr = pairedRun(label, "commit", fns, COMMITS, "commit");
+      addTarget({
+        dataset: label,
+        name: "1 put per txn (nosync): throughput cached / plain",
+        value: speedup(pr, "uncached"),
+        unit: "x",
+        kind: "min",
+        bound: 0.8,
+        rounds: pr.rounds,
+      });
+    }
+  } finally {
+    for (const close of closers.reverse()) close();
+  }
+}
+
+function recordHits(dataset: string, workload: string, impl: string, hits: number, lookups: number): void {
+  const rate = lookups > 0 ? hits / lookups : NaN;
+  hitRates.push({ dataset, workload, impl, hits, lookups, rate });
+  if (!(rate >= HIT_RATE_MIN)) {
+    throw new Error(
+      `${dataset} ${workload}: ${impl} answered ${hits} of ${lookups} lookups from its cache: not a hit measurement`,
+    );
+  }
+}
+
+/**
+ * The pieces of a hit, each on its own, in paired rounds with the full get:
+ * the hash, the hash and the probe, the lookup with its validity checks (page
+ * version, retired page, value bounds), the lookup plus reading the value's
+ * ends, the lookup plus allocating a result view (no copy), the lookup plus the
+ * copy (the codec's decode: copy into a slab and a view of it), then the floor
+ * with and without the same copy. 10,000 keys per iteration, in one read transaction.
+ * Each piece is a loop of its own (no shared, polymorphic call site).
+ */
+const profileResults: { dataset: string; piece: string; ns: number }[] = [];
+function profileHit(label: string, env: Env, t: Bin, sample: KeySample, slots: Uint32Array, buf: Uint8Array): void {
+  const gc = t.cache!;
+  const list = sample.list;
+  const st = t.cacheStats()!;
+  const stride = slots.length / st.capacity, scale = st.capacity / 4294967296;
+  const codec = t.v;
+  const vs = env.read((txn) => txn.get(t, list[0])!.length), last = vs - 1;
+  const bs = () => new Batches(sample, GET_BATCH);
+  const fns = new Map<string, () => unknown>();
+  {
+    const b = bs();
+    fns.set("turbomdbx", () => {
+      const base = b.next() * GET_BATCH;
+      const txn = env.beginRead();
+      let s = 0;
+      for (let i = base; i < base + GET_BATCH; i++) {
+        const v = txn.get(t, list[i])!;
+        s += v[0] + v[v.length - 1];
+      }
+      txn.end();
+      return s;
+    });
+  }
+  {
+    const b = bs();
+    fns.set("hash", () => {
+      const base = b.next() * GET_BATCH;
+      let s = 0;
+      for (let i = base; i < base + GET_BATCH; i++) s ^= gc._hash(list[i], KEY_SIZE);
+      return s;
+    });
+  }
+  {
+    const b = bs();
+    fns.set("hash + probe", () => {
+      const base = b.next() * GET_BATCH;
+      let s = 0;
+      for (let i = base; i < base + GET_BATCH; i++) s += gc._find(gc._hash(list[i], KEY_SIZE), KEY_SIZE);
+      return s;
+    });
+  }
+  {
+    const b = bs();
+    fns.set("lookup (hash, probe, checks)", () => {
+      const base = b.next() * GET_BATCH;
+      const txn = env.beginRead();
+      const snap = txn.id;
+      let s = 0;
+      for (let i = base; i < base + GET_BATCH; i++) if (gc.lookup(list[i], KEY_SIZE, snap)) s += gc.hitOff;
+      txn.end();
+      return s;
+    });
+  }
+  {
+    const b = bs();
+    fns.set("lookup + read both ends", () => {
+      const base = b.next() * GET_BATCH;
+      const txn = env.beginRead();
+      const snap = txn.id;
+      let s = 0;
+      for (let i = base; i < base + GET_BATCH; i++) {
+        if (!gc.lookup(list[i], KEY_SIZE, snap)) continue;
+        const c = gc.hitChunk, o = gc.hitOff;
+        s += c[o] + c[o + gc.hitLen - 1];
+      }
+      txn.end();
+      return s;
+    });
+  }
+  {
+    // the allocation of a result without the copy: a view of a slab, as decode makes one
+    const b = bs();
+    const slab = new ArrayBuffer(64 * 1024);
+    fns.set("lookup + result view, no copy", () => {
+      const base = b.next() * GET_BATCH;
+      const txn = env.beginRead();
+      const snap = txn.id;
+      let s = 0;
+      for (let i = base; i < base + GET_BATCH; i++) {
+        if (!gc.lookup(list[i], KEY_SIZE, snap)) continue;
+        const v = new Uint8Array(slab, (i & 63) * 1024, gc.hitLen);
+        s += v[0] + v[v.length - 1];
+      }
+      txn.end();
+      return s;
+    });
+  }
+  {
+    const b = bs();
+    fns.set("lookup + copy (decode)", () => {
+      const base = b.next() * GET_BATCH;
+      const txn = env.beginRead();
+      const snap = txn.id;
+      let s = 0;
+      for (let i = base; i < base + GET_BATCH; i++) {
+        if (!gc.lookup(list[i], KEY_SIZE, snap)) continue;
+        const v = codec.decode(gc.hitChunk, gc.hitOff, gc.hitLen) as Uint8Array;
+        s += v[0] + v[v.length - 1];
+      }
+      txn.end();
+      return s;
+    });
+  }
+  {
+    const b = bs();
+    fns.set("floor", () => {
+      const base = b.next() * GET_BATCH;
+      let s = 0;
+      for (let i = base; i < base + GET_BATCH; i++) {
+        const k = list[i];
+        const o =
+          slots[Math.floor((Math.imul(k[0] | k[1] << 8 | k[2] << 16 | k[3] << 24, 0x9e3779b1) >>> 0) * scale) * stride];
+        s += buf[o] + buf[o + last];
+      }
+      return s;
+    });
+  }
+  {
+    const b = bs();
+    fns.set("floor + copy (decode)", () => {
+      const base = b.next() * GET_BATCH;
+      let s = 0;
+      for (let i = base; i < base + GET_BATCH; i++) {
+        const k = list[i];
+        const o =
+          slots[Math.floor((Math.imul(k[0] | k[1] << 8 | k[2] << 16 | k[3] << 24, 0x9e3779b1) >>> 0) * scale) * stride];
+        const v = codec.decode(buf, o, vs) as Uint8Array;
+        s += v[0] + v[last];
+      }
+      return s;
+    });
+  }
+  const p = pairedRun(label, "profile", fns as unknown as Fns, GET_BATCH, "get");
+  for (const [k, ms] of Object.entries(p.medianMs)) {
+    profileResults.push({
+      dataset: label,
+      piece: k === "turbomdbx" ? "txn.get() (cached, full)" : k,
+      ns: ms! * 1e6 / GET_BATCH,
+    });
+  }
+}
+
+// --- main ---------------------------------------------------------------------------------------------------------
+const t0 = performance.now();
+const info = { ...runtimeInfo(), ...machineInfo() };
+log(
+  `turbomdbx get() cache benchmarks: ${info.runtime} ${info.version}, ${info.cores} x ${info.cpu}, ` +
+    `${args.records} records, values ${
+      args.valueSizes.join(" and ")
+    } bytes, ${sources} sources, scratch ${scratch.path}`,
+);
+try {
+  for (const vs of args.valueSizes) {
+    const label = `${vs}B`;
+    log(`data set ${label}: ${args.records} x (16-byte key, ${vs}-byte value)`);
+    runDataset(new Dataset(args.records, KEY_SIZE, vs, 1), label);
+  }
+} finally {
+  scratch.remove();
+  harness.close();
+}
+
+const doc = {
+  suite: "cache",
+  date: new Date().toISOString(),
+  ...info,
+  records: args.records,
+  sources,
+  keySize: KEY_SIZE,
+  valueSizes: args.valueSizes,
+  getBatch: GET_BATCH,
+  sample: SAMPLE,
+  zipf: ZIPF_S,
+  note: "ratios are medians over paired rounds; per-operation figures are paired medians / operations per iteration",
+  targets,
+  memory: memoryResults,
+  hitRates,
+  perOperationNs: perOp,
+  profileNs: profileResults,
+  paired,
+};
+if (args.out) writeFileSync(args.out, JSON.stringify(doc, null, 2) + "\n");
+if (args.json) console.log(JSON.stringify(doc, null, 2));
+else console.log("\n" + report());
+log(`done in ${since(t0)}`);
+
+function report(): string {
+  const impls: Impl[] = ["turbomdbx", "uncached", "native", "native-cache", "lmdb-js", "floor"];
+  const head = ["data", "workload", "cached", "uncached", "mdbx_get", "mdbx_cache_get", "lmdb-js", "floor"];
+  const rows = [head];
+  for (const r of perOp) {
+    if (r.workload === "profile") continue;
+    rows.push([r.dataset, `${r.workload} (per ${r.unit})`, ...impls.map((i) => ns(r.ns[i] ?? NaN))]);
+  }
+  let out =
+    "time per operation: median over paired rounds (a write workload's 'uncached' is the plain environment)\n\n" +
+    table(rows);
+  const mrows = [["data", "cache", "entries", "slot bytes", "B/entry", "rss growth", "heap growth", "fill (ns/get)"]];
+  for (const m of memoryResults) {
+    mrows.push([
+      m.dataset,
+      m.cache,
+      String(m.entries),
+      `${(m.bytes / 2 ** 20).toFixed(1)} MiB`,
+      m.bytesPerEntry.toFixed(1),
+      `${(m.rssGrowth / 2 ** 20).toFixed(1)} MiB`,
+      `${(m.heapGrowth / 2 ** 20).toFixed(1)} MiB${m.gc ? "" : " (no GC)"}`,
+      m.fillNsPerGet.toFixed(0),
+    ]);
+  }
+  out += "\n\nmemory of a cache holding every record\n\n" + table(mrows);
+  if (profileResults.length) {
+    const prow = [["data", "piece of a hit (per get)", "median"]];
+    for (const p of profileResults) prow.push([p.dataset, p.piece, ns(p.ns)]);
+    out += "\n\n" + table(prow);
+  }
+  const trows = [["data", "target", "measured", "target", "rounds", ""]];
+  for (const t of targets) {
+    trows.push([
+      t.dataset,
+      t.name,
+      t.unit === "B" ? `${t.value.toFixed(1)} B` : `${t.value.toFixed(2)}x`,
+      `${t.kind === "min" ? ">=" : "<="} ${t.bound}${t.unit === "B" ? " B" : "x"}`,
+      t.rounds ? String(t.rounds) : "-",
+      t.met ? "ok" : "MISS",
+    ]);
+  }
+  out += "\n\ntargets (speedups are the inverse of the median per-round time ratio)\n\n" + table(trows);
+  const rate = hitRates.filter((h) => h.impl === "turbomdbx").map((h) => h.rate);
+  out += `\n\ncached lookups answered by the cache while timed: ${
+    (Math.min(...rate) * 100).toFixed(2)
+  }% at least (every workload)`;
+  return out;
+}
