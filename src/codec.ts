@@ -124,3 +124,13 @@ export function describe(v: unknown): string {
   if (typeof v === "string") return `a string`;
   return `${typeof v} ${String(v)}`;
 }
+
+/** The smallest key greater than every key that starts with `p`, or null if none (all 0xff). */
+export function prefixEnd(p: Uint8Array): Uint8Array | null {
+  let i = p.length;
+  while (i > 0 && p[i - 1] === 0xff) i--;
+  if (i === 0) return null;
+  const s = p.slice(0, i);
+  s[i - 1]++;
+  return s;
+}

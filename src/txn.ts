@@ -11,7 +11,15 @@
  *
  * @module
  */
-import type { KeyInput, KeyKind, KeyOf, ValueInput, ValueKind, ValueOf } from "./codec.ts";
+import {
+  type KeyInput,
+  type KeyKind,
+  type KeyOf,
+  prefixEnd,
+  type ValueInput,
+  type ValueKind,
+  type ValueOf,
+} from "./codec.ts";
 import { CopyFlags, PutFlags, Scan } from "./constants.ts";
 import {
   backend,
@@ -651,16 +659,6 @@ export function decodePair<K extends KeyKind, V extends ValueKind>(t: Table<K, V
 
 /** Scan batch buffers, reused across iterators. */
 const pool: Uint8Array[] = [];
-
-/** The smallest key greater than every key that starts with `p`, or null if none (all 0xff). */
-function prefixEnd(p: Uint8Array): Uint8Array | null {
-  let i = p.length;
-  while (i > 0 && p[i - 1] === 0xff) i--;
-  if (i === 0) return null;
-  const s = p.slice(0, i);
-  s[i - 1]++;
-  return s;
-}
 
 /** mode: 0 entries, 1 keys, 2 values, 3 nothing (counting). */
 function* scan<K extends KeyKind, V extends ValueKind>(

@@ -5,6 +5,7 @@
  * @module
  */
 import { DbFlags } from "../constants.ts";
+export { prefixEnd } from "../codec.ts";
 
 /** Compares two encoded keys in a table's order: negative, zero or positive. */
 export type Cmp = (a: Uint8Array, b: Uint8Array) => number;
@@ -119,14 +120,4 @@ export class Digest {
   equals(o: Digest): boolean {
     return this.count === o.count && this.h1 === o.h1 && this.h2 === o.h2;
   }
-}
-
-/** The smallest key greater than every key that starts with `p`, or null if none (all 0xff). */
-export function prefixEnd(p: Uint8Array): Uint8Array | null {
-  let i = p.length;
-  while (i > 0 && p[i - 1] === 0xff) i--;
-  if (i === 0) return null;
-  const s = p.slice(0, i);
-  s[i - 1]++;
-  return s;
 }
