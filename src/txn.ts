@@ -36,6 +36,7 @@ import {
   slabClaim,
   slabOffset,
   slabTail,
+  useSlab,
 } from "./core.ts";
 import { ErrorCode } from "./errors.ts";
 import type { Handle } from "./ffi/mod.ts";
@@ -353,11 +354,13 @@ export abstract class Txn {
     if (gc !== null) {
       const c = this._c;
       if (!c.parked && (c.dirty === null || c.dirty[t.dbi] === 0)) {
-        if (gc.lookup(kb, t.k.len, c.snap)) return t.v.decode(gc.hitChunk, gc.hitOff, gc.hitLen) as ValueOf<V>;
+        if (gc.lookup(kb, t.k.len, c.snap)) {
+          return (t.values === "binary" ? gc.copyHit() : t.v.decode(gc.hitChunk, gc.hitOff, gc.hitLen)) as ValueOf<V>;
+        }
         return this._getAndCache(h, t, kb, gc);
       }
     }
-    if (t.values === "binary") {
+    if (useSlab && t.values === "binary") {
       // straight into the result slab: one copy, no ArrayBuffer per result
       const slab = slabTail(), at = slabOffset();
       const n = fn.tm_get_at(h, t.dbi, kb, t.k.len, slab, at, SLAB_MAX);
