@@ -34,7 +34,7 @@
 import { open as lmdbOpen, type RootDatabase } from "lmdb";
 import process from "node:process";
 import { join } from "node:path";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { type CacheOptions, type Env, loadLibrary, open, type Table } from "../mod.ts";
 import { log, machineInfo, parseArgs, runtimeInfo, scratchDir, since } from "./lib/cli.ts";
 import { Batches, Dataset, fillRandom, type KeySample, prng, zipf } from "./lib/data.ts";
@@ -113,6 +113,8 @@ function wanted(id: string): boolean {
 
 interface Mem {
   rss: number;
+  /** Anonymous resident memory (Linux RssAnon): rss without the pages of the memory-mapped files. */
+  rssAnon: number;
   heapUsed: number;
   arrayBuffers: number;
 }
@@ -128,7 +130,20 @@ function collectGarbage(): boolean {
 
 function memory(): Mem {
   const m = process.memoryUsage() as { rss: number; heapUsed: number; arrayBuffers?: number };
-  return { rss: m.rss, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers ?? NaN };
+  let rssAnon = NaN;
+  try {
+    const kb = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "utf8"));
+    if (kb) rssAnon = Number(kb[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return { rss: m.rss, rssAnon, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers ?? NaN };
+}
+
+/** Minor page faults of the process so far (NaN where the runtime does not tell). */
+function pageFaults(): number {
+  const r = (process as { resourceUsage?: () => { minorPageFault: number } }).resourceUsage?.();
+  return r ? r.minorPageFault : NaN;
 }
 
 /** What filling a cache with every record cost. */
@@ -142,8 +157,11 @@ interface MemoryResult {
   bytesPerEntry: number;
   /** Growth from before to after filling, after a full GC (when `gc` is true). */
   rssGrowth: number;
+  /** Growth of anonymous resident memory (rss without mapped file pages; Linux only). */
+  rssAnonGrowth: number;
   heapGrowth: number;
   arrayBuffersGrowth: number;
+  /** rssAnonGrowth / entries. */
   rssPerEntry: number;
   gc: boolean;
   /** ns per get while filling (every get a miss that inserts). */
@@ -255,8 +273,15 @@ const targets: Target[] = [];
 const paired: Paired[] = [];
 const memoryResults: MemoryResult[] = [];
 const hitRates: { dataset: string; workload: string; impl: string; hits: number; lookups: number; rate: number }[] = [];
-const perOp: { dataset: string; workload: string; ops: number; unit: string; ns: Partial<Record<string, number>> }[] =
-  [];
+const perOp: {
+  dataset: string;
+  workload: string;
+  ops: number;
+  unit: string;
+  ns: Partial<Record<string, number>>;
+  /** Minor page faults per operation while timed (fresh memory touched: result slabs, dirty pages, …). */
+  faults: Partial<Record<string, number>>;
+}[] = [];
 
 function addTarget(t: Omit<Target, "met">): void {
   const met = Number.isFinite(t.value) && (t.kind === "min" ? t.value >= t.bound : t.value <= t.bound);
@@ -272,11 +297,26 @@ function speedup(p: Paired | undefined, impl: Impl): number {
 function pairedRun(dataset: string, workload: string, fns: Fns, ops: number, unit: string, budgetMs = 3000): Paired {
   // JIT warm-up outside the timing: a few iterations of each
   for (let i = 0; i < 3; i++) for (const f of fns.values()) f();
-  const p = runPaired(dataset, workload, fns, { minRounds: args.rounds || 9, budgetMs, maxRounds: 201 });
+  // page faults per implementation (one getrusage per iteration, next to thousands of operations)
+  const faults = new Map<Impl, number>(), calls = new Map<Impl, number>();
+  const counted: Fns = new Map();
+  for (const [impl, f] of fns) {
+    faults.set(impl, 0);
+    calls.set(impl, 0);
+    counted.set(impl, () => {
+      const f0 = pageFaults();
+      const v = f();
+      faults.set(impl, faults.get(impl)! + pageFaults() - f0);
+      calls.set(impl, calls.get(impl)! + 1);
+      return v;
+    });
+  }
+  const p = runPaired(dataset, workload, counted, { minRounds: args.rounds || 9, budgetMs, maxRounds: 201 });
   paired.push(p);
-  const nsPer: Partial<Record<string, number>> = {};
+  const nsPer: Partial<Record<string, number>> = {}, faultsPer: Partial<Record<string, number>> = {};
   for (const [impl, ms] of Object.entries(p.medianMs)) nsPer[impl] = (ms! * 1e6) / ops;
-  perOp.push({ dataset, workload, ops, unit, ns: nsPer });
+  for (const [impl, n] of faults) faultsPer[impl] = n / (calls.get(impl)! * ops);
+  perOp.push({ dataset, workload, ops, unit, ns: nsPer, faults: faultsPer });
   const rs = Object.entries(p.ratio).map(([k, v]) => `${k} ${(1 / v!).toFixed(2)}x`).join(", ");
   log(`  ${workload}: ${p.rounds} rounds; cached turbomdbx faster than: ${rs}`);
   return p;
@@ -350,16 +390,19 @@ function runDataset(ds: Dataset, label: string): void {
         bytes: st.bytes,
         bytesPerEntry: st.bytes / st.entries,
         rssGrowth: m1.rss - m0.rss,
+        rssAnonGrowth: m1.rssAnon - m0.rssAnon,
         heapGrowth: m1.heapUsed - m0.heapUsed,
         arrayBuffersGrowth: m1.arrayBuffers - m0.arrayBuffers,
-        rssPerEntry: (m1.rss - m0.rss) / st.entries,
+        rssPerEntry: (m1.rssAnon - m0.rssAnon) / st.entries,
         gc,
         fillNsPerGet: (fillMs * 1e6) / n,
       };
       memoryResults.push(r);
       log(
         `  memory, ${kind} cache: ${st.entries} entries, ${st.bytes} bytes (${r.bytesPerEntry.toFixed(1)} B/entry), ` +
-          `rss +${(r.rssGrowth / 2 ** 20).toFixed(1)} MiB, heap +${(r.heapGrowth / 2 ** 20).toFixed(1)} MiB` +
+          `anonymous rss +${(r.rssAnonGrowth / 2 ** 20).toFixed(1)} MiB, heap +${
+            (r.heapGrowth / 2 ** 20).toFixed(1)
+          } MiB` +
           (gc ? "" : " (no forced GC: run Deno with --v8-flags=--expose-gc)"),
       );
       if (st.entries !== n) log(`  WARNING: ${st.entries} entries cached, expected ${n}`);
@@ -693,7 +736,7 @@ function recordHits(dataset: string, workload: string, impl: string, hits: numbe
  * with and without the same copy. 10,000 keys per iteration, in one read transaction.
  * Each piece is a loop of its own (no shared, polymorphic call site).
  */
-const profileResults: { dataset: string; piece: string; ns: number }[] = [];
+const profileResults: { dataset: string; piece: string; ns: number; faults: number }[] = [];
 function profileHit(label: string, env: Env, t: Bin, sample: KeySample, slots: Uint32Array, buf: Uint8Array): void {
   const gc = t.cache!;
   const list = sample.list;
@@ -798,6 +841,24 @@ function profileHit(label: string, env: Env, t: Bin, sample: KeySample, slots: U
     });
   }
   {
+    // the other way to return a copy: slice(), an ArrayBuffer of its own per value
+    const b = bs();
+    fns.set("lookup + slice()", () => {
+      const base = b.next() * GET_BATCH;
+      const txn = env.beginRead();
+      const snap = txn.id;
+      let s = 0;
+      for (let i = base; i < base + GET_BATCH; i++) {
+        if (!gc.lookup(list[i], KEY_SIZE, snap)) continue;
+        const o = gc.hitOff;
+        const v = gc.hitChunk.slice(o, o + gc.hitLen);
+        s += v[0] + v[v.length - 1];
+      }
+      txn.end();
+      return s;
+    });
+  }
+  {
     const b = bs();
     fns.set("floor", () => {
       const base = b.next() * GET_BATCH;
@@ -827,11 +888,13 @@ function profileHit(label: string, env: Env, t: Bin, sample: KeySample, slots: U
     });
   }
   const p = pairedRun(label, "profile", fns as unknown as Fns, GET_BATCH, "get");
+  const faults = perOp[perOp.length - 1].faults;
   for (const [k, ms] of Object.entries(p.medianMs)) {
     profileResults.push({
       dataset: label,
       piece: k === "turbomdbx" ? "txn.get() (cached, full)" : k,
       ns: ms! * 1e6 / GET_BATCH,
+      faults: faults[k] ?? NaN,
     });
   }
 }
@@ -880,6 +943,10 @@ if (args.json) console.log(JSON.stringify(doc, null, 2));
 else console.log("\n" + report());
 log(`done in ${since(t0)}`);
 
+function fmtFaults(f: number | undefined): string {
+  return f === undefined || !Number.isFinite(f) ? "-" : (f * 1000).toFixed(1);
+}
+
 function report(): string {
   const impls: Impl[] = ["turbomdbx", "uncached", "native", "native-cache", "lmdb-js", "floor"];
   const head = ["data", "workload", "cached", "uncached", "mdbx_get", "mdbx_cache_get", "lmdb-js", "floor"];
@@ -891,7 +958,23 @@ function report(): string {
   let out =
     "time per operation: median over paired rounds (a write workload's 'uncached' is the plain environment)\n\n" +
     table(rows);
-  const mrows = [["data", "cache", "entries", "slot bytes", "B/entry", "rss growth", "heap growth", "fill (ns/get)"]];
+  const frows = [head];
+  for (const r of perOp) {
+    if (r.workload === "profile") continue;
+    frows.push([r.dataset, `${r.workload} (per ${r.unit})`, ...impls.map((i) => fmtFaults(r.faults[i]))]);
+  }
+  out += "\n\nminor page faults per 1000 operations while timed\n\n" + table(frows);
+  const mrows = [[
+    "data",
+    "cache",
+    "entries",
+    "slot bytes",
+    "B/entry",
+    "anon rss growth",
+    "per entry",
+    "heap growth",
+    "fill (ns/get)",
+  ]];
   for (const m of memoryResults) {
     mrows.push([
       m.dataset,
@@ -899,15 +982,16 @@ function report(): string {
       String(m.entries),
       `${(m.bytes / 2 ** 20).toFixed(1)} MiB`,
       m.bytesPerEntry.toFixed(1),
-      `${(m.rssGrowth / 2 ** 20).toFixed(1)} MiB`,
+      `${(m.rssAnonGrowth / 2 ** 20).toFixed(1)} MiB`,
+      `${m.rssPerEntry.toFixed(1)} B`,
       `${(m.heapGrowth / 2 ** 20).toFixed(1)} MiB${m.gc ? "" : " (no GC)"}`,
       m.fillNsPerGet.toFixed(0),
     ]);
   }
   out += "\n\nmemory of a cache holding every record\n\n" + table(mrows);
   if (profileResults.length) {
-    const prow = [["data", "piece of a hit (per get)", "median"]];
-    for (const p of profileResults) prow.push([p.dataset, p.piece, ns(p.ns)]);
+    const prow = [["data", "piece of a hit (per get)", "median", "page faults per 1000"]];
+    for (const p of profileResults) prow.push([p.dataset, p.piece, ns(p.ns), (p.faults * 1000).toFixed(1)]);
     out += "\n\n" + table(prow);
   }
   const trows = [["data", "target", "measured", "target", "rounds", ""]];
@@ -923,8 +1007,10 @@ function report(): string {
   }
   out += "\n\ntargets (speedups are the inverse of the median per-round time ratio)\n\n" + table(trows);
   const rate = hitRates.filter((h) => h.impl === "turbomdbx").map((h) => h.rate);
-  out += `\n\ncached lookups answered by the cache while timed: ${
-    (Math.min(...rate) * 100).toFixed(2)
-  }% at least (every workload)`;
+  if (rate.length) {
+    out += `\n\ncached lookups answered by the cache while timed: ${
+      (Math.min(...rate) * 100).toFixed(2)
+    }% at least (every get workload)`;
+  }
   return out;
 }
