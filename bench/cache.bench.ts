@@ -128,6 +128,15 @@ function collectGarbage(): boolean {
   return true;
 }
 
+/** Two full collections with pauses, so that memory freed in the background (array buffers) is returned. */
+async function settle(): Promise<boolean> {
+  const gc = collectGarbage();
+  await new Promise((r) => setTimeout(r, 200));
+  collectGarbage();
+  await new Promise((r) => setTimeout(r, 200));
+  return gc;
+}
+
 function memory(): Mem {
   const m = process.memoryUsage() as { rss: number; heapUsed: number; arrayBuffers?: number };
   let rssAnon = NaN;
@@ -324,7 +333,7 @@ function pairedRun(dataset: string, workload: string, fns: Fns, ops: number, uni
 
 // --- one data set -------------------------------------------------------------------------------------------------
 
-function runDataset(ds: Dataset, label: string): void {
+async function runDataset(ds: Dataset, label: string): Promise<void> {
   const n = ds.count, vs = ds.valueSize;
   const dir = scratch.path;
   const closers: (() => void)[] = [];
@@ -372,14 +381,14 @@ function runDataset(ds: Dataset, label: string): void {
       const e = open(pathC, { sync: "nosync", geometry });
       const t = e.table("objects", { cache }) as Bin;
       touch(e, t);
-      const gc = collectGarbage();
+      const gc = await settle();
       const m0 = memory();
       const f0 = performance.now();
       e.read((txn) => {
         for (let i = 0; i < n; i++) if (txn.get(t, ds.key(i)) === undefined) throw new Error(`record ${i} is missing`);
       });
       const fillMs = performance.now() - f0;
-      collectGarbage();
+      await settle();
       const m1 = memory();
       const st = t.cacheStats()!;
       const r: MemoryResult = {
@@ -732,8 +741,9 @@ function recordHits(dataset: string, workload: string, impl: string, hits: numbe
  * the hash, the hash and the probe, the lookup with its validity checks (page
  * version, retired page, value bounds), the lookup plus reading the value's
  * ends, the lookup plus allocating a result view (no copy), the lookup plus the
- * copy (the codec's decode: copy into a slab and a view of it), then the floor
- * with and without the same copy. 10,000 keys per iteration, in one read transaction.
+ * copy get() makes (copyHit: a slab and a view of it in Deno, slice() in Bun),
+ * the lookup plus slice(), then the floor: as in the get workloads, with each
+ * get's reads depending on the previous get's, and with the codec's copy. 10,000 keys per iteration, in one read transaction.
  * Each piece is a loop of its own (no shared, polymorphic call site).
  */
 const profileResults: { dataset: string; piece: string; ns: number; faults: number }[] = [];
@@ -826,14 +836,14 @@ function profileHit(label: string, env: Env, t: Bin, sample: KeySample, slots: U
   }
   {
     const b = bs();
-    fns.set("lookup + copy (decode)", () => {
+    fns.set("lookup + copy (copyHit, as get does)", () => {
       const base = b.next() * GET_BATCH;
       const txn = env.beginRead();
       const snap = txn.id;
       let s = 0;
       for (let i = base; i < base + GET_BATCH; i++) {
         if (!gc.lookup(list[i], KEY_SIZE, snap)) continue;
-        const v = codec.decode(gc.hitChunk, gc.hitOff, gc.hitLen) as Uint8Array;
+        const v = gc.copyHit();
         s += v[0] + v[v.length - 1];
       }
       txn.end();
@@ -868,6 +878,24 @@ function profileHit(label: string, env: Env, t: Bin, sample: KeySample, slots: U
         const o =
           slots[Math.floor((Math.imul(k[0] | k[1] << 8 | k[2] << 16 | k[3] << 24, 0x9e3779b1) >>> 0) * scale) * stride];
         s += buf[o] + buf[o + last];
+      }
+      return s;
+    });
+  }
+  {
+    // the floor with each get's slot read depending on the previous get's value read (off >>> 31 is always 0,
+    // which the compiler cannot know): no overlap of one get's memory accesses with the next one's
+    const b = bs();
+    fns.set("floor, gets one after the other", () => {
+      const base = b.next() * GET_BATCH;
+      let s = 0, dep = 0;
+      for (let i = base; i < base + GET_BATCH; i++) {
+        const k = list[i + dep];
+        const o =
+          slots[Math.floor((Math.imul(k[0] | k[1] << 8 | k[2] << 16 | k[3] << 24, 0x9e3779b1) >>> 0) * scale) * stride];
+        const x = buf[o] + buf[o + last];
+        dep = (o + x) >>> 31;
+        s += x;
       }
       return s;
     });
@@ -912,7 +940,7 @@ try {
   for (const vs of args.valueSizes) {
     const label = `${vs}B`;
     log(`data set ${label}: ${args.records} x (16-byte key, ${vs}-byte value)`);
-    runDataset(new Dataset(args.records, KEY_SIZE, vs, 1), label);
+    await runDataset(new Dataset(args.records, KEY_SIZE, vs, 1), label);
   }
 } finally {
   scratch.remove();
