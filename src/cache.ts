@@ -271,8 +271,9 @@ export class GetCache {
 
   /** Finds the slot of the key loaded in `kw` (with hash h and length len), or -1. */
   _find(h: number, len: number): number {
-    const s = this.#slots, stride = this.#stride, words = this.#keyWords, cap = this.#cap;
-    let i = this._home(h), dist = 0;
+    const s = this.#slots, stride = this.#stride, words = this.#keyWords, cap = this.#cap, scale = this.#scale;
+    // home slots computed inline: a call per probed slot cost Bun ~200 ns per lookup
+    let i = Math.floor(h * scale), dist = 0;
     for (;;) {
       const b = i * stride;
       const sh = s[b];
@@ -287,7 +288,7 @@ export class GetCache {
         }
         if (eq) return b;
       }
-      let home = this._home(sh);
+      let home = Math.floor(sh * scale);
       if (home > i) home -= cap;
       if (i - home < dist) return -1; // Robin Hood: the key would have been placed before here
       if (++i === cap) i = 0;
