@@ -380,15 +380,23 @@ TM_API int tm_gc_info(MDBX_txn *txn, double *out) {
 
 /* ------------------------------------------------------------- key/value --- */
 
-/* Returns the value's length, copying it to `out` when it fits in `cap`. */
-TM_API int tm_get(const MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, void *out, uint32_t cap) {
-  MDBX_val k = tm_val(key, klen), d;
-  int rc = mdbx_get(txn, dbi, &k, &d);
+/* mdbx_get, copying the value to `out` when it fits in `cap`; `*d` is where it lives.
+ * Returns the value's length or an error. */
+static int tm_get_val(const MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, void *out, uint32_t cap,
+                      MDBX_val *d) {
+  MDBX_val k = tm_val(key, klen);
+  int rc = mdbx_get(txn, dbi, &k, d);
   if (rc != MDBX_SUCCESS)
     return tm_rc(rc);
-  if (d.iov_len <= cap)
-    memcpy(out, d.iov_base, d.iov_len);
-  return (int)d.iov_len;
+  if (d->iov_len <= cap)
+    memcpy(out, d->iov_base, d->iov_len);
+  return (int)d->iov_len;
+}
+
+/* Returns the value's length, copying it to `out` when it fits in `cap`. */
+TM_API int tm_get(const MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, void *out, uint32_t cap) {
+  MDBX_val d;
+  return tm_get_val(txn, dbi, key, klen, out, cap, &d);
 }
 
 /* tm_get writing at out + off: lets TypeScript copy a value straight into the
@@ -714,12 +722,10 @@ TM_API int tm_env_map(MDBX_env *env, double *out) {
  * a dupsort table, or a dirty page of a write transaction. */
 TM_API int tm_get_loc(const MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, void *out, uint32_t cap,
                       uint32_t pagesize, double *loc) {
-  MDBX_val k = tm_val(key, klen), d;
-  int rc = mdbx_get(txn, dbi, &k, &d);
-  if (rc != MDBX_SUCCESS)
-    return tm_rc(rc);
-  if (d.iov_len <= cap)
-    memcpy(out, d.iov_base, d.iov_len);
+  MDBX_val d;
+  const int n = tm_get_val(txn, dbi, key, klen, out, cap, &d);
+  if (n < 0)
+    return n;
   loc[0] = -1;
   const uintptr_t p = (uintptr_t)d.iov_base;
   const uint8_t *page = (const uint8_t *)(p & ~(uintptr_t)(pagesize - 1));
@@ -743,7 +749,7 @@ TM_API int tm_get_loc(const MDBX_txn *txn, uint32_t dbi, const void *key, uint32
       loc[2] = (double)txnid;
     }
   }
-  return (int)d.iov_len;
+  return n;
 }
 
 /* Relocation events collected from mdbx_env_set_relocation_func, drained by

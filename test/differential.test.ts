@@ -22,26 +22,10 @@ import {
   type WriteTxn,
 } from "../mod.ts";
 import { removeDir, tempDir } from "./helpers.ts";
+import { prng } from "./children/cache_data.ts";
 
 const SOAK = process.env.TURBOMDBX_SOAK === "1";
 const SEED_ENV = process.env.TURBOMDBX_SEED;
-
-/** sfc32: small, fast, and good enough to explore a state space from one 32-bit seed. */
-function prng(seed: number): () => number {
-  let a = 0x9e3779b9, b = 0x243f6a88, c = 0xb7e15162, d = seed >>> 0;
-  const next = () => {
-    a >>>= 0, b >>>= 0, c >>>= 0, d >>>= 0;
-    const t = (a + b | 0) + d | 0;
-    d = d + 1 | 0;
-    a = b ^ (b >>> 9);
-    b = c + (c << 3) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = c + t | 0;
-    return (t >>> 0) / 4294967296;
-  };
-  for (let i = 0; i < 16; i++) next();
-  return next;
-}
 
 // Hex strings sort like the bytes they encode; Buffer's native codec keeps large values cheap.
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString("hex");
