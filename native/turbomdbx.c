@@ -22,12 +22,24 @@
  */
 #include "mdbx.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(_WIN32) || defined(_WIN64)
+#include <direct.h>
+#define rmdir _rmdir
+#else
+#include <unistd.h>
+#endif
 
 #define TM_API __dll_export
 
 static inline int tm_rc(int rc) { return rc > 0 ? -rc : rc; }
+
+/* native/rebuild.c: the switch of a live rebuild */
+int tm_switch_moved(MDBX_env *env);
+void tm_switch_detach(MDBX_env *env);
+void tm_switch_forget(const char *path);
 
 static inline MDBX_val tm_val(const void *p, uint32_t n) {
   MDBX_val v;
@@ -105,7 +117,10 @@ TM_API int tm_env_open(MDBX_env *env, const char *path, uint32_t flags, uint32_t
   return tm_rc(mdbx_env_open(env, path, (MDBX_env_flags_t)flags, (mdbx_mode_t)mode));
 }
 
-TM_API int tm_env_close(MDBX_env *env, int32_t dont_sync) { return tm_rc(mdbx_env_close_ex(env, dont_sync != 0)); }
+TM_API int tm_env_close(MDBX_env *env, int32_t dont_sync) {
+  tm_switch_detach(env);
+  return tm_rc(mdbx_env_close_ex(env, dont_sync != 0));
+}
 
 TM_API int tm_env_sync(MDBX_env *env, int32_t force, int32_t nonblock) {
   return tm_rc(mdbx_env_sync_ex(env, force != 0, nonblock != 0));
@@ -133,8 +148,16 @@ TM_API int tm_txn_copy(MDBX_txn *txn, const char *dest, uint32_t flags) {
   return tm_rc(mdbx_txn_copy2pathname(txn, dest, (MDBX_copy_flags_t)flags));
 }
 
+/* mdbx_env_delete, plus turbomdbx's own files (the rebuild sidecar, which in a
+ * folder database otherwise keeps libmdbx from removing the folder). */
 TM_API int tm_env_delete(const char *path, int32_t mode) {
-  return tm_rc(mdbx_env_delete(path, (MDBX_env_delete_mode_t)mode));
+  int rc = mdbx_env_delete(path, (MDBX_env_delete_mode_t)mode);
+  if (rc == MDBX_SUCCESS || rc == MDBX_RESULT_TRUE || rc == ENOTEMPTY) {
+    tm_switch_forget(path);
+    if (rc == ENOTEMPTY)
+      rc = rmdir(path) == 0 ? MDBX_SUCCESS : errno;
+  }
+  return tm_rc(rc);
 }
 
 TM_API int tm_reader_check(MDBX_env *env, int32_t *dead) {
@@ -211,9 +234,20 @@ TM_API int tm_env_info(MDBX_env *env, MDBX_txn *txn, double *out) {
 
 /* ----------------------------------------------------------------- txns --- */
 
+#define TM_SWITCHED (-29999)
+
+/* A top-level write transaction checks, once it holds the write lock, that a
+ * live rebuild has not moved the database to a new file (native/rebuild.c);
+ * if it has, nothing may be written here: TM_SWITCHED tells the caller to
+ * follow the database and begin again. */
 TM_API MDBX_txn *tm_txn_begin(MDBX_env *env, MDBX_txn *parent, uint32_t flags, int32_t *rc) {
   MDBX_txn *txn = NULL;
   *rc = tm_rc(mdbx_txn_begin_ex(env, parent, (MDBX_txn_flags_t)flags, &txn, NULL));
+  if (txn && !parent && !(flags & MDBX_TXN_RDONLY) && tm_switch_moved(env)) {
+    mdbx_txn_abort(txn);
+    *rc = TM_SWITCHED;
+    return NULL;
+  }
   return txn;
 }
 

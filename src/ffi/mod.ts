@@ -20,7 +20,7 @@ const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 const impl: BackendModule = isDeno ? (await import("./deno.ts")).default : (await import("./bun.ts")).default;
 
 /** The patch level this TypeScript expects of the library (native/patches). */
-export const EXPECTED_PATCHLEVEL = "turbomdbx-2";
+export const EXPECTED_PATCHLEVEL = "turbomdbx-3";
 
 let loaded: Backend | undefined;
 

@@ -73,6 +73,29 @@ export const symbols = {
   // int tm_get_loc(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, void *out, uint32_t cap,
   //                uint32_t pagesize, double loc[3])
   tm_get_loc: { parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "u32", "buffer"], result: "i32" },
+  // native/rebuild.c — live rebuild and the switch every process follows
+  // int tm_switch_prepare(const char *path, uint32_t nosubdir, uint32_t timeout_ms)
+  tm_switch_prepare: { parameters: ["buffer", "u32", "u32"], result: "i32" },
+  // int tm_switch_attach(MDBX_env *env, uint32_t expect_gen)
+  tm_switch_attach: { parameters: ["pointer", "u32"], result: "i32" },
+  // int tm_switch_adopt(MDBX_env *env)
+  tm_switch_adopt: { parameters: ["pointer"], result: "i32" },
+  // double tm_switch_view(MDBX_env *env)
+  tm_switch_view: { parameters: ["pointer"], result: "f64" },
+  // uint32_t tm_switch_gen(MDBX_env *env)
+  tm_switch_gen: { parameters: ["pointer"], result: "u32" },
+  // tm_rebuild *tm_rebuild_start(MDBX_env *env, double max_bytes, int32_t *rc)
+  tm_rebuild_start: { parameters: ["pointer", "f64", "buffer"], result: "pointer" },
+  // int tm_rebuild_poll(tm_rebuild *rb, double out[14])
+  tm_rebuild_poll: { parameters: ["pointer", "buffer"], result: "i32" },
+  // void tm_rebuild_cancel(tm_rebuild *rb)
+  tm_rebuild_cancel: { parameters: ["pointer"], result: "void" },
+  // int tm_rebuild_join(tm_rebuild *rb, double out[14])
+  tm_rebuild_join: { parameters: ["pointer", "buffer"], result: "i32" },
+  // int tm_env_close_retired(MDBX_env *env)
+  tm_env_close_retired: { parameters: ["pointer"], result: "i32" },
+  // int tm_leaf_order(MDBX_txn *txn, uint32_t dbi, double out[2])
+  tm_leaf_order: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
   // tm_reloc *tm_reloc_open(MDBX_env *env, uint32_t mask, int32_t *rc)
   tm_reloc_open: { parameters: ["pointer", "u32", "buffer"], result: "pointer" },
   // int tm_reloc_close(MDBX_env *env, tm_reloc *r)
