@@ -224,8 +224,12 @@ export class GetCache {
   #cur: Uint32Array;
   #tmp: Uint32Array;
 
+  /** The options it was made with (a live rebuild makes a new cache for the new file). */
+  readonly options: CacheOptions;
+
   constructor(state: CacheState, dbi: number, options: CacheOptions) {
     this.dbi = dbi;
+    this.options = options;
     this.#state = state;
     const kb = options.keyBytes ?? 16;
     if (!Number.isInteger(kb) || kb < 4 || kb > 28) throw new RangeError(`cache keyBytes must be 4..28, got ${kb}`);

@@ -27,8 +27,10 @@ import {
   syncSnapshot,
   type TableEntry,
   type TxnCell,
+  type World,
   WriteTxn,
 } from "./txn.ts";
+import { progressOf, type RebuildOptions, RebuildPhase, type RebuildResult, resultOf } from "./rebuild.ts";
 
 /** A size in bytes: a number, or a string such as "64GiB", "512MiB", "4KiB", "1GB". */
 export type Size = number | string;
@@ -253,7 +255,15 @@ export interface LaggardReader {
  */
 export type LaggardHandler = (reader: LaggardReader) => number;
 
-const finalizer = new FinalizationRegistry<{ h: Handle | null; key?: string }>((cell) => {
+interface EnvCell {
+  h: Handle | null;
+  key?: string;
+  /** Files replaced by a live rebuild, still open for transactions begun before. */
+  old: Handle[];
+}
+
+const finalizer = new FinalizationRegistry<EnvCell>((cell) => {
+  for (const h of cell.old) fn.tm_env_close(h, 0);
   if (cell.h !== null) fn.tm_env_close(cell.h, 0);
   if (cell.key !== undefined) open_paths.delete(cell.key);
 });
@@ -264,23 +274,46 @@ export class Env implements Disposable {
   readonly path: string;
   /** Opened read-only. */
   readonly readOnly: boolean;
-  readonly #cell: { h: Handle | null; key?: string };
+  readonly #cell: EnvCell;
   readonly #core: EnvCore;
   readonly #tables = new Map<string | null, Table>();
+  readonly #options: OpenOptions;
   #hsr: NativeCallback | null = null;
+  /** The sidecar's generation counter (u32 at index 2), shared by every process of the database; null without one. */
+  #sw: Uint32Array | null = null;
+  /** The sidecar generation this Env's current file belongs to. */
+  #swGen = 0;
+  /** Options set with setOption()/setSync() since open: a file a live rebuild moves to gets them too. */
+  readonly #runtime = new Map<OptionName, number>();
+  #sync: SyncMode | null = null;
+  /** The native rebuild running in this Env, if any. */
+  #rebuild: Handle | null = null;
 
   /** @internal Use `open()`. */
-  constructor(path: string, h: Handle, readOnly: boolean, maxTables = 64) {
+  constructor(path: string, h: Handle, readOnly: boolean, maxTables = 64, options: OpenOptions = {}) {
     this.path = path;
     this.readOnly = readOnly;
-    this.#cell = { h };
+    this.#options = options;
+    this.#cell = { h, old: [] };
     finalizer.register(this, this.#cell, this.#cell);
     const cell = this.#cell;
     const tables = this.#tables;
+    this.#attachSidecar(h);
     this.#core = {
       handle: () => {
         if (cell.h === null) throw misuse(ErrorCode.EBADSIGN, `the environment ${path} is closed`);
         return cell.h;
+      },
+      world: { h, gen: 1, live: 0, retired: false, dbis: new Map(), shadows: new Map() },
+      follow: () => this.#follow(),
+      closeWorld: (w) => this.#closeWorld(w),
+      refresh: (t) => {
+        const canon = tables.get(t.name);
+        if (canon !== undefined && canon !== t) {
+          t.dbi = canon.dbi;
+          t.gen = canon.gen;
+          t.cache = canon.cache;
+        }
       },
       live: new Set<TxnCell>(),
       writer: null,
@@ -316,6 +349,8 @@ export class Env implements Disposable {
 
   /** Begins a read transaction on the newest snapshot. End it with `end()` (or `using`). */
   beginRead(): ReadTxn {
+    // a live rebuild (of any process) moved the database to a new file: read that one
+    if (this.#sw !== null && this.#sw[2] !== this.#swGen && this.#core.writer === null) this.#follow();
     return new ReadTxn(beginTxn(this.#core, false, TxnFlags.RDONLY));
   }
 
@@ -444,7 +479,7 @@ export class Env implements Disposable {
       if (r < 0) fail(r, `opening table ${name === null ? "(main)" : `"${name}"`}`);
       const dbi = scratch.u32[0];
       check(fn.tm_dbi_flags(txnH, dbi, scratch.u32Bytes), "reading table flags");
-      const t = new Table<K, V>(core, name, dbi, scratch.u32[0], keys, values);
+      const t = new Table<K, V>(core, name, dbi, scratch.u32[0], keys, values, core.world.gen);
       if (own) own.commit();
       own = null;
       this.#tables.set(name, t);
@@ -535,6 +570,7 @@ export class Env implements Disposable {
   setOption(name: OptionName, value: number): void {
     if (!(name in Option)) throw new TypeError(`unknown option ${name}`);
     check(fn.tm_env_set_option(this.#h(), Option[name], value), `setting option ${name}`);
+    this.#runtime.set(name, value);
   }
 
   /** Changes the durability mode of an open environment. */
@@ -543,6 +579,7 @@ export class Env implements Disposable {
     const all = EnvFlags.UTTERLY_NOSYNC | EnvFlags.NOMETASYNC;
     check(fn.tm_env_set_flags(this.#h(), all, 0), "setting sync mode");
     if (f) check(fn.tm_env_set_flags(this.#h(), f, 1), "setting sync mode");
+    this.#sync = mode;
   }
 
   /**
@@ -733,9 +770,18 @@ export class Env implements Disposable {
     const h = this.#cell.h;
     if (h === null) return;
     endAll(this.#core);
+    if (this.#rebuild !== null) {
+      // stops before its switch (or finishes it, if already switching); it cannot outlive the env
+      fn.tm_rebuild_cancel(this.#rebuild);
+      fn.tm_rebuild_join(this.#rebuild, new Uint8Array(128));
+      this.#rebuild = null;
+    }
     this.#core.cache?.close();
     this.#core.cache = null;
     this.#tables.clear();
+    this.#sw = null;
+    for (const o of this.#cell.old) fn.tm_env_close(o, 1); // replaced files: nothing to sync
+    this.#cell.old.length = 0;
     this.#cell.h = null;
     finalizer.unregister(this.#cell);
     open_paths.delete(this.#key);
@@ -743,6 +789,183 @@ export class Env implements Disposable {
     this.#hsr?.close();
     this.#hsr = null;
     check(r, `closing ${this.path}`);
+  }
+
+  // ------------------------------------------------------------ live rebuild
+
+  /**
+   * Rebuilds the whole database while it stays open: copies a snapshot into a
+   * new file, compacted, every table's leaf pages in key order; replays what
+   * was committed meanwhile (by any process); then switches files, stalling
+   * writers for milliseconds. Readers that began before the switch finish on
+   * their snapshot; every process moves to the new file by itself, before its
+   * next transaction. Cancel with `signal`: the database is left as it was and
+   * the partial copy removed. See docs/rebuild.md.
+   */
+  async rebuild(options: RebuildOptions = {}): Promise<RebuildResult> {
+    const h = this.#h();
+    if (this.readOnly) throw misuse(ErrorCode.EACCES, `${this.path} is open read-only; it cannot be rebuilt`);
+    if (this.#rebuild !== null) {
+      throw misuse(ErrorCode.BUSY, `a rebuild of ${this.path} is already running in this Env`);
+    }
+    if (this.#options.stickyThreads) {
+      throw misuse(
+        ErrorCode.EINVAL,
+        `${this.path} was opened with stickyThreads: true; a rebuild reads two snapshots from its own thread, ` +
+          "which needs the default (MDBX_NOSTICKYTHREADS)",
+      );
+    }
+    const { onProgress, signal } = options;
+    const interval = options.progressIntervalMs ?? 100;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
+    if (typeof onProgress !== "undefined" && typeof onProgress !== "function") {
+      throw new TypeError("onProgress must be a function");
+    }
+    signal?.throwIfAborted();
+    const maxBytes = options.maxSize === undefined ? 0 : parseSize(options.maxSize, "maxSize");
+    const rb = fn.tm_rebuild_start(h, maxBytes, scratch.i32Bytes);
+    if (rb === null) {
+      const rc = scratch.i32[0];
+      if (rc === ErrorCode.BUSY) {
+        throw new MdbxError(rc, `another rebuild of ${this.path} is running (in this or another process); wait for it`);
+      }
+      fail(rc, `starting a rebuild of ${this.path}`);
+    }
+    this.#rebuild = rb;
+    const outBytes = new Uint8Array(128), out = new Float64Array(outBytes.buffer);
+    const cancel = () => fn.tm_rebuild_cancel(rb);
+    signal?.addEventListener("abort", cancel);
+    let failure: unknown = null;
+    try {
+      for (;;) {
+        if (this.#rebuild !== rb) throw misuse(ErrorCode.EBADSIGN, `the environment ${this.path} was closed`);
+        const phase = fn.tm_rebuild_poll(rb, outBytes);
+        if (phase >= RebuildPhase.DONE) break;
+        if (onProgress && phase > 0) onProgress(progressOf(out));
+        await new Promise((r) => setTimeout(r, interval));
+      }
+    } catch (e) {
+      failure = e;
+      if (this.#rebuild === rb) fn.tm_rebuild_cancel(rb);
+    }
+    signal?.removeEventListener("abort", cancel);
+    if (this.#rebuild === rb) {
+      this.#rebuild = null;
+      const r = fn.tm_rebuild_join(rb, outBytes);
+      const code = r <= -30000 ? r : -r;
+      if (r < 0 && failure === null) {
+        if (code === ErrorCode.EINTR && signal?.aborted) failure = signal.reason;
+        else {
+          const full = code === ErrorCode.MAP_FULL || code === ErrorCode.ENOSPC || code === ErrorCode.EFBIG;
+          failure = new MdbxError(
+            code,
+            `rebuilding ${this.path} failed` +
+              (full ? ": the new file did not fit (disk full, or over maxSize)" : "") +
+              "; the database is as it was and the partial copy was removed",
+          );
+        }
+      }
+    }
+    if (failure !== null) throw failure;
+    this.#follow(); // this process moves at once
+    const p = progressOf(out);
+    onProgress?.(p);
+    return resultOf(out);
+  }
+
+  /**
+   * Leaf pages of a table in key order, and how many are out of order (a leaf
+   * whose page number is below the one before it): what a cursor scan pays in
+   * seeks. 0 out of order right after `rebuild()`.
+   */
+  leafOrder(table: Table): { leafPages: number; outOfOrder: number } {
+    return this.read((txn) => {
+      const t = txn._table(table);
+      check(fn.tm_leaf_order(txn._h(), t.dbi, scratch.f64Bytes), `walking the leaves of ${t}`);
+      return { leafPages: scratch.f64[0], outOfOrder: scratch.f64[1] };
+    });
+  }
+
+  /** Maps the sidecar this Env's file `h` is attached to (live rebuild). */
+  #attachSidecar(h: Handle): void {
+    const at = fn.tm_switch_view(h);
+    this.#sw = at === 0 ? null : new Uint32Array(backend.view(at, 16));
+    this.#swGen = fn.tm_switch_gen(h);
+  }
+
+  /** Moves to the database's new file if a live rebuild switched files (any process's). */
+  #follow(): void {
+    const core = this.#core;
+    const old = core.world;
+    for (let i = 0;; i++) {
+      const r = fn.tm_switch_adopt(old.h);
+      if (r === 0) {
+        this.#swGen = fn.tm_switch_gen(old.h); // still the database (a switch was undone)
+        return;
+      }
+      if (r === 1) break;
+      if (r < 0) fail(r, `following ${this.path} to its new file`);
+      // a switch is in flight: wait for it (or finish it, if its process died)
+      const g = fn.tm_switch_prepare(cString(this.path), this.#options.noSubdir ? 1 : 0, 30_000);
+      if (g < 0) fail(g, `waiting for the live rebuild of ${this.path} to switch files`);
+      if (i > 1000) throw new MdbxError(ErrorCode.BUSY, `${this.path}: a live rebuild's switch did not finish`);
+    }
+    const nh = openHandle(this.path, this.#options);
+    const world: World = { h: nh, gen: old.gen + 1, live: 0, retired: false, dbis: new Map(), shadows: new Map() };
+    try {
+      for (const [name, t] of this.#tables) old.dbis.set(name, t.dbi);
+      const rt = fn.tm_txn_begin(nh, null, TxnFlags.RDONLY, scratch.i32Bytes);
+      if (rt === null) fail(scratch.i32[0], `reading the new file of ${this.path}`);
+      try {
+        for (const t of [...this.#tables.values()]) {
+          const nb = t.name === null ? null : new TextEncoder().encode(t.name);
+          const r = fn.tm_dbi_open(rt, nb, nb?.length ?? 0, t.name === null ? 0 : 1, DbFlags.ACCEDE, scratch.u32Bytes);
+          if (r < 0) {
+            // not in the new file (dropped by another process before the switch)
+            t.dropped = true;
+            this.#tables.delete(t.name);
+            continue;
+          }
+          t.dbi = scratch.u32[0];
+          t.gen = world.gen;
+        }
+      } finally {
+        fn.tm_txn_commit(rt);
+      }
+      if (this.#hsr !== null) check(fn.mdbx_env_set_hsr(nh, this.#hsr.handle), "setting the HSR callback");
+      for (const [name, v] of this.#runtime) fn.tm_env_set_option(nh, Option[name], v);
+      if (this.#sync !== null) {
+        fn.tm_env_set_flags(nh, EnvFlags.UTTERLY_NOSYNC | EnvFlags.NOMETASYNC, 0);
+        const f = syncFlags(this.#sync);
+        if (f) fn.tm_env_set_flags(nh, f, 1);
+      }
+    } catch (e) {
+      fn.tm_env_close(nh, 1);
+      throw e;
+    }
+    // caches: the new file has other page numbers; start empty
+    const oldCache = core.cache;
+    if (oldCache !== null) {
+      core.cache = new CacheState(nh, oldCache.pageSize);
+      for (const t of this.#tables.values()) {
+        if (t.cache !== null) t.cache = new GetCache(core.cache, t.dbi, t.cache.options);
+      }
+      oldCache.close();
+    }
+    this.#cell.old.push(old.h);
+    this.#cell.h = nh;
+    core.world = world;
+    this.#attachSidecar(nh);
+    old.retired = true;
+    if (old.live === 0) this.#closeWorld(old);
+  }
+
+  #closeWorld(w: World): void {
+    const i = this.#cell.old.indexOf(w.h);
+    if (i < 0) return;
+    this.#cell.old.splice(i, 1);
+    // off this thread: the last close of a replaced file frees it (slow for a large one); no sync needed
+    fn.tm_env_close_retired(w.h);
   }
 
   /** @internal The key of this env in the open-path registry. */
@@ -788,6 +1011,34 @@ export function open(path: string, options: OpenOptions = {}): Env {
       `${path} is already open in this process; libmdbx allows one Env per file per process, so share that Env`,
     );
   }
+  const h = openHandle(path, options);
+  // the real limit (options.options may have set it too): sizes the per-transaction dirty-table marks
+  const maxTables = fn.tm_env_get_option(h, Option.maxTables, scratch.i32Bytes);
+  const env = new Env(path, h, !!options.readOnly, scratch.i32[0] === 0 ? maxTables : 32768, options);
+  env._setKey(key);
+  open_paths.add(key);
+  return env;
+}
+
+/**
+ * Opens the native env of the database at `path`: the file that is the
+ * database now, never one a live rebuild is replacing (it waits while a
+ * switch is in flight and opens again if one happened meanwhile).
+ */
+function openHandle(path: string, options: OpenOptions): Handle {
+  for (let attempt = 0;; attempt++) {
+    const gen = fn.tm_switch_prepare(cString(path), options.noSubdir ? 1 : 0, 30_000);
+    if (gen < 0) fail(gen, `opening ${path}: waiting for a live rebuild to switch files`);
+    const h = openOnce(path, options);
+    const a = fn.tm_switch_attach(h, gen);
+    if (a === 0) return h;
+    fn.tm_env_close(h, 1);
+    if (a < 0) fail(a, `opening ${path}`);
+    if (attempt >= 100) throw new MdbxError(ErrorCode.BUSY, `opening ${path}: it kept moving to new files; retry`);
+  }
+}
+
+function openOnce(path: string, options: OpenOptions): Handle {
   let flags = syncFlags(options.sync ?? "durable");
   if (options.readOnly) flags |= EnvFlags.RDONLY;
   if (options.exclusive) flags |= EnvFlags.EXCLUSIVE;
@@ -861,12 +1112,7 @@ export function open(path: string, options: OpenOptions = {}): Env {
   } finally {
     if (!ok) fn.tm_env_close(h, 1);
   }
-  // the real limit (options.options may have set it too): sizes the per-transaction dirty-table marks
-  const maxTables = fn.tm_env_get_option(h, Option.maxTables, scratch.i32Bytes);
-  const env = new Env(path, h, !!options.readOnly, scratch.i32[0] === 0 ? maxTables : 32768);
-  env._setKey(key);
-  open_paths.add(key);
-  return env;
+  return h;
 }
 
 /**

@@ -51,6 +51,8 @@ export const ErrorCode = {
   EEXIST: 17,
   EINVAL: 22,
   ENOSPC: 28,
+  EFBIG: 27,
+  EINTR: 4,
   EROFS: 30,
   EAGAIN: 11,
 } as const;
@@ -101,6 +103,8 @@ const ADVICE: Partial<Record<keyof typeof ErrorCode, string>> = {
   EACCES: "permission denied",
   EROFS: "the environment or file is read-only",
   ENOSPC: "no space left on the device",
+  EFBIG: "the file grew past a size limit (RLIMIT_FSIZE or the file system's)",
+  EINTR: "interrupted (cancelled)",
   ENOMEM: "out of memory",
   EINVAL: "invalid argument",
   EEXIST: "the file already exists",

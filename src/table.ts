@@ -86,8 +86,10 @@ export class Table<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind>
   readonly keys: K;
   /** Value type. */
   readonly values: V;
-  /** @internal The libmdbx table handle (MDBX_dbi). */
-  readonly dbi: number;
+  /** @internal The libmdbx table handle (MDBX_dbi) in the file of generation `gen`. */
+  dbi: number;
+  /** @internal The generation of the data file `dbi` belongs to (a live rebuild moves to a new file). */
+  gen: number;
   /** @internal The environment this table belongs to. */
   readonly owner: object;
   /** @internal Key encoder (single keys, range starts). */
@@ -107,10 +109,11 @@ export class Table<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind>
   }
 
   /** @internal Use `env.table()`. */
-  constructor(owner: object, name: string | null, dbi: number, flags: number, keys: K, values: V) {
+  constructor(owner: object, name: string | null, dbi: number, flags: number, keys: K, values: V, gen = 0) {
     this.owner = owner;
     this.name = name;
     this.dbi = dbi;
+    this.gen = gen;
     this.flags = flags;
     this.keys = keys;
     this.values = values;

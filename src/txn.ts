@@ -38,16 +38,44 @@ import {
   slabTail,
   useSlab,
 } from "./core.ts";
-import { ErrorCode } from "./errors.ts";
+import { ErrorCode, MdbxError } from "./errors.ts";
 import type { Handle } from "./ffi/mod.ts";
 import { Table } from "./table.ts";
 import { Cursor, type CursorCell, type Entry } from "./cursor.ts";
 import type { CacheState, GetCache } from "./cache.ts";
 
+/**
+ * @internal One data file an Env has had open. A live rebuild (src/rebuild.ts)
+ * moves the database to a new file; transactions begun before finish on the old
+ * one, which is closed when the last of them ends.
+ */
+export interface World {
+  /** The native env handle of this file. */
+  readonly h: Handle;
+  /** Its generation (the sidecar's counter when it was opened). */
+  readonly gen: number;
+  /** Top-level transactions of this file not yet ended. */
+  live: number;
+  /** Replaced by a newer file: close when `live` reaches 0. */
+  retired: boolean;
+  /** Table handles by name, as they were in this file (for old transactions). */
+  readonly dbis: Map<string | null, number>;
+  /** Per-table stand-ins with this file's handles. */
+  readonly shadows: Map<Table, Table>;
+}
+
 /** @internal What an environment shares with its transactions. */
 export interface EnvCore {
   /** The native env handle; throws when the environment is closed. */
   handle(): Handle;
+  /** The file new transactions begin on. */
+  world: World;
+  /** Moves to the database's new file after a live rebuild switched files (no-op if it did not). */
+  follow(): void;
+  /** Closes a retired world whose last transaction ended. */
+  closeWorld(w: World): void;
+  /** Brings a table object that missed a switch up to date (handle, generation, cache). */
+  refresh(t: Table): void;
   /** Transactions not yet ended. */
   readonly live: Set<TxnCell>;
   /** The top-level write transaction, if one is open. */
@@ -92,6 +120,9 @@ export interface TxnCell {
   parked: boolean;
   /** Write transactions: dirty[dbi] = 1 once written (shared by nested transactions); the cache skips those. */
   dirty: Uint8Array | null;
+  /** The data file this transaction reads (and its generation: tables of another one are translated). */
+  readonly world: World;
+  readonly gen: number;
 }
 
 const CHUNK = 2 ** 30;
@@ -110,7 +141,7 @@ function viewOf(c: TxnCell, addr: number, len: number): Uint8Array {
     // that while the transaction lives, so even `view.buffer` is safe to read.
     check(fn.tm_txn_info(c.h, 0, scratch.f64Bytes), "txn info");
     const used = scratch.f64[2];
-    check(fn.tm_env_map(c.env.handle(), scratch.f64Bytes), "reading the map address");
+    check(fn.tm_env_map(c.world.h, scratch.f64Bytes), "reading the map address");
     map = c.map = { base: scratch.f64[0], limit: Math.min(used, scratch.f64[1]), chunks: [] };
   }
   const off = addr - map.base;
@@ -146,9 +177,12 @@ function finish(c: TxnCell, how: "commit" | "abort" | "reset", why: string): num
   c.h = null;
   c.ended = why;
   c.env.live.delete(c);
+  const w = c.world;
+  const lastOfRetired = c.parent === null && --w.live === 0 && w.retired;
   if (c.env.writer === c) c.env.writer = null;
   if (c.parent && c.parent.child === c) c.parent.child = null;
   const r = how === "commit" ? fn.tm_txn_commit(h) : fn.tm_txn_abort(h);
+  if (lastOfRetired) c.env.closeWorld(w);
   if (how === "commit" && r >= 0 && c.write && c.parent === null) c.env.commits++;
   const cache = c.env.cache;
   if (cache !== null && c.write && c.parent === null) {
@@ -316,8 +350,9 @@ export abstract class Txn {
   /** @internal */
   _table<K extends KeyKind, V extends ValueKind>(t: Table<K, V>): Table<K, V> {
     if (!(t instanceof Table)) throw new TypeError(`expected a Table from env.table(), got ${String(t)}`);
-    if (t.owner !== this._c.env) throw new TypeError(`${t} belongs to another environment`);
-    return t;
+    const c = this._c;
+    if (t.owner !== c.env) throw new TypeError(`${t} belongs to another environment`);
+    return t.gen === c.gen ? t : tableIn(c, t) as Table<K, V>;
   }
 
   /** True until the transaction commits or aborts. */
@@ -811,6 +846,12 @@ export class ReadTxn extends Txn {
   renew(): void {
     const c = this._c;
     if (c.h === null) this._dead();
+    if (c.world.retired) {
+      throw misuse(
+        ErrorCode.BAD_TXN,
+        "the database moved to a new file (live rebuild) since this transaction was reset; end it and begin a new one",
+      );
+    }
     check(fn.tm_txn_renew(c.h), "renewing a read transaction");
     c.parked = false;
     if (c.env.cache !== null) syncSnapshot(c);
@@ -984,7 +1025,7 @@ export class WriteTxn extends Txn {
   begin(): WriteTxn {
     const h = this._h();
     const c = this._c;
-    const ch = fn.tm_txn_begin(c.env.handle(), h, 0, scratch.i32Bytes);
+    const ch = fn.tm_txn_begin(c.world.h, h, 0, scratch.i32Bytes);
     if (ch === null) fail(scratch.i32[0], "beginning a nested transaction");
     const cell: TxnCell = {
       h: ch,
@@ -998,6 +1039,8 @@ export class WriteTxn extends Txn {
       snap: c.snap,
       parked: false,
       dirty: c.dirty, // one for the whole nest: a child sees its parent's writes
+      world: c.world,
+      gen: c.gen,
     };
     c.child = cell;
     c.env.live.add(cell);
@@ -1035,8 +1078,23 @@ export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
         "(use txn.begin() for a nested transaction)",
     );
   }
-  const h = fn.tm_txn_begin(env.handle(), null, flags, scratch.i32Bytes);
-  if (h === null) fail(scratch.i32[0], write ? "beginning a write transaction" : "beginning a read transaction");
+  env.handle(); // throws if closed
+  let h = fn.tm_txn_begin(env.world.h, null, flags, scratch.i32Bytes);
+  if (h === null && scratch.i32[0] === SWITCHED) {
+    // a live rebuild moved the database to a new file since this Env last looked: follow it, begin there
+    env.follow();
+    h = fn.tm_txn_begin(env.world.h, null, flags, scratch.i32Bytes);
+  }
+  if (h === null) {
+    if (scratch.i32[0] === SWITCHED) {
+      throw new MdbxError(
+        ErrorCode.BUSY,
+        `${env.label} moved to a new file twice while beginning a transaction; retry`,
+      );
+    }
+    fail(scratch.i32[0], write ? "beginning a write transaction" : "beginning a read transaction");
+  }
+  const world = env.world;
   const cell: TxnCell = {
     h,
     write,
@@ -1050,7 +1108,10 @@ export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
     parked: false,
     // dbis are below maxTables + 2 (libmdbx's GC and main tables)
     dirty: write ? new Uint8Array(env.maxDbi) : null,
+    world,
+    gen: world.gen,
   };
+  world.live++;
   env.live.add(cell);
   if (write) env.writer = cell;
   if (env.cache !== null) {
@@ -1064,9 +1125,40 @@ export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
   return cell;
 }
 
+/** tm_txn_begin's answer when the database moved to a new file (native/rebuild.c). */
+const SWITCHED = -29999;
+
+/**
+ * @internal The stand-in of table `t` for transaction `c` when they belong to
+ * different files of a live rebuild: an old transaction gets a copy with the
+ * old file's handle (and no cache); a table object that missed the switch (a
+ * private copy) is brought up to date from the Env's table of that name.
+ */
+export function tableIn(c: TxnCell, t: Table): Table {
+  const w = c.world;
+  if (w === c.env.world) {
+    c.env.refresh(t);
+    if (t.gen === c.gen) return t;
+  } else {
+    const s = w.shadows.get(t);
+    if (s !== undefined) return s;
+    const dbi = w.dbis.get(t.name);
+    if (dbi !== undefined) {
+      const shadow = new Table(t.owner, t.name, dbi, t.flags, t.keys, t.values, w.gen);
+      w.shadows.set(t, shadow);
+      return shadow;
+    }
+  }
+  throw new MdbxError(
+    ErrorCode.BAD_DBI,
+    `${t} is not open in the file this transaction reads: the database moved to a new file (live rebuild) ` +
+      "between them; begin a new transaction",
+  );
+}
+
 /** @internal Records the snapshot a transaction reads and lets the cache catch up with other processes. */
 export function syncSnapshot(c: TxnCell): void {
   const id = fn.tm_txn_id(c.h);
   c.snap = c.write ? id - 1 : id;
-  c.env.cache?.sync(c.h!, c.snap);
+  if (c.world === c.env.world) c.env.cache?.sync(c.h!, c.snap);
 }

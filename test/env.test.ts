@@ -37,7 +37,8 @@ test("open creates a database directory holding the data and lock files", () => 
     assert.equal(env.path, p);
     assert.equal(env.isOpen, true);
     assert.equal(env.readOnly, false);
-    assert.deepEqual(fs.readdirSync(p).sort(), ["mdbx.dat", "mdbx.lck"]);
+    // plus turbomdbx's sidecar, which processes share to follow a live rebuild (docs/rebuild.md)
+    assert.deepEqual(fs.readdirSync(p).sort(), ["mdbx.dat", "mdbx.dat-turbomdbx", "mdbx.lck"]);
     env.close();
   } finally {
     removeDir(dir);

@@ -8,6 +8,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import process from "node:process";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { AssertionError } from "node:assert";
 import { type Env, MdbxError, open, type OpenOptions } from "../mod.ts";
 import { runtime } from "./shim.ts";
@@ -82,4 +84,15 @@ export function throwsMdbx(fn: () => unknown, codeName: string, message?: RegExp
     return e;
   }
   throw new AssertionError({ message: `expected MdbxError ${codeName}, nothing was thrown` });
+}
+
+/** Asserts that the stock `mdbx_chk` (built from the unpatched sources) finds no problem in the database at `db`. */
+export function assertStockChk(db: string): void {
+  const chk = fileURLToPath(
+    new URL(`../zig-out/bin/${process.platform === "win32" ? "mdbx_chk.exe" : "mdbx_chk"}`, import.meta.url),
+  );
+  const r = spawnSync(chk, ["-v", db], { encoding: "utf8" });
+  if (r.status !== 0) {
+    throw new AssertionError({ message: `stock mdbx_chk found problems in ${db}:\n${r.stdout}\n${r.stderr}` });
+  }
 }

@@ -159,6 +159,29 @@ test("the CLI copies a database (compacted by default) into a file that opens wi
   }
 });
 
+test("the CLI rebuilds a database live, printing progress and what it did", () => {
+  const dir = tempDir("turbomdbx-cli-");
+  try {
+    const db = path.join(dir, "db");
+    makeDb(db);
+    const before = fs.statSync(path.join(db, "mdbx.dat")).ino;
+    const r = turbomdbx("rebuild", db);
+    ok(r);
+    assert.match(
+      r.stdout.trimEnd(),
+      /^rebuilt .*: .* -> .* in [\d.]+ s \(copy [\d.]+ s, \d+ catch-up rounds, .* writers held [\d.]+ ms\)$/,
+    );
+    assert.match(r.stderr, /^done: \d+ rounds, [\d,]+ keys replayed$/m, "progress lines when stderr is not a terminal");
+    assert.notEqual(fs.statSync(path.join(db, "mdbx.dat")).ino, before, "a new data file");
+    assert.equal(turbomdbx("get", db, "counters", "50").stdout, "count 50\n");
+    const bad = turbomdbx("rebuild", path.join(dir, "nothing"));
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /does not exist/);
+  } finally {
+    removeDir(dir);
+  }
+});
+
 test("the CLI lists the readers of a database, including another process's open read transaction", () => {
   const dir = tempDir("turbomdbx-cli-");
   try {

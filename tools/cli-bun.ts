@@ -16,4 +16,4 @@
 import libraryPath from "../zig-out/lib/libturbomdbx.so" with { type: "file" };
 import { run } from "./turbomdbx.ts";
 
-process.exit(run(process.argv.slice(2), { libraryPath: libraryPath as unknown as string }));
+process.exit(await run(process.argv.slice(2), { libraryPath: libraryPath as unknown as string }));

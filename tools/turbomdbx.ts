@@ -1,6 +1,6 @@
 /**
  * turbomdbx CLI: look into a database from the shell. Uses only the public
- * API (mod.ts) and opens every database read-only.
+ * API (mod.ts) and opens every database read-only, except `rebuild`.
  *
  *   bun tools/turbomdbx.ts <command> ...          (or: deno run -A tools/turbomdbx.ts ...)
  *
@@ -10,6 +10,7 @@
  *   dump <db> <table> [--limit N] [--hex]   key<TAB>value lines in key order
  *   copy <db> <dest> [--no-compact]    a consistent copy (compacted by default)
  *   readers <db>                       the reader lock table
+ *   rebuild <db>                       live rebuild: compact, restore key order (docs/rebuild.md)
  *
  * `<db>` is a database folder, or the data file itself. `<table>` is a table
  * name; `-` is the main (unnamed) table. Keys of integer-key tables are given
@@ -30,6 +31,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import process from "node:process";
 import { DbFlags, type Env, libraryCandidates, loadLibrary, open, type Table } from "../mod.ts";
 
 const USAGE = `usage: turbomdbx <command> [arguments]
@@ -40,6 +42,8 @@ const USAGE = `usage: turbomdbx <command> [arguments]
   dump <db> <table> [--limit N] [--hex]  key<TAB>value lines in key order
   copy <db> <dest> [--no-compact]        a consistent copy, compacted unless --no-compact
   readers <db>                           the reader lock table
+  rebuild <db>                           rebuild the database live: compacted, leaves in key
+                                         order, while other processes keep reading and writing
 
 <db> is a database folder or data file; <table> "-" is the main table.
 Integer-key tables take and print decimal keys. With --hex, keys are given and
@@ -57,8 +61,8 @@ export interface CliOptions {
 
 class UsageError extends Error {}
 
-/** Runs one CLI command; returns the exit code. */
-export function run(argv: string[], options: CliOptions = {}): number {
+/** Runs one CLI command; returns the exit code (a promise of it for `rebuild`). */
+export function run(argv: string[], options: CliOptions = {}): number | Promise<number> {
   const out = options.out ?? ((s: string) => console.log(s));
   const err = options.err ?? ((s: string) => console.error(s));
   try {
@@ -99,6 +103,12 @@ export function run(argv: string[], options: CliOptions = {}): number {
       case "readers":
         need(1, "<db>");
         return withEnv(rest[0], (env) => readers(env, out));
+      case "rebuild":
+        need(1, "<db>");
+        return rebuild(rest[0], out, err).catch((e) => {
+          err(`turbomdbx: ${e instanceof Error ? e.message : String(e)}`);
+          return 2;
+        });
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -161,6 +171,45 @@ export function prepareLibrary(libraryPath?: string): string {
         fs.rmSync(dir, { recursive: true, force: true });
       } catch { /* left for the OS temp cleaner */ }
     }
+  }
+}
+
+/** `rebuild <db>`: a live rebuild with a progress bar (on a terminal) or progress lines (otherwise). */
+async function rebuild(dbPath: string, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  if (!fs.existsSync(dbPath)) {
+    err(`turbomdbx: ${dbPath} does not exist`);
+    return 2;
+  }
+  const env = open(dbPath, { create: false, noSubdir: fs.statSync(dbPath).isFile() });
+  const tty = process.stderr.isTTY === true;
+  let lastLine = -1;
+  try {
+    const r = await env.rebuild({
+      progressIntervalMs: 200,
+      onProgress: (p) => {
+        const pct = p.pagesTotal > 0 ? Math.min(100, Math.floor(p.pagesCopied / p.pagesTotal * 100)) : 0;
+        const eta = p.etaSeconds > 0 ? `, ETA ${p.etaSeconds.toFixed(0)} s` : "";
+        const what = p.phase === "copy"
+          ? `copy ${pct}% ${bytes(p.bytesCopied)} of ${bytes(p.bytesTotal)}, ${bytes(p.rate)}/s${eta}`
+          : `${p.phase}: ${int(p.rounds)} rounds, ${int(p.keysReplayed)} keys replayed`;
+        if (tty) {
+          const bar = "#".repeat(Math.floor(pct / 5)).padEnd(20, ".");
+          process.stderr.write(`\r[${bar}] ${what}`.padEnd(90));
+        } else if (p.phase !== "copy" || pct >= lastLine + 10) {
+          lastLine = pct;
+          err(what);
+        }
+      },
+    });
+    if (tty) process.stderr.write("\n");
+    out(
+      `rebuilt ${dbPath}: ${bytes(r.bytesBefore)} -> ${bytes(r.bytesAfter)} in ${r.seconds.toFixed(2)} s ` +
+        `(copy ${r.copySeconds.toFixed(2)} s, ${r.rounds} catch-up rounds, ${int(r.keysReplayed)} keys replayed, ` +
+        `writers held ${r.stallMs.toFixed(1)} ms)`,
+    );
+    return 0;
+  } finally {
+    env.close();
   }
 }
 
@@ -355,5 +404,5 @@ function readers(env: Env, out: (s: string) => void): number {
 }
 
 if (import.meta.main) {
-  process.exit(run(process.argv.slice(2)));
+  process.exit(await run(process.argv.slice(2)));
 }

@@ -69,13 +69,15 @@ export class EnvState {
           `${t} is a dupSort table: concurrent transactions support plain tables only; use env.write() for it`,
         );
       }
-      const raw = new Table(t.owner, t.name, t.dbi, t.flags, "binary", "binary");
+      const raw = new Table(t.owner, t.name, t.dbi, t.flags, "binary", "binary", t.gen);
       m = { table: t, raw, cmp: comparator(t.flags), maxKey: this.env.maxKeySize(t.flags) };
       this.#metas.set(t, m);
     }
     if (t.dropped) throw misuse(ErrorCode.BAD_DBI, `${t} was dropped`);
-    // the get() cache may have been enabled (or dropped) since
+    // the get() cache may have been enabled (or dropped) since, and a live rebuild may have moved the table
     m.raw.cache = t.cache;
+    m.raw.dbi = t.dbi;
+    m.raw.gen = t.gen;
     return m;
   }
 }
