@@ -361,6 +361,51 @@ test("rebuild: writes of this process and of another one go on during the rebuil
   }
 }, { timeout: 120_000 });
 
+test("rebuild: concurrent transactions (group commit) go on across the switch, none lost", async () => {
+  using t = tempEnv({}, "turbomdbx-rebuild-");
+  const { env } = t;
+  fragment(env, prng(seed + 8), 6000);
+  const acc = env.table("bank", { keys: "uint32", values: "uint32" });
+  const log = env.table("mine", { keys: "uint32", values: "string" });
+  env.write((txn) => {
+    for (let i = 0; i < 50; i++) txn.put(acc, i, 100);
+  });
+  const rnd = prng(seed + 9);
+  let running = true, next = 0;
+  const committed: number[] = [];
+  const tasks = Array.from({ length: 8 }, async () => {
+    while (running) {
+      const id = next++;
+      await env.transact(async (tx) => {
+        const a = Math.floor(rnd() * 50), b = (a + 1 + Math.floor(rnd() * 49)) % 50;
+        const va = (await tx.get(acc, a))!, vb = (await tx.get(acc, b))!;
+        if (va > 0) {
+          tx.put(acc, a, va - 1);
+          tx.put(acc, b, vb + 1);
+        }
+        tx.put(log, id, `txn ${id}`);
+      });
+      committed.push(id);
+      await new Promise((r) => setTimeout(r, 0)); // let timers (the rebuild's polling) run
+    }
+  });
+  await new Promise((r) => setTimeout(r, 20));
+  const before = committed.length;
+  await env.rebuild();
+  const atSwitch = committed.length;
+  await new Promise((r) => setTimeout(r, 100));
+  running = false;
+  await Promise.all(tasks);
+  assert.ok(atSwitch > before && committed.length > atSwitch, `commits during and after (${before}, ${atSwitch})`);
+  env.read((txn) => {
+    let sum = 0;
+    for (const { value } of txn.range(acc)) sum += value;
+    assert.equal(sum, 5000, "transfers kept the total");
+    for (const id of committed) assert.equal(txn.get(log, id), `txn ${id}`, `transaction ${id}`);
+    assert.equal(txn.count(log), committed.length);
+  });
+});
+
 test("rebuild: cancelled through its AbortSignal, the database is as it was", async () => {
   using t = tempEnv({}, "turbomdbx-rebuild-");
   const { env } = t;
