@@ -292,17 +292,23 @@ test("rebuild: writes of this process and of another one go on during the rebuil
 
     // this process: transfers that keep the total, and numbered writes; readers audit the total
     let running = true, mineCount = 0, audits = 0, transfers = 0;
+    const model = new Array<number>(100).fill(1000); // the bank as this process's acknowledged commits left it
     const local = (async () => {
       while (running) {
+        const a = Math.floor(rnd() * 100), b = Math.floor(rnd() * 100), x = Math.floor(rnd() * 50);
         env.write((txn) => {
-          const a = Math.floor(rnd() * 100), b = Math.floor(rnd() * 100), x = Math.floor(rnd() * 50);
           const va = txn.get(bank, a)!;
+          assert.equal(va, model[a], "the database agrees with the model before each transfer");
           if (va >= x && a !== b) {
             txn.put(bank, a, va - x);
             txn.put(bank, b, txn.get(bank, b)! + x);
           }
           txn.put(mine, mineCount, `mine ${mineCount}`);
         });
+        if (model[a] >= x && a !== b) {
+          model[a] -= x;
+          model[b] += x;
+        }
         mineCount++;
         transfers++;
         env.read((txn) => {
@@ -338,6 +344,9 @@ test("rebuild: writes of this process and of another one go on during the rebuil
       e2.read((txn) => {
         assert.equal(txn.get(meta, "child"), lastChild);
         for (const n of writer.acked) assert.equal(txn.get(child, n), childValue(n), `child commit ${n}`);
+        assert.equal(txn.count(child), writer.acked.length, "nothing but the child's commits");
+        const bankNow = e2.table("bank", { keys: "uint32", values: "uint32", create: false });
+        for (let i = 0; i < 100; i++) assert.equal(txn.get(bankNow, i), model[i], `account ${i} as the model has it`);
         for (let i = 0; i < mineCount; i++) assert.equal(txn.get(m2, i), `mine ${i}`);
         assert.equal(txn.count(m2), mineCount);
       });
