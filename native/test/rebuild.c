@@ -38,98 +38,14 @@
  *
  * Exit status 0 = pass; otherwise the first failure is printed on stderr. */
 #define _GNU_SOURCE
-#include "mdbx.h"
+#include "harness.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <inttypes.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #define PAGESIZE 4096u
 #define MAIN_TABLE 1u /* the handle of the main table (MAIN_DBI inside libmdbx) */
 #define PH_TXNID 0    /* page header: txnid (8 bytes) */
 #define PH_PGNO 16    /* page header: pgno (4 bytes) */
-
-static uint64_t seed;
-static char db_dir[4096];
-static bool keep_db;
-static const char *phase = "setup";
-static size_t round_no;
-
-static void cleanup_dir(void) {
-  if (!db_dir[0] || keep_db)
-    return;
-  DIR *d = opendir(db_dir);
-  if (d) {
-    struct dirent *e;
-    char path[4400];
-    while ((e = readdir(d)) != NULL) {
-      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-        continue;
-      snprintf(path, sizeof(path), "%s/%s", db_dir, e->d_name);
-      unlink(path);
-    }
-    closedir(d);
-  }
-  rmdir(db_dir);
-  db_dir[0] = 0;
-}
-
-__attribute__((noreturn, format(printf, 1, 2))) static void fail(const char *fmt, ...) {
-  va_list ap;
-  fflush(stdout);
-  fprintf(stderr, "rebuild: FAIL in %s (round %zu): ", phase, round_no);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fprintf(stderr, "\nrebuild: replay with TURBOMDBX_SEED=%" PRIu64 "%s\n", seed,
-          keep_db ? "" : " (TURBOMDBX_KEEP_DB=1 keeps the databases)");
-  if (keep_db && db_dir[0])
-    fprintf(stderr, "rebuild: databases kept in %s\n", db_dir);
-  cleanup_dir();
-  exit(1);
-}
-
-#define CHECK(expr)                                                                                                    \
-  do {                                                                                                                 \
-    int rc_ = (expr);                                                                                                  \
-    if (rc_ != MDBX_SUCCESS)                                                                                           \
-      fail("%s:%d: %s: %s", __FILE__, __LINE__, #expr, mdbx_strerror(rc_));                                            \
-  } while (0)
-
-static void *xrealloc(void *p, size_t n) {
-  void *r = realloc(p, n ? n : 1);
-  if (!r)
-    fail("out of memory (%zu bytes)", n);
-  return r;
-}
-
-static uint64_t rng;
-static uint64_t rnd(void) { /* splitmix64 */
-  uint64_t z = (rng += UINT64_C(0x9E3779B97F4A7C15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-  return z ^ (z >> 31);
-}
-static uint64_t below(uint64_t n) { return n ? rnd() % n : 0; }
-static uint64_t between(uint64_t lo, uint64_t hi) { return lo + below(hi - lo + 1); }
-static bool chance(unsigned percent) { return below(100) < percent; }
-
-static void put_be32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
-}
-static void put_be64(uint8_t *p, uint64_t v) {
-  put_be32(p, (uint32_t)(v >> 32));
-  put_be32(p + 4, (uint32_t)v);
-}
 
 static double now_sec(void) {
   struct timespec ts;
@@ -1078,7 +994,7 @@ static void diff_round(MDBX_env *env, size_t gap, bool write_b, bool defrag) {
     stat_defrag_only_reports += round_reported;
 
   /* The stop path: a non-zero answer ends the walk and is returned. */
-  if (round_no % 7 == 3 && rs[T_DUPS].n > 3 && sa[T_DUPS].present && sb[T_DUPS].present) {
+  if (step_no % 7 == 3 && rs[T_DUPS].n > 3 && sa[T_DUPS].present && sb[T_DUPS].present) {
     repset_t stop = {0};
     stop.stop_after = 2;
     MDBX_dbi dbi;
@@ -1347,30 +1263,15 @@ static void big_tests(void) {
 /*------------------------------------------------------------------ main */
 
 int main(void) {
-  const char *s = getenv("TURBOMDBX_SEED");
-  if (s && *s)
-    seed = strtoull(s, NULL, 0);
-  else {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    seed = ((uint64_t)ts.tv_sec * 1000000007u) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
-    seed %= UINT64_C(1000000000000);
-  }
-  rng = seed;
+  harness_seed("rebuild");
   const char *soak = getenv("TURBOMDBX_SOAK");
   const size_t rounds = (soak && *soak && strcmp(soak, "0")) ? 600 : 60;
-  keep_db = getenv("TURBOMDBX_KEEP_DB") && *getenv("TURBOMDBX_KEEP_DB");
   const bool lifo = seed & 1;
   fprintf(stderr, "rebuild: seed %" PRIu64 " (TURBOMDBX_SEED to replay), %zu rounds%s\n", seed, rounds,
           lifo ? ", LIFORECLAIM" : "");
   const double t0 = now_sec();
 
-  const char *tmp = getenv("TMPDIR");
-  snprintf(db_dir, sizeof(db_dir), "%s/turbomdbx-rebuild-c-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-  if (!mkdtemp(db_dir)) {
-    db_dir[0] = 0;
-    fail("mkdtemp: %s", strerror(errno));
-  }
+  harness_tempdir();
   mdbx_setup_debug(MDBX_LOG_ERROR, MDBX_DBG_DONTCHANGE, MDBX_LOGGER_DONTCHANGE);
 
   if (strcmp(mdbx_turbomdbx_patchlevel(), "turbomdbx-3") != 0)
@@ -1383,7 +1284,7 @@ int main(void) {
   MDBX_env *env = open_env(path, MDBX_NOSUBDIR, lifo);
   phase = "initial fill";
   initial_fill(env);
-  for (round_no = 1; round_no <= rounds; ++round_no) {
+  for (step_no = 1; step_no <= rounds; ++step_no) {
     const unsigned c = (unsigned)below(100);
     size_t gap = c < 45 ? 1 : c < 75 ? between(2, 10) : between(20, 60);
     const bool write_b = chance(25);
@@ -1410,9 +1311,9 @@ int main(void) {
           " with defrag (%" PRIu64 " pages moved, %" PRIu64 " headers checked, %" PRIu64
           " keys reported by defrag-only rounds); tables created %zu, dropped %zu, renamed %zu, cleared %zu+%zu; "
           "%zu bulk range deletes; negative controls %zu; %.1f s\n",
-          round_no - 1, stat_diffs, stat_changed, stat_reported, stat_pages, stat_main_table_reports, stat_write_b_rounds,
+          step_no - 1, stat_diffs, stat_changed, stat_reported, stat_pages, stat_main_table_reports, stat_write_b_rounds,
           stat_defrag_rounds, stat_defrag_moved, stat_defrag_pages_checked, stat_defrag_only_reports, tmp_creates,
           tmp_drops, tmp_renames, tmp_clears, fixed_clears, bulk_deletes, control_done, now_sec() - t0);
-  printf("rebuild: %zu rounds, %" PRIu64 " diffs checked, seed %" PRIu64 ", OK\n", round_no - 1, stat_diffs, seed);
+  printf("rebuild: %zu rounds, %" PRIu64 " diffs checked, seed %" PRIu64 ", OK\n", step_no - 1, stat_diffs, seed);
   return 0;
 }

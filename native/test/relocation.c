@@ -26,20 +26,9 @@
  *
  * Exit status 0 = pass; otherwise the first violations are printed on stderr. */
 #define _GNU_SOURCE
-#include "mdbx.h"
+#include "harness.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <inttypes.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 /*------------------------------------------------------------------ basics */
 
@@ -57,82 +46,6 @@
 #define P_LARGE 0x04
 #define P_DUPFIX 0x20
 
-static uint64_t seed;
-static char db_dir[4096];
-static bool keep_db;
-static const char *step_desc = "setup";
-static size_t step_no;
-
-static void cleanup_dir(void) {
-  if (!db_dir[0] || keep_db)
-    return;
-  DIR *d = opendir(db_dir);
-  if (d) {
-    struct dirent *e;
-    char path[4200];
-    while ((e = readdir(d)) != NULL) {
-      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-        continue;
-      snprintf(path, sizeof(path), "%s/%s", db_dir, e->d_name);
-      unlink(path);
-    }
-    closedir(d);
-  }
-  rmdir(db_dir);
-  db_dir[0] = 0;
-}
-
-__attribute__((noreturn, format(printf, 1, 2))) static void fail(const char *fmt, ...) {
-  va_list ap;
-  fflush(stdout);
-  fprintf(stderr, "relocation: FAIL at step %zu (%s): ", step_no, step_desc);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fprintf(stderr, "\nrelocation: replay with TURBOMDBX_SEED=%" PRIu64 "%s\n", seed,
-          keep_db ? "" : " (TURBOMDBX_KEEP_DB=1 keeps the database)");
-  if (keep_db && db_dir[0])
-    fprintf(stderr, "relocation: database kept in %s\n", db_dir);
-  cleanup_dir();
-  exit(1);
-}
-
-#define CHECK(expr)                                                                                                    \
-  do {                                                                                                                 \
-    int rc_ = (expr);                                                                                                  \
-    if (rc_ != MDBX_SUCCESS)                                                                                           \
-      fail("%s:%d: %s: %s", __FILE__, __LINE__, #expr, mdbx_strerror(rc_));                                            \
-  } while (0)
-
-static void *xrealloc(void *p, size_t n) {
-  void *r = realloc(p, n ? n : 1);
-  if (!r)
-    fail("out of memory (%zu bytes)", n);
-  return r;
-}
-
-static uint64_t rng;
-static uint64_t rnd(void) { /* splitmix64 */
-  uint64_t z = (rng += UINT64_C(0x9E3779B97F4A7C15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-  return z ^ (z >> 31);
-}
-static uint64_t below(uint64_t n) { return n ? rnd() % n : 0; }
-static uint64_t between(uint64_t lo, uint64_t hi) { return lo + below(hi - lo + 1); }
-static bool chance(unsigned percent) { return below(100) < percent; }
-
-static void put_be32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
-}
-static void put_be64(uint8_t *p, uint64_t v) {
-  put_be32(p, (uint32_t)(v >> 32));
-  put_be32(p + 4, (uint32_t)v);
-}
-static uint32_t get_be32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static uint64_t get_be64(const uint8_t *p) { return (uint64_t)get_be32(p) << 32 | get_be32(p + 4); }
 static uint16_t peek16(const uint8_t *p) {
   uint16_t v;
   memcpy(&v, p, 2);
@@ -509,7 +422,7 @@ static size_t compare(const snap_t *a, const snap_t *b, bool use_retired, bool u
 #define VIOLATION(kind, pgno, pflags, ...)                                                                             \
   do {                                                                                                                 \
     if (!quiet && vs->pairs[kind] < 8) {                                                                               \
-      fprintf(stderr, "relocation: violation at step %zu (%s): ", step_no, step_desc);                                \
+      fprintf(stderr, "relocation: violation at step %zu (%s): ", step_no, phase);                                \
       fprintf(stderr, __VA_ARGS__);                                                                                    \
       fputc('\n', stderr);                                                                                             \
     }                                                                                                                  \
@@ -861,7 +774,7 @@ static void work(MDBX_txn *txn, size_t ops, int depth) {
   }
 }
 
-/* One write transaction of a random kind; sets step_desc. */
+/* One write transaction of a random kind; sets phase. */
 static size_t aborted_txns, spill_txns, clears;
 static bool no_spill;
 
@@ -878,48 +791,48 @@ static void one_transaction(MDBX_env *env, size_t commit_no, size_t total) {
   const size_t events_before = ev.events;
 
   if (spill) {
-    step_desc = "spilling transaction";
+    phase = "spilling transaction";
     work(txn, 60, 0);
     for (size_t i = 0; i < 1500; ++i)
       put_plain(txn, below(PLAIN_KEYS), MDBX_UPSERT);
   } else if (commit_no == total / 3 || commit_no == (2 * total) / 3) {
-    step_desc = "mass delete";
+    phase = "mass delete";
     for (int t = 0; t < T_COUNT; ++t)
       range_delete_ex(txn, t, entries(txn, t) * 2 / 3, chance(50));
   } else {
     const unsigned c = (unsigned)below(100);
     if (c < 45) {
-      step_desc = "mixed ops";
+      phase = "mixed ops";
       work(txn, between(1, 80), 0);
     } else if (c < 60) {
-      step_desc = "bulk insert";
+      phase = "bulk insert";
       bulk_insert(txn, between(200, 1500));
       work(txn, between(0, 20), 0);
     } else if (c < 70) {
-      step_desc = "range delete";
+      phase = "range delete";
       range_delete(txn, (int)below(T_COUNT), between(50, 2000));
       work(txn, between(0, 20), 0);
     } else if (c < 78) {
-      step_desc = "value resizing";
+      phase = "value resizing";
       resize_plain(txn, between(20, 300));
     } else if (c < 86) {
-      step_desc = "dupsort conversions";
+      phase = "dupsort conversions";
       for (size_t i = between(1, 4); i; --i)
         dup_convert(txn);
       work(txn, between(0, 10), 0);
     } else if (c < 91) {
-      step_desc = "appends";
+      phase = "appends";
       append_plain(txn, between(50, 800));
     } else if (c < 93) {
       const int t = chance(25) ? T_PLAIN : (int)between(T_DUPS, T_INTS);
       static const char *const clear_desc[T_COUNT] = {"clear plain (mdbx_drop)", "clear dups (mdbx_drop)",
                                                       "clear dupfix (mdbx_drop)", "clear ints (mdbx_drop)"};
-      step_desc = clear_desc[t];
+      phase = clear_desc[t];
       CHECK(mdbx_drop(txn, dbi[t], false));
       clears += 1;
       work(txn, between(0, 20), 0);
     } else {
-      step_desc = "mixed ops with nesting";
+      phase = "mixed ops with nesting";
       work(txn, between(20, 200), 0);
     }
   }
@@ -932,8 +845,8 @@ static void one_transaction(MDBX_env *env, size_t commit_no, size_t total) {
       fail("an aborted write transaction reported %zu relocation events", ev.events - events_before);
     aborted_txns += 1;
     static char desc[96];
-    snprintf(desc, sizeof(desc), "aborted transaction of %s", step_desc);
-    step_desc = desc;
+    snprintf(desc, sizeof(desc), "aborted transaction of %s", phase);
+    phase = desc;
     return;
   }
   const size_t commits_before = ev.commits;
@@ -965,33 +878,18 @@ static struct mdbx_pgops {
 static size_t defrag_runs, defrag_moved, defrag_cycles, defrag_commits;
 
 int main(void) {
-  const char *s = getenv("TURBOMDBX_SEED");
-  if (s && *s)
-    seed = strtoull(s, NULL, 0);
-  else {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    seed = ((uint64_t)ts.tv_sec * 1000000007u) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
-    seed %= UINT64_C(1000000000000);
-  }
-  rng = seed;
+  harness_seed("relocation");
   const char *soak = getenv("TURBOMDBX_SOAK");
   size_t total = (soak && *soak && strcmp(soak, "0")) ? 5000 : 300;
   const char *nc = getenv("TURBOMDBX_COMMITS");
   if (nc && *nc)
     total = strtoul(nc, NULL, 0);
-  keep_db = getenv("TURBOMDBX_KEEP_DB") && *getenv("TURBOMDBX_KEEP_DB");
   no_spill = getenv("TURBOMDBX_RELOCATION_NO_SPILL") && *getenv("TURBOMDBX_RELOCATION_NO_SPILL");
   const bool lifo = seed & 1;
   fprintf(stderr, "relocation: seed %" PRIu64 " (TURBOMDBX_SEED to replay), %zu workload transactions%s%s\n", seed,
           total, lifo ? ", LIFORECLAIM" : "", no_spill ? ", no spilling transactions" : "");
 
-  const char *tmp = getenv("TMPDIR");
-  snprintf(db_dir, sizeof(db_dir), "%s/turbomdbx-relocation-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-  if (!mkdtemp(db_dir)) {
-    db_dir[0] = 0;
-    fail("mkdtemp: %s", strerror(errno));
-  }
+  harness_tempdir();
 
   ev.retired = calloc(MAX_PAGES, 1);
   ev.written = calloc(MAX_PAGES, sizeof(uint64_t));
@@ -1045,7 +943,7 @@ int main(void) {
     if (commit_no && commit_no != last_defrag_at &&
         (commit_no % 23 == 0 || commit_no == total / 3 || commit_no == (2 * total) / 3)) {
       last_defrag_at = commit_no;
-      step_desc = "defrag";
+      phase = "defrag";
       MDBX_defrag_result_t res;
       const intptr_t batch = chance(50) ? 0 : (intptr_t)between(4, 64);
       const int rc = mdbx_env_defrag(env, 0, 0, 0, 3 << 16, -1, batch, NULL, NULL, &res);
