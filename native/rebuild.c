@@ -263,8 +263,12 @@ static int rebuild_lock(const char *side) {
   return fd;
 }
 
-static bool same_file(const struct stat *a, const struct stat *b) {
-  return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+/* Whether the data file `env` has open is the one at the database's path. */
+static bool env_file_current(MDBX_env *env, const tm_paths_t *p) {
+  mdbx_filehandle_t dfd;
+  struct stat a, b;
+  return mdbx_env_get_fd(env, &dfd) == MDBX_SUCCESS && fstat(dfd, &a) == 0 && stat(p->data, &b) == 0 &&
+         a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 static void sync_dir(const char *dir) {
@@ -389,11 +393,7 @@ TM_API int tm_switch_attach(MDBX_env *env, uint32_t expect_gen) {
   }
   const uint32_t gen = __atomic_load_n(&x->sc->gen, __ATOMIC_SEQ_CST);
   const uint32_t state = __atomic_load_n(&x->sc->state, __ATOMIC_SEQ_CST);
-  mdbx_filehandle_t dfd;
-  struct stat a, b;
-  bool current = (gen & 0x7fffffff) == expect_gen && state == SC_IDLE &&
-                 mdbx_env_get_fd(env, &dfd) == MDBX_SUCCESS && fstat(dfd, &a) == 0 && stat(p.data, &b) == 0 &&
-                 same_file(&a, &b);
+  const bool current = (gen & 0x7fffffff) == expect_gen && state == SC_IDLE && env_file_current(env, &p);
   paths_free(&p);
   if (!current) {
     sc_close(x->fd, x->sc);
@@ -423,18 +423,11 @@ TM_API int tm_switch_adopt(MDBX_env *env) {
   if (rc != MDBX_SUCCESS)
     return rb_rc(rc);
   const uint32_t gen = __atomic_load_n(&x->sc->gen, __ATOMIC_SEQ_CST);
-  int r;
-  if (__atomic_load_n(&x->sc->state, __ATOMIC_SEQ_CST) != SC_IDLE)
-    r = 2;
-  else {
-    mdbx_filehandle_t dfd;
-    struct stat a, b;
-    if (mdbx_env_get_fd(env, &dfd) == MDBX_SUCCESS && fstat(dfd, &a) == 0 && stat(p.data, &b) == 0 &&
-        same_file(&a, &b)) {
+  int r = 2;
+  if (__atomic_load_n(&x->sc->state, __ATOMIC_SEQ_CST) == SC_IDLE) {
+    r = env_file_current(env, &p) ? 0 : 1;
+    if (r == 0)
       x->gen = gen;
-      r = 0;
-    } else
-      r = 1;
   }
   paths_free(&p);
   return r;
@@ -738,6 +731,25 @@ static int round_into(tm_rebuild_t *rb, MDBX_env *copy, MDBX_txn *older, MDBX_tx
   return rc;
 }
 
+/* Begins a read transaction on the newest snapshot, replays *older -> it into
+ * the copy, and makes it the new *older. */
+static int advance(tm_rebuild_t *rb, MDBX_env *copy, MDBX_txn **older, uint64_t *keys) {
+  MDBX_txn *newer = NULL;
+  int rc = mdbx_txn_begin(rb->env, NULL, MDBX_TXN_RDONLY, &newer);
+  if (rc != MDBX_SUCCESS)
+    return rc;
+  rc = round_into(rb, copy, *older, newer, keys);
+  if (rc != MDBX_SUCCESS) {
+    mdbx_txn_abort(newer);
+    return rc;
+  }
+  mdbx_txn_abort(*older);
+  *older = newer;
+  put64(&rb->keys, get64(&rb->keys) + *keys);
+  put64(&rb->last_keys, *keys);
+  return MDBX_SUCCESS;
+}
+
 /* Catch-up stops when a round replayed fewer keys than this, or took less than ROUND_SHORT_NS. */
 #define ROUND_FEW_KEYS 2048u
 #define ROUND_SHORT_NS 10000000u
@@ -765,7 +777,7 @@ static int rebuild_run(tm_rebuild_t *rb) {
   tm_paths_t *p = &rb->p;
   int side_fd = -1, lock_fd = -1;
   tm_sidecar_t *sc = NULL;
-  MDBX_txn *a = NULL, *b = NULL, *w = NULL;
+  MDBX_txn *a = NULL, *w = NULL;
   MDBX_env *copy = NULL;
   bool switched = false;
   int rc = sc_open(p->side, true, &side_fd, &sc);
@@ -823,18 +835,11 @@ static int rebuild_run(tm_rebuild_t *rb) {
       goto bailout;
     }
     const uint64_t r0 = now_ns();
-    rc = mdbx_txn_begin(rb->env, NULL, MDBX_TXN_RDONLY, &b);
-    if (rc != MDBX_SUCCESS)
-      goto bailout;
     uint64_t keys = 0;
-    rc = round_into(rb, copy, a, b, &keys);
+    rc = advance(rb, copy, &a, &keys);
     if (rc != MDBX_SUCCESS)
       goto bailout;
-    mdbx_txn_abort(a);
-    a = b, b = NULL;
     put64(&rb->rounds, get64(&rb->rounds) + 1);
-    put64(&rb->keys, get64(&rb->keys) + keys);
-    put64(&rb->last_keys, keys);
     if (keys < ROUND_FEW_KEYS || now_ns() - r0 < ROUND_SHORT_NS || get64(&rb->rounds) >= ROUNDS_MAX)
       break;
   }
@@ -851,16 +856,10 @@ static int rebuild_run(tm_rebuild_t *rb) {
   if (rc != MDBX_SUCCESS)
     goto bailout;
   const uint64_t w0 = now_ns();
-  rc = mdbx_txn_begin(rb->env, NULL, MDBX_TXN_RDONLY, &b);
-  if (rc != MDBX_SUCCESS)
-    goto bailout;
   uint64_t keys = 0;
-  rc = round_into(rb, copy, a, b, &keys);
+  rc = advance(rb, copy, &a, &keys);
   if (rc != MDBX_SUCCESS)
     goto bailout;
-  put64(&rb->keys, get64(&rb->keys) + keys);
-  put64(&rb->last_keys, keys);
-  mdbx_txn_abort(b), b = NULL;
   mdbx_txn_abort(a), a = NULL;
   {
     MDBX_envinfo ci;
@@ -900,8 +899,6 @@ static int rebuild_run(tm_rebuild_t *rb) {
   rc = MDBX_SUCCESS;
 
 bailout:
-  if (b)
-    mdbx_txn_abort(b);
   if (w)
     mdbx_txn_abort(w);
   if (a)
