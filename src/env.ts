@@ -5,7 +5,7 @@
  */
 import type { KeyKind, ValueKind } from "./codec.ts";
 import { CopyFlags, DbFlags, EnvFlags, Option, type OptionName, TxnFlags } from "./constants.ts";
-import { backend, check, cString, fail, fn, load, misuse, scratch } from "./core.ts";
+import { backend, check, cString, encoder, fail, fn, load, misuse, scratch } from "./core.ts";
 import { ErrorCode, MdbxError } from "./errors.ts";
 import type { Handle, NativeCallback } from "./ffi/mod.ts";
 import { Table, tableFlags, type TableOptions } from "./table.ts";
@@ -575,10 +575,7 @@ export class Env implements Disposable {
 
   /** Changes the durability mode of an open environment. */
   setSync(mode: SyncMode): void {
-    const f = syncFlags(mode); // validate before changing anything
-    const all = EnvFlags.UTTERLY_NOSYNC | EnvFlags.NOMETASYNC;
-    check(fn.tm_env_set_flags(this.#h(), all, 0), "setting sync mode");
-    if (f) check(fn.tm_env_set_flags(this.#h(), f, 1), "setting sync mode");
+    applySync(this.#h(), mode);
     this.#sync = mode;
   }
 
@@ -912,36 +909,38 @@ export class Env implements Disposable {
     }
     const nh = openHandle(this.path, this.#options);
     const world: World = { h: nh, gen: old.gen + 1, live: 0, retired: false, dbis: new Map(), shadows: new Map() };
+    // tables are re-pointed only once the new file is fully set up
+    const found = new Map<Table, number>();
     try {
-      for (const [name, t] of this.#tables) old.dbis.set(name, t.dbi);
       const rt = fn.tm_txn_begin(nh, null, TxnFlags.RDONLY, scratch.i32Bytes);
       if (rt === null) fail(scratch.i32[0], `reading the new file of ${this.path}`);
       try {
-        for (const t of [...this.#tables.values()]) {
-          const nb = t.name === null ? null : new TextEncoder().encode(t.name);
+        for (const t of this.#tables.values()) {
+          const nb = t.name === null ? null : encoder.encode(t.name);
           const r = fn.tm_dbi_open(rt, nb, nb?.length ?? 0, t.name === null ? 0 : 1, DbFlags.ACCEDE, scratch.u32Bytes);
-          if (r < 0) {
-            // not in the new file (dropped by another process before the switch)
-            t.dropped = true;
-            this.#tables.delete(t.name);
-            continue;
-          }
-          t.dbi = scratch.u32[0];
-          t.gen = world.gen;
+          if (r >= 0) found.set(t, scratch.u32[0]);
         }
       } finally {
         fn.tm_txn_commit(rt);
       }
       if (this.#hsr !== null) check(fn.mdbx_env_set_hsr(nh, this.#hsr.handle), "setting the HSR callback");
       for (const [name, v] of this.#runtime) fn.tm_env_set_option(nh, Option[name], v);
-      if (this.#sync !== null) {
-        fn.tm_env_set_flags(nh, EnvFlags.UTTERLY_NOSYNC | EnvFlags.NOMETASYNC, 0);
-        const f = syncFlags(this.#sync);
-        if (f) fn.tm_env_set_flags(nh, f, 1);
-      }
+      if (this.#sync !== null) applySync(nh, this.#sync);
     } catch (e) {
       fn.tm_env_close(nh, 1);
       throw e;
+    }
+    for (const [name, t] of [...this.#tables]) {
+      old.dbis.set(name, t.dbi);
+      const dbi = found.get(t);
+      if (dbi === undefined) {
+        // not in the new file (dropped by another process before the switch)
+        t.dropped = true;
+        this.#tables.delete(name);
+      } else {
+        t.dbi = dbi;
+        t.gen = world.gen;
+      }
     }
     // caches: the new file has other page numbers; start empty
     const oldCache = core.cache;
@@ -980,6 +979,13 @@ export class Env implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** Sets the durability mode of an open native env. */
+function applySync(h: Handle, mode: SyncMode): void {
+  const f = syncFlags(mode); // validate before changing anything
+  check(fn.tm_env_set_flags(h, EnvFlags.UTTERLY_NOSYNC | EnvFlags.NOMETASYNC, 0), "setting sync mode");
+  if (f) check(fn.tm_env_set_flags(h, f, 1), "setting sync mode");
 }
 
 function syncFlags(mode: SyncMode): number {
