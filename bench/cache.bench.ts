@@ -19,6 +19,9 @@
  *    record (tmb_cache_get), lmdb-js `getBinaryFast()`, and the floor: two
  *    dependent random reads, a slot table of the cache's size and then a buffer
  *    as large as the data;
+ *  - getInto, uniform and Zipf(0.99): the same, with `txn.getInto()` copying
+ *    each value into one reused buffer (cached and uncached), against the same
+ *    baselines: the allocation-free read, as lmdb-js `getBinaryFast()` is;
  *  - relation: per source, a prefix scan of its keys in a relation index
  *    (`<src 16B><dir 1B><type 2B><dst 16B>`, 40 to 60 per source) and one
  *    `get()` of each destination object, cached objects table against uncached;
@@ -474,23 +477,37 @@ async function runDataset(ds: Dataset, label: string): Promise<void> {
     }
 
     // --- random gets ---
-    const getFns = (sample: KeySample): Fns => {
+    // get() returns a copy of its own; getInto() copies into one reused buffer, as lmdb-js getBinaryFast() does
+    const getFns = (sample: KeySample, api: "get" | "getInto"): Fns => {
       const fns: Fns = new Map();
       const list = sample.list, index = sample.index!;
       const batches = () => new Batches(sample, GET_BATCH);
+      const target = new Uint8Array(vs);
       const getLoop = (e: Env, tt: Bin) => {
         const b = batches();
-        return () => {
-          const base = b.next() * GET_BATCH;
-          const txn = e.beginRead();
-          let s = 0;
-          for (let i = base; i < base + GET_BATCH; i++) {
-            const v = txn.get(tt, list[i])!;
-            s += v[0] + v[v.length - 1];
+        return api === "get"
+          ? () => {
+            const base = b.next() * GET_BATCH;
+            const txn = e.beginRead();
+            let s = 0;
+            for (let i = base; i < base + GET_BATCH; i++) {
+              const v = txn.get(tt, list[i])!;
+              s += v[0] + v[v.length - 1];
+            }
+            txn.end();
+            return s;
           }
-          txn.end();
-          return s;
-        };
+          : () => {
+            const base = b.next() * GET_BATCH;
+            const txn = e.beginRead();
+            let s = 0;
+            for (let i = base; i < base + GET_BATCH; i++) {
+              const n = txn.getInto(tt, list[i], target);
+              s += target[0] + target[n - 1];
+            }
+            txn.end();
+            return s;
+          };
       };
       fns.set("turbomdbx", getLoop(env, t));
       fns.set("uncached", getLoop(envP, tp));
@@ -553,13 +570,17 @@ async function runDataset(ds: Dataset, label: string): Promise<void> {
       return fns;
     };
 
-    const samples: [string, KeySample][] = [
-      ["uniform", ds.sample(SAMPLE, 2)],
-      ["zipf", ds.pick(zipf(SAMPLE, n, ZIPF_S, 3))],
+    const uniform = ds.sample(SAMPLE, 2), skewed = ds.pick(zipf(SAMPLE, n, ZIPF_S, 3));
+    const samples: [string, KeySample, "get" | "getInto"][] = [
+      ["uniform", uniform, "get"],
+      ["zipf", skewed, "get"],
+      ["uniform", uniform, "getInto"],
+      ["zipf", skewed, "getInto"],
     ];
-    for (const [workload, sample] of samples) {
+    for (const [dist, sample, api] of samples) {
+      const workload = api === "get" ? dist : `${dist} getInto`;
       if (!wanted(`${label} ${workload}`)) continue;
-      const fns = getFns(sample);
+      const fns = getFns(sample, api);
       // the same answers from every implementation (the floor reads other bytes)
       const sums = new Map([...fns].filter(([k]) => k !== "floor").map(([k, f]) => [k, f()]));
       if (new Set(sums.values()).size !== 1) {
@@ -579,20 +600,20 @@ async function runDataset(ds: Dataset, label: string): Promise<void> {
       const lookups = c1.hits + c1.misses - c0.hits - c0.misses;
       recordHits(label, workload, "turbomdbx", c1.hits - c0.hits, lookups);
       recordHits(label, workload, "native-cache", nativeHits[0] - n0, calls * GET_BATCH);
-      const dist = workload === "zipf" ? "Zipf(0.99) get" : "uniform get";
+      const what = `${dist === "zipf" ? "Zipf(0.99)" : "uniform"} ${api}()`;
       addTarget({
         dataset: label,
-        name: `${dist}: uncached get / cached get`,
+        name: `${what}: uncached / cached`,
         value: speedup(p, "uncached"),
         unit: "x",
         kind: "min",
-        bound: workload === "zipf" ? 10 : 5,
+        bound: dist === "zipf" ? 10 : 5,
         rounds: p.rounds,
       });
-      if (workload === "uniform") {
+      if (dist === "uniform") {
         addTarget({
           dataset: label,
-          name: `${dist}: cached get / floor (2 dependent reads)`,
+          name: `${what}: cached / floor (2 dependent reads)`,
           value: p.ratio.floor ?? NaN,
           unit: "x",
           kind: "max",
@@ -600,10 +621,12 @@ async function runDataset(ds: Dataset, label: string): Promise<void> {
           rounds: p.rounds,
         });
       }
-      for (const [impl, what] of [["native-cache", "native mdbx_cache_get"], ["native", "native mdbx_get"]] as const) {
+      for (
+        const [impl, native] of [["native-cache", "native mdbx_cache_get"], ["native", "native mdbx_get"]] as const
+      ) {
         addTarget({
           dataset: label,
-          name: `${dist}: ${what} / cached get`,
+          name: `${what}: ${native} / cached`,
           value: speedup(p, impl),
           unit: "x",
           kind: "min",
@@ -613,7 +636,7 @@ async function runDataset(ds: Dataset, label: string): Promise<void> {
       }
       addTarget({
         dataset: label,
-        name: `${dist}: lmdb-js getBinaryFast / cached get`,
+        name: `${what}: lmdb-js getBinaryFast / cached`,
         value: speedup(p, "lmdb-js"),
         unit: "x",
         kind: "min",

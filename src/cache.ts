@@ -374,6 +374,14 @@ export class GetCache {
     return copyOut(this.hitChunk, off, len);
   }
 
+  /** Copies the last hit's value into `target` at `offset` (the caller made sure it fits). */
+  copyHitInto(target: Uint8Array, offset: number): void {
+    const src = this.hitChunk, off = this.hitOff, len = this.hitLen;
+    // short values byte by byte: set() would need a subarray of the map, an allocation per call
+    if (len <= 256) { for (let j = 0; j < len; j++) target[offset + j] = src[off + j]; }
+    else target.set(src.subarray(off, off + len), offset);
+  }
+
   /** Remembers where `key` (hashed by the last lookup) lives. */
   insert(k: Uint8Array, len: number, pgno: number, nodeOffset: number, version: number): void {
     const h = this._hash(k, len);

@@ -418,6 +418,62 @@ export abstract class Txn {
     return t.v.decode(out, 0, n) as ValueOf<V>;
   }
 
+  /**
+   * Copies the value of `key` into `target` at `offset` and returns its length
+   * in bytes, or -1 if there is none. It allocates nothing: the read for hot
+   * loops that reuse one buffer (and, with a cached table, a hit is a hash
+   * probe and a copy out of the map, with no call into the library). The bytes
+   * are the value as stored (no value codec); for dupsort tables, the first
+   * value. A value longer than the room after `offset` throws a RangeError that
+   * says how long it is, and nothing is copied.
+   */
+  getInto<K extends KeyKind>(table: Table<K, ValueKind>, key: KeyInput<K>, target: Uint8Array, offset = 0): number {
+    const h = this._h();
+    const t = this._table(table);
+    if (!(target instanceof Uint8Array)) throw new TypeError(`getInto: target must be a Uint8Array`);
+    const room = target.length - offset;
+    if (!Number.isInteger(offset) || offset < 0 || room < 0) {
+      throw new RangeError(`getInto: offset ${offset} is not within the target's ${target.length} bytes`);
+    }
+    const kb = t.k.encode(key, "key");
+    const gc = t.cache;
+    let n: number;
+    if (gc !== null && !this._c.parked && (this._c.dirty === null || this._c.dirty[t.dbi] === 0)) {
+      if (gc.lookup(kb, t.k.len, this._c.snap)) {
+        n = gc.hitLen;
+        if (n <= room) gc.copyHitInto(target, offset);
+      } else {
+        n = this._getLocInto(h, t, kb, gc, offset === 0 ? target : target.subarray(offset));
+      }
+    } else {
+      n = fn.tm_get_at(h, t.dbi, kb, t.k.len, target, offset, room);
+    }
+    if (n < 0) {
+      if (n === NOTFOUND) return -1;
+      this._fail(n, "get", t);
+    }
+    if (n > room) {
+      throw new RangeError(
+        `getInto: the value in ${t} is ${n} bytes and ${room} bytes are free at offset ${offset}: nothing was copied; ` +
+          `pass a larger target`,
+      );
+    }
+    return n;
+  }
+
+  /**
+   * @internal A cache miss of getInto: look the key up in the tree, copy the
+   * value into `out` if it fits, remember where it is. Returns the value's
+   * length or a negative code.
+   */
+  _getLocInto(h: Handle, t: Table, kb: Uint8Array, gc: GetCache, out: Uint8Array): number {
+    const klen = t.k.len, cache = this._c.env.cache!;
+    const n = fn.tm_get_loc(h, t.dbi, kb, klen, out, out.length, cache.pageSize, scratch.f64Bytes);
+    const loc = scratch.f64;
+    if (n >= 0 && loc[0] >= 0 && this._c.snap >= cache.fence) gc.insert(kb, klen, loc[0], loc[1], loc[2]);
+    return n;
+  }
+
   /** @internal A cache miss: look the key up in the tree and remember where it is. */
   _getAndCache<K extends KeyKind, V extends ValueKind>(
     h: Handle,
@@ -425,20 +481,16 @@ export abstract class Txn {
     kb: Uint8Array,
     gc: GetCache,
   ): ValueOf<V> | undefined {
-    const klen = t.k.len;
-    const ps = this._c.env.cache!.pageSize;
     let out = scratch.out;
-    let n = fn.tm_get_loc(h, t.dbi, kb, klen, out, out.length, ps, scratch.f64Bytes);
+    let n = this._getLocInto(h, t, kb, gc, out);
     if (n < 0) {
       if (n === NOTFOUND) return undefined;
       this._fail(n, "get", t);
     }
     if (n > out.length) {
       out = growOut(n);
-      n = check(fn.tm_get_loc(h, t.dbi, kb, klen, out, out.length, ps, scratch.f64Bytes), `get from ${t}`);
+      n = check(this._getLocInto(h, t, kb, gc, out), `get from ${t}`);
     }
-    const loc = scratch.f64;
-    if (loc[0] >= 0 && this._c.snap >= this._c.env.cache!.fence) gc.insert(kb, klen, loc[0], loc[1], loc[2]);
     return t.v.decode(out, 0, n) as ValueOf<V>;
   }
 

@@ -174,6 +174,68 @@ test("get returns a copy: changing it does not change the database", () => {
   assert.deepEqual(again, bytes(1, 2, 3));
 });
 
+for (const cache of [false, true]) {
+  test(`getInto copies the value into the target at the offset and returns its length${cache ? " (cached table)" : ""}`, () => {
+    using t = tempEnv();
+    const tbl = t.env.table("t", cache ? { cache: true } : {});
+    const dup = t.env.table("d", { ...S, dupSort: true });
+    const big = new Uint8Array(10_000).map((_, i) => i * 7);
+    t.env.write((x) => {
+      x.put(tbl, "k", bytes(1, 2, 3));
+      x.put(tbl, "empty", new Uint8Array(0));
+      x.put(tbl, "big", big);
+      ["c", "a", "b"].forEach((v) => x.put(dup, "k", v));
+    });
+    t.env.read((x) => {
+      // twice each: with a cache the first read fills it and the second is a hit
+      for (let round = 0; round < 2; round++) {
+        const out = new Uint8Array(8).fill(9);
+        assert.equal(x.getInto(tbl, "k", out), 3);
+        assert.deepEqual(out, bytes(1, 2, 3, 9, 9, 9, 9, 9));
+        assert.equal(x.getInto(tbl, "k", out, 5), 3, "at an offset");
+        assert.deepEqual(out, bytes(1, 2, 3, 9, 9, 1, 2, 3));
+        assert.equal(x.getInto(tbl, "missing", out), -1);
+        assert.equal(x.getInto(tbl, "empty", out, 8), 0, "an empty value fits at the very end");
+        const room = new Uint8Array(big.length + 1);
+        assert.equal(x.getInto(tbl, "big", room, 1), big.length);
+        assert.deepEqual(room.subarray(1), big);
+        // too little room: a RangeError with the length, and the target untouched
+        const small = new Uint8Array(4).fill(5);
+        assert.throws(() => x.getInto(tbl, "k", small, 2), (e: unknown) => {
+          assert.ok(
+            e instanceof RangeError && /is 3 bytes and 2 bytes are free at offset 2/.test(e.message),
+            String(e),
+          );
+          return true;
+        });
+        assert.deepEqual(small, bytes(5, 5, 5, 5));
+        assert.throws(() => x.getInto(tbl, "big", new Uint8Array(9_999)), /10000 bytes and 9999 bytes are free/);
+        assert.equal(x.getInto(dup, "k", out), 1, "dupsort: the first value");
+        assert.equal(out[0], "a".charCodeAt(0));
+      }
+      const out = new Uint8Array(8);
+      assert.throws(() => x.getInto(tbl, "k", out, 9), RangeError, "offset past the end");
+      assert.throws(() => x.getInto(tbl, "k", out, -1), RangeError);
+      assert.throws(() => x.getInto(tbl, "k", out, 1.5), RangeError);
+      assert.throws(() => x.getInto(tbl, "k", [0, 0, 0] as unknown as Uint8Array), TypeError);
+      assert.throws(() => x.getInto(tbl, 42 as unknown as string, out), TypeError, "a key of the wrong type");
+    });
+    if (cache) assert.ok(tbl.cacheStats()!.hits >= 6, JSON.stringify(tbl.cacheStats()));
+    // a write transaction reads its own writes
+    t.env.write((x) => {
+      x.put(tbl, "k", bytes(4, 5));
+      const out = new Uint8Array(4);
+      assert.equal(x.getInto(tbl, "k", out), 2);
+      assert.deepEqual(out, bytes(4, 5, 0, 0));
+      x.del(tbl, "k");
+      assert.equal(x.getInto(tbl, "k", out), -1);
+    });
+    const txn = t.env.beginRead();
+    txn.end();
+    throwsMdbx(() => txn.getInto(tbl, "k", new Uint8Array(8)), "MDBX_BAD_TXN");
+  });
+}
+
 // ------------------------------------------------------------ put flags ---
 
 test("put overwrites by default; noOverwrite fails with MDBX_KEYEXIST and keeps the old value", () => {
