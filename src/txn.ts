@@ -385,15 +385,12 @@ export abstract class Txn {
     const h = this._h();
     const t = this._table(table);
     const kb = t.k.encode(key, "key");
-    const gc = t.cache;
+    const gc = this._cacheOf(t);
     if (gc !== null) {
-      const c = this._c;
-      if (!c.parked && (c.dirty === null || c.dirty[t.dbi] === 0)) {
-        if (gc.lookup(kb, t.k.len, c.snap)) {
-          return (t.values === "binary" ? gc.copyHit() : t.v.decode(gc.hitChunk, gc.hitOff, gc.hitLen)) as ValueOf<V>;
-        }
-        return this._getAndCache(h, t, kb, gc);
+      if (gc.lookup(kb, t.k.len, this._c.snap)) {
+        return (t.values === "binary" ? gc.copyHit() : t.v.decode(gc.hitChunk, gc.hitOff, gc.hitLen)) as ValueOf<V>;
       }
+      return this._getAndCache(h, t, kb, gc);
     }
     if (useSlab && t.values === "binary") {
       // straight into the result slab: one copy, no ArrayBuffer per result
@@ -436,9 +433,9 @@ export abstract class Txn {
       throw new RangeError(`getInto: offset ${offset} is not within the target's ${target.length} bytes`);
     }
     const kb = t.k.encode(key, "key");
-    const gc = t.cache;
+    const gc = this._cacheOf(t);
     let n: number;
-    if (gc !== null && !this._c.parked && (this._c.dirty === null || this._c.dirty[t.dbi] === 0)) {
+    if (gc !== null) {
       if (gc.lookup(kb, t.k.len, this._c.snap)) {
         n = gc.hitLen;
         if (n <= room) gc.copyHitInto(target, offset);
@@ -472,6 +469,16 @@ export abstract class Txn {
     const loc = scratch.f64;
     if (n >= 0 && loc[0] >= 0 && this._c.snap >= cache.fence) gc.insert(kb, klen, loc[0], loc[1], loc[2]);
     return n;
+  }
+
+  /**
+   * @internal The cache that may answer a read of `t` in this transaction:
+   * none for a parked reader (only libmdbx knows whether its snapshot was
+   * ousted) or a table this write transaction changed.
+   */
+  _cacheOf(t: Table): GetCache | null {
+    const gc = t.cache, c = this._c;
+    return gc !== null && !c.parked && (c.dirty === null || c.dirty[t.dbi] === 0) ? gc : null;
   }
 
   /** @internal A cache miss: look the key up in the tree and remember where it is. */
