@@ -32,6 +32,7 @@ export { Table } from "./src/table.ts";
 export type { TableInfo, TableOptions } from "./src/table.ts";
 export { Cursor } from "./src/cursor.ts";
 export type { CacheOptions, CacheStats } from "./src/cache.ts";
+export type { FollowBatch, FollowEntry, FollowOptions } from "./src/batch.ts";
 export type { RebuildOptions, RebuildPhaseName, RebuildProgress, RebuildResult } from "./src/rebuild.ts";
 export type { Entry } from "./src/cursor.ts";
 export type { KeyInput, KeyKind, KeyOf, ValueInput, ValueKind, ValueOf } from "./src/codec.ts";

@@ -139,3 +139,92 @@ TMB_API double tmb_cache_get(const MDBX_txn *txn, uint32_t dbi, const uint8_t *k
   *hits += (double)hit;
   return (double)sum;
 }
+
+/* ---------------------------------------------------------- the native cache --- */
+
+/* native/cache.c, exported by libturbomdbx */
+int tm_cache_get(void *t, const MDBX_txn *txn, uint32_t dbi, double snap, const uint8_t *key, uint32_t klen,
+                 uint8_t *out, uint32_t cap);
+int tm_get_many(void *t, const MDBX_txn *txn, uint32_t dbi, double snap, const uint8_t *keys, const uint32_t *koff,
+                uint32_t ksize, uint32_t first, uint32_t n, uint8_t *out, uint32_t at, uint32_t cap, int32_t *pos);
+
+/* n gets through turbomdbx's cache (t: the table's tm_ctable, NULL: uncached),
+ * one tm_cache_get per key from a C loop: the single-call path without the FFI.
+ * Each value is copied into dst. Returns the sum of each value's first and last
+ * bytes, or a negative error. */
+TMB_API double tmb_tc_get(void *t, const MDBX_txn *txn, uint32_t dbi, double snap, const uint8_t *keys,
+                          uint32_t ksize, uint32_t n, uint8_t *dst, uint32_t cap) {
+  uint64_t sum = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    int len = tm_cache_get(t, txn, dbi, snap, keys + (size_t)i * ksize, ksize, dst, cap);
+    if (len < 0)
+      return len;
+    sum += len ? dst[0] + dst[len - 1] : 0;
+  }
+  return (double)sum;
+}
+
+/* n gets through tm_get_many, `batch` keys per call, from a C loop: the batched
+ * path without the FFI. Values are copied into dst (pos: 2 * batch int32). */
+TMB_API double tmb_tc_get_many(void *t, const MDBX_txn *txn, uint32_t dbi, double snap, const uint8_t *keys,
+                               uint32_t ksize, uint32_t n, uint32_t batch, uint8_t *dst, uint32_t cap, int32_t *pos) {
+  uint64_t sum = 0;
+  for (uint32_t i = 0; i < n; i += batch) {
+    const uint32_t m = n - i < batch ? n - i : batch;
+    int r = tm_get_many(t, txn, dbi, snap, keys + (size_t)i * ksize, NULL, ksize, 0, m, dst, 0, cap, pos);
+    if (r < 0)
+      return r;
+    for (int j = 0; j < r; j++)
+      if (pos[2 * j + 1] > 0)
+        sum += dst[pos[2 * j]] + dst[pos[2 * j] + pos[2 * j + 1] - 1];
+  }
+  return (double)sum;
+}
+
+/* The floor of a cached get: for each key, read a 16-byte slot of `slots`
+ * (nslots of them, chosen by a hash of the key's first 8 bytes; its first 8
+ * bytes are an offset into data), then copy vlen bytes from data at that
+ * offset: two dependent random reads and a copy, with nothing validated. With
+ * group > 1 the reads are done in groups: every slot of the group prefetched,
+ * then every value, then the copies (the best a batched lookup can do). Returns
+ * the sum of each copy's first and last bytes. */
+TMB_API double tmb_floor(const uint8_t *slots, double nslots_d, const uint8_t *data, const uint8_t *keys,
+                         uint32_t ksize, uint32_t n, uint32_t vlen, uint32_t group, uint8_t *dst) {
+  const uint64_t nslots = (uint64_t)nslots_d;
+  uint64_t sum = 0;
+  if (group > 64)
+    group = 64;
+  if (group <= 1) {
+    for (uint32_t i = 0; i < n; ++i) {
+      uint64_t k, off;
+      memcpy(&k, keys + (size_t)i * ksize, 8);
+      const uint64_t h = (k * 0x9e3779b97f4a7c15ull) >> 32;
+      memcpy(&off, slots + ((h * nslots) >> 32) * 16, 8);
+      memcpy(dst, data + off, vlen);
+      sum += dst[0] + dst[vlen - 1];
+    }
+    return (double)sum;
+  }
+  const uint8_t *slot[64], *val[64];
+  for (uint32_t i = 0; i < n; i += group) {
+    const uint32_t m = n - i < group ? n - i : group;
+    for (uint32_t j = 0; j < m; j++) {
+      uint64_t k;
+      memcpy(&k, keys + (size_t)(i + j) * ksize, 8);
+      const uint64_t h = (k * 0x9e3779b97f4a7c15ull) >> 32;
+      slot[j] = slots + ((h * nslots) >> 32) * 16;
+      __builtin_prefetch(slot[j]);
+    }
+    for (uint32_t j = 0; j < m; j++) {
+      uint64_t off;
+      memcpy(&off, slot[j], 8);
+      val[j] = data + off;
+      __builtin_prefetch(val[j]);
+    }
+    for (uint32_t j = 0; j < m; j++) {
+      memcpy(dst, val[j], vlen);
+      sum += dst[0] + dst[vlen - 1];
+    }
+  }
+  return (double)sum;
+}

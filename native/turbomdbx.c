@@ -36,6 +36,11 @@
 
 static inline int tm_rc(int rc) { return rc > 0 ? -rc : rc; }
 
+/* native/cache.c: the get() cache learns whether a commit succeeded */
+typedef struct tm_cache tm_cache;
+tm_cache *tm_cache_of(MDBX_env *env);
+void tm_cache_confirm(tm_cache *c, int ok);
+
 /* native/rebuild.c: the switch of a live rebuild */
 int tm_switch_moved(MDBX_env *env);
 void tm_switch_detach(MDBX_env *env);
@@ -251,8 +256,13 @@ TM_API MDBX_txn *tm_txn_begin(MDBX_env *env, MDBX_txn *parent, uint32_t flags, i
   return txn;
 }
 
+/* The get() cache's relocation events are applied inside the commit; whether
+ * the commit succeeded it learns here (tm_cache_confirm). */
 TM_API int tm_txn_commit(MDBX_txn *txn) {
+  tm_cache *const cache = tm_cache_of(mdbx_txn_env(txn));
   int rc = mdbx_txn_commit_ex(txn, NULL);
+  if (cache)
+    tm_cache_confirm(cache, rc == MDBX_SUCCESS);
   return tm_rc(rc);
 }
 
@@ -736,9 +746,7 @@ TM_API int tm_scan(MDBX_cursor *cur, uint32_t flags, const void *start, uint32_t
   return (int)count;
 }
 
-/* ---------------------------------------------------------------- cache --- */
-
-#include <stdlib.h>
+/* ------------------------------------------------------------------ map --- */
 
 /* Where the data file is mapped: out = [base address, mapping length, mapped file size]. */
 TM_API int tm_env_map(MDBX_env *env, double *out) {
@@ -751,125 +759,18 @@ TM_API int tm_env_map(MDBX_env *env, double *out) {
   return tm_rc(rc);
 }
 
-/* Like tm_get, and where the pair lives: loc = [pgno, node offset in the page,
- * page txnid]; pgno is -1 when the location cannot be cached: a large value,
- * a dupsort table, or a dirty page of a write transaction. */
-TM_API int tm_get_loc(const MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, void *out, uint32_t cap,
-                      uint32_t pagesize, double *loc) {
-  MDBX_val d;
-  const int n = tm_get_val(txn, dbi, key, klen, out, cap, &d);
-  if (n < 0)
-    return n;
-  loc[0] = -1;
-  const uintptr_t p = (uintptr_t)d.iov_base;
-  const uint8_t *page = (const uint8_t *)(p & ~(uintptr_t)(pagesize - 1));
-  const size_t data_off = p - (uintptr_t)page;
-  uint16_t flags;
-  memcpy(&flags, page + 10, 2);
-  /* a plain leaf node: [dsize u32][flags u8][extra u8][ksize u16][key][data] */
-  if (flags == 2 /* P_LEAF only */ && data_off >= 20 + 8 + (size_t)klen && mdbx_is_dirty(txn, page) == MDBX_RESULT_FALSE) {
-    const uint8_t *node = page + data_off - 8 - klen;
-    uint32_t dsize;
-    uint16_t ksize;
-    memcpy(&dsize, node, 4);
-    memcpy(&ksize, node + 6, 2);
-    if (node[4] == 0 && ksize == klen && dsize == d.iov_len) {
-      uint32_t pgno;
-      uint64_t txnid;
-      memcpy(&pgno, page + 16, 4);
-      memcpy(&txnid, page, 8);
-      loc[0] = pgno;
-      loc[1] = (double)(node - page);
-      loc[2] = (double)txnid;
-    }
-  }
-  return n;
-}
-
-/* Relocation events collected from mdbx_env_set_relocation_func, drained by
- * TypeScript after each commit: 5 u32 per event, [kind, pgno, npages, txnid lo, txnid hi]. */
-typedef struct {
-  uint32_t *words;
-  size_t len, cap;
-  uint32_t mask; /* bit (1 << kind) set: keep events of that kind */
-  int overflow;  /* an allocation failed: the consumer must assume everything moved */
-} tm_reloc;
-
-static void tm_reloc_cb(void *ctx, uint64_t txnid, MDBX_relocation_kind_t kind, uint32_t pgno, uint32_t npages) {
-  tm_reloc *r = ctx;
-  if (!(r->mask & (1u << kind)) || r->overflow)
-    return;
-  if (r->len + 5 > r->cap) {
-    size_t cap = r->cap ? r->cap * 2 : 4096;
-    uint32_t *w = realloc(r->words, cap * sizeof(uint32_t));
-    if (!w) {
-      r->overflow = 1;
-      return;
-    }
-    r->words = w;
-    r->cap = cap;
-  }
-  uint32_t *e = r->words + r->len;
-  e[0] = (uint32_t)kind;
-  e[1] = pgno;
-  e[2] = npages;
-  e[3] = (uint32_t)txnid;
-  e[4] = (uint32_t)(txnid >> 32);
-  r->len += 5;
-}
-
-TM_API tm_reloc *tm_reloc_open(MDBX_env *env, uint32_t mask, int32_t *rc) {
-  tm_reloc *r = calloc(1, sizeof(tm_reloc));
-  if (!r) {
-    *rc = tm_rc(MDBX_ENOMEM);
-    return NULL;
-  }
-  r->mask = mask;
-  *rc = tm_rc(mdbx_env_set_relocation_func(env, tm_reloc_cb, r));
-  if (*rc) {
-    free(r);
-    return NULL;
-  }
-  return r;
-}
-
-TM_API int tm_reloc_close(MDBX_env *env, tm_reloc *r) {
-  int rc = env ? mdbx_env_set_relocation_func(env, NULL, NULL) : 0;
-  free(r->words);
-  free(r);
-  return tm_rc(rc);
-}
-
-/* Copies the collected events to `out` and forgets them when they fit in `cap`
- * bytes; returns the bytes they need (so 0 when there were none), or -1 after
- * an allocation failure (events were lost: drop every cached location). */
-TM_API int tm_reloc_drain(tm_reloc *r, uint8_t *out, uint32_t cap) {
-  if (r->overflow) {
-    r->overflow = 0;
-    r->len = 0;
-    return -1;
-  }
-  const size_t bytes = r->len * sizeof(uint32_t);
-  if (bytes > INT32_MAX)
-    return (r->overflow = 1, -1);
-  if (bytes <= cap) {
-    memcpy(out, r->words, bytes);
-    r->len = 0;
-  }
-  return (int)bytes;
-}
-
-/* Forgets collected events (their commit failed). */
-TM_API void tm_reloc_clear(tm_reloc *r) { r->len = 0; }
-
 /* In-place defragmentation (mdbx_env_defrag): holds the write lock throughout.
  * res: pages shrinked, moved, retained by readers, left, whole, cycles, stopping reasons, seconds spent. */
 TM_API int tm_env_defrag(MDBX_env *env, double atleast, double time_atleast_s, double enough, double time_limit_s,
                          double *res) {
   MDBX_defrag_result_t r;
   memset(&r, 0, sizeof(r));
+  tm_cache *const cache = tm_cache_of(env);
   int rc = mdbx_env_defrag(env, (size_t)atleast, (size_t)(time_atleast_s * 65536), (size_t)enough,
                            (size_t)(time_limit_s * 65536), -1, 0, NULL, NULL, &r);
+  /* its checkpoints are commits: confirm them unless it failed */
+  if (cache)
+    tm_cache_confirm(cache, rc == MDBX_SUCCESS || rc == MDBX_RESULT_TRUE);
   res[0] = (double)r.pages_shrinked;
   res[1] = (double)r.pages_moved;
   res[2] = (double)r.pages_retained;

@@ -497,7 +497,7 @@ export class Env implements Disposable {
   #enableCache(t: Table, options: CacheOptions): void {
     const core = this.#core;
     if (core.cache === null) {
-      core.cache = new CacheState(this.#h(), this.info().pageSize);
+      core.cache = new CacheState(this.#h());
       // transactions already open learn their snapshot now
       for (const c of core.live) if (c.h !== null) syncSnapshot(c);
     }
@@ -712,8 +712,6 @@ export class Env implements Disposable {
       options.timeLimitSeconds ?? 0,
       new Uint8Array(res.buffer),
     );
-    // its checkpoints commit: apply their relocations whether or not it finished
-    this.#core.cache?.afterCommit();
     if (r < 0 && r !== ErrorCode.LAGGARD_READER) check(r, "defrag");
     return {
       complete: r === 0,
@@ -945,7 +943,7 @@ export class Env implements Disposable {
     // caches: the new file has other page numbers; start empty
     const oldCache = core.cache;
     if (oldCache !== null) {
-      core.cache = new CacheState(nh, oldCache.pageSize);
+      core.cache = new CacheState(nh);
       for (const t of this.#tables.values()) {
         if (t.cache !== null) t.cache = new GetCache(core.cache, t.dbi, t.cache.options);
       }

@@ -42,7 +42,8 @@ import { ErrorCode, MdbxError } from "./errors.ts";
 import type { Handle } from "./ffi/mod.ts";
 import { Table } from "./table.ts";
 import { Cursor, type CursorCell, type Entry } from "./cursor.ts";
-import type { CacheState, GetCache } from "./cache.ts";
+import type { CacheState } from "./cache.ts";
+import { follow, type FollowBatch, type FollowEntry, type FollowOptions, getMany, getManyInto } from "./batch.ts";
 
 /**
  * @internal One data file an Env has had open. A live rebuild (src/rebuild.ts)
@@ -184,12 +185,6 @@ function finish(c: TxnCell, how: "commit" | "abort" | "reset", why: string): num
   const r = how === "commit" ? fn.tm_txn_commit(h) : fn.tm_txn_abort(h);
   if (lastOfRetired) c.env.closeWorld(w);
   if (how === "commit" && r >= 0 && c.write && c.parent === null) c.env.commits++;
-  const cache = c.env.cache;
-  if (cache !== null && c.write && c.parent === null) {
-    // relocation events are reported inside the commit; apply them only if it succeeded
-    if (how === "commit" && r >= 0) cache.afterCommit();
-    else cache.discardEvents();
-  }
   if (c.onDiscard) {
     if (how === "commit" && r >= 0 && c.parent) (c.parent.onDiscard ??= []).push(...c.onDiscard);
     else if (how === "abort" || r < 0) { for (const f of c.onDiscard) f(); }
@@ -385,17 +380,12 @@ export abstract class Txn {
     const h = this._h();
     const t = this._table(table);
     const kb = t.k.encode(key, "key");
-    const gc = this._cacheOf(t);
-    if (gc !== null) {
-      if (gc.lookup(kb, t.k.len, this._c.snap)) {
-        return (t.values === "binary" ? gc.copyHit() : t.v.decode(gc.hitChunk, gc.hitOff, gc.hitLen)) as ValueOf<V>;
-      }
-      return this._getAndCache(h, t, kb, gc);
-    }
+    // with a cache, one native call hashes, probes, validates and copies; without, it is mdbx_get
+    const gc = this._cacheOf(t), snap = this._c.snap;
     if (useSlab && t.values === "binary") {
       // straight into the result slab: one copy, no ArrayBuffer per result
       const slab = slabTail(), at = slabOffset();
-      const n = fn.tm_get_at(h, t.dbi, kb, t.k.len, slab, at, SLAB_MAX);
+      const n = fn.tm_cache_get_at(gc, h, t.dbi, snap, kb, t.k.len, slab, at, SLAB_MAX);
       if (n < 0) {
         if (n === NOTFOUND) return undefined;
         this._fail(n, "get", t);
@@ -403,14 +393,14 @@ export abstract class Txn {
       if (n <= SLAB_MAX) return slabClaim(n) as ValueOf<V>;
     }
     let out = scratch.out;
-    let n = fn.tm_get(h, t.dbi, kb, t.k.len, out, out.length);
+    let n = fn.tm_cache_get(gc, h, t.dbi, snap, kb, t.k.len, out, out.length);
     if (n < 0) {
       if (n === NOTFOUND) return undefined;
       this._fail(n, "get", t);
     }
     if (n > out.length) {
       out = growOut(n);
-      n = check(fn.tm_get(h, t.dbi, kb, t.k.len, out, out.length), `get from ${t}`);
+      n = check(fn.tm_cache_get(gc, h, t.dbi, snap, kb, t.k.len, out, out.length), `get from ${t}`);
     }
     return t.v.decode(out, 0, n) as ValueOf<V>;
   }
@@ -418,8 +408,8 @@ export abstract class Txn {
   /**
    * Copies the value of `key` into `target` at `offset` and returns its length
    * in bytes, or -1 if there is none. It allocates nothing: the read for hot
-   * loops that reuse one buffer (and, with a cached table, a hit is a hash
-   * probe and a copy out of the map, with no call into the library). The bytes
+   * loops that reuse one buffer (with a cached table, one native call that
+   * probes the cache and copies the value out of the map). The bytes
    * are the value as stored (no value codec); for dupsort tables, the first
    * value. A value longer than the room after `offset` throws a RangeError that
    * says how long it is, and nothing is copied.
@@ -433,18 +423,7 @@ export abstract class Txn {
       throw new RangeError(`getInto: offset ${offset} is not within the target's ${target.length} bytes`);
     }
     const kb = t.k.encode(key, "key");
-    const gc = this._cacheOf(t);
-    let n: number;
-    if (gc !== null) {
-      if (gc.lookup(kb, t.k.len, this._c.snap)) {
-        n = gc.hitLen;
-        if (n <= room) gc.copyHitInto(target, offset);
-      } else {
-        n = this._getLocInto(h, t, kb, gc, offset === 0 ? target : target.subarray(offset));
-      }
-    } else {
-      n = fn.tm_get_at(h, t.dbi, kb, t.k.len, target, offset, room);
-    }
+    const n = fn.tm_cache_get_at(this._cacheOf(t), h, t.dbi, this._c.snap, kb, t.k.len, target, offset, room);
     if (n < 0) {
       if (n === NOTFOUND) return -1;
       this._fail(n, "get", t);
@@ -459,46 +438,88 @@ export abstract class Txn {
   }
 
   /**
-   * @internal A cache miss of getInto: look the key up in the tree, copy the
-   * value into `out` if it fits, remember where it is. Returns the value's
-   * length or a negative code.
+   * The values of many keys, in order: `undefined` where a key is absent. One
+   * native call reads a whole chunk of keys; with a cached table it overlaps
+   * their memory accesses (hash every key, fetch the slots, then the pages,
+   * then copy), which makes it several times faster than the same `get()`s one
+   * by one. Each value is a copy, as `get()` returns.
    */
-  _getLocInto(h: Handle, t: Table, kb: Uint8Array, gc: GetCache, out: Uint8Array): number {
-    const klen = t.k.len, cache = this._c.env.cache!;
-    const n = fn.tm_get_loc(h, t.dbi, kb, klen, out, out.length, cache.pageSize, scratch.f64Bytes);
-    const loc = scratch.f64;
-    if (n >= 0 && loc[0] >= 0 && this._c.snap >= cache.fence) gc.insert(kb, klen, loc[0], loc[1], loc[2]);
-    return n;
+  getMany<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    keys: readonly KeyInput<K>[],
+  ): (ValueOf<V> | undefined)[] {
+    this._h();
+    return getMany(this, this._table(table), keys);
   }
 
   /**
-   * @internal The cache that may answer a read of `t` in this transaction:
-   * none for a parked reader (only libmdbx knows whether its snapshot was
-   * ousted) or a table this write transaction changed.
+   * `getMany` without allocating: copies the values of `keys[start..]` into
+   * `target` back to back and sets `positions[2 * i]` to the offset of key i's
+   * value in `target` and `positions[2 * i + 1]` to its length, or -1 when the
+   * key is absent. Returns the index after the last key read: `keys.length`
+   * when every value fit, less when `target` filled up (read the rest by calling
+   * again with `start` set to it, after using what was read). Values are the
+   * bytes as stored (no value codec), as `getInto()` copies them. A first value
+   * that does not fit at all throws a RangeError.
    */
-  _cacheOf(t: Table): GetCache | null {
-    const gc = t.cache, c = this._c;
-    return gc !== null && !c.parked && (c.dirty === null || c.dirty[t.dbi] === 0) ? gc : null;
+  getManyInto<K extends KeyKind>(
+    table: Table<K, ValueKind>,
+    keys: readonly KeyInput<K>[],
+    target: Uint8Array,
+    positions: Int32Array,
+    start = 0,
+  ): number {
+    this._h();
+    return getManyInto(this, this._table(table), keys, target, positions, start);
   }
 
-  /** @internal A cache miss: look the key up in the tree and remember where it is. */
-  _getAndCache<K extends KeyKind, V extends ValueKind>(
-    h: Handle,
-    t: Table<K, V>,
-    kb: Uint8Array,
-    gc: GetCache,
-  ): ValueOf<V> | undefined {
-    let out = scratch.out;
-    let n = this._getLocInto(h, t, kb, gc, out);
-    if (n < 0) {
-      if (n === NOTFOUND) return undefined;
-      this._fail(n, "get", t);
-    }
-    if (n > out.length) {
-      out = growOut(n);
-      n = check(this._getLocInto(h, t, kb, gc, out), `get from ${t}`);
-    }
-    return t.v.decode(out, 0, n) as ValueOf<V>;
+  /**
+   * Follows relations in one go: for each entry of `index` whose key starts
+   * with `prefix`, in key order, yields the index key and the value of the
+   * object whose key is `key.subarray(at, at + length)` in `objects`
+   * (undefined if there is none). The index scan and the lookups run natively,
+   * a batch of entries per call, with the objects' reads overlapped as in
+   * `getMany`. The relation pattern of an index of `<src><dir><type><dst>` keys:
+   *
+   * ```ts
+   * for (const { key, value } of txn.follow(relations, srcAndDir, objects, { at: 19, length: 16 })) { ... }
+   * ```
+   *
+   * `index` must be a plain (not dupSort) table with binary or string keys.
+   */
+  follow<IK extends KeyKind, OK extends KeyKind, V extends ValueKind>(
+    index: Table<IK, ValueKind>,
+    prefix: KeyInput<IK>,
+    objects: Table<OK, V>,
+    options: FollowOptions,
+  ): IterableIterator<FollowEntry<IK, V>> {
+    this._h();
+    return follow(this, index, prefix, objects, options, false) as IterableIterator<FollowEntry<IK, V>>;
+  }
+
+  /**
+   * `follow` without allocating per entry: yields batches of raw bytes (index
+   * keys and object values) with their layout. A batch is valid until the next
+   * one is read; its object is reused. Values are the bytes as stored.
+   */
+  followBatches<IK extends KeyKind>(
+    index: Table<IK, ValueKind>,
+    prefix: KeyInput<IK>,
+    objects: Table<KeyKind, ValueKind>,
+    options: FollowOptions,
+  ): IterableIterator<FollowBatch> {
+    this._h();
+    return follow(this, index, prefix, objects, options, true) as IterableIterator<FollowBatch>;
+  }
+
+  /**
+   * @internal The native cache that may answer a read of `t` in this
+   * transaction, or null: none for a parked reader (only libmdbx knows whether
+   * its snapshot was ousted) or a table this write transaction changed.
+   */
+  _cacheOf(t: Table): Handle | null {
+    const gc = t.cache, c = this._c;
+    return gc !== null && !c.parked && (c.dirty === null || c.dirty[t.dbi] === 0) ? gc.h : null;
   }
 
   /** @internal Notes that this write transaction changed a table (its cache must not answer here). */
@@ -1041,8 +1062,7 @@ export class WriteTxn extends Txn {
     check(fn.tm_drop(this._h(), t.dbi, 1), `dropping ${t}`);
     t.dropped = true;
     if (t.cache !== null) {
-      t.cache.drop();
-      this._c.env.cache?.tables.delete(t.cache);
+      t.cache.close();
       t.cache = null;
     }
     this._c.env.forget(t);

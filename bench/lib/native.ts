@@ -60,6 +60,51 @@ export interface Harness {
     entries: Uint8Array,
     hits: Float64Array,
   ): number;
+  /**
+   * n gets through turbomdbx's native cache (t: a table's cache handle, null:
+   * uncached), one tm_cache_get per key from a C loop; values copied to dst.
+   */
+  tcGet(
+    t: unknown,
+    txn: unknown,
+    dbi: number,
+    snap: number,
+    keys: Uint8Array,
+    ksize: number,
+    n: number,
+    dst: Uint8Array,
+    cap: number,
+  ): number;
+  /** n gets through tm_get_many, `batch` keys per call, from a C loop (pos: 2 * batch int32). */
+  tcGetMany(
+    t: unknown,
+    txn: unknown,
+    dbi: number,
+    snap: number,
+    keys: Uint8Array,
+    ksize: number,
+    n: number,
+    batch: number,
+    dst: Uint8Array,
+    cap: number,
+    pos: Int32Array,
+  ): number;
+  /**
+   * The floor of a cached get: per key a random 16-byte slot of `slots` (its
+   * first 8 bytes an offset into data), then a copy of vlen bytes there; group > 1
+   * prefetches a group's slots, then its values (the best a batch can do).
+   */
+  floor(
+    slots: Uint8Array,
+    nslots: number,
+    data: Uint8Array,
+    keys: Uint8Array,
+    ksize: number,
+    n: number,
+    vlen: number,
+    group: number,
+    dst: Uint8Array,
+  ): number;
   close(): void;
 }
 
@@ -75,6 +120,18 @@ const SYMBOLS: Record<string, { parameters: T[]; result: T }> = {
   tmb_cache_init: { parameters: ["buffer", "u32"], result: "u32" },
   tmb_cache_get: {
     parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "buffer", "buffer"],
+    result: "f64",
+  },
+  tmb_tc_get: {
+    parameters: ["pointer", "pointer", "u32", "f64", "buffer", "u32", "u32", "buffer", "u32"],
+    result: "f64",
+  },
+  tmb_tc_get_many: {
+    parameters: ["pointer", "pointer", "u32", "f64", "buffer", "u32", "u32", "u32", "buffer", "u32", "buffer"],
+    result: "f64",
+  },
+  tmb_floor: {
+    parameters: ["buffer", "f64", "buffer", "buffer", "u32", "u32", "u32", "u32", "buffer"],
     result: "f64",
   },
 };
@@ -136,6 +193,9 @@ export async function loadHarness(path: string): Promise<Harness> {
     cacheEntrySize: s.tmb_cache_entry_size as Harness["cacheEntrySize"],
     cacheInit: s.tmb_cache_init as Harness["cacheInit"],
     cacheGet: s.tmb_cache_get as Harness["cacheGet"],
+    tcGet: s.tmb_tc_get as Harness["tcGet"],
+    tcGetMany: s.tmb_tc_get_many as Harness["tcGetMany"],
+    floor: s.tmb_floor as Harness["floor"],
     close,
   };
 }

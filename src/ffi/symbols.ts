@@ -70,9 +70,57 @@ export const symbols = {
   tm_env_defrag: { parameters: ["pointer", "f64", "f64", "f64", "f64", "buffer"], result: "i32" },
   // int tm_env_map(MDBX_env *env, double out[3])
   tm_env_map: { parameters: ["pointer", "buffer"], result: "i32" },
-  // int tm_get_loc(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, void *out, uint32_t cap,
-  //                uint32_t pagesize, double loc[3])
-  tm_get_loc: { parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "u32", "buffer"], result: "i32" },
+  // native/cache.c — the get() cache
+  // tm_cache *tm_cache_open(MDBX_env *env, int32_t *rc)
+  tm_cache_open: { parameters: ["pointer", "buffer"], result: "pointer" },
+  // int tm_cache_close(MDBX_env *env, tm_cache *c)
+  tm_cache_close: { parameters: ["pointer", "pointer"], result: "i32" },
+  // int tm_cache_sync(tm_cache *c, const MDBX_txn *txn, double snap)
+  tm_cache_sync: { parameters: ["pointer", "pointer", "f64"], result: "i32" },
+  // tm_ctable *tm_ctable_open(tm_cache *c, uint32_t dbi, double max, int32_t *rc)
+  tm_ctable_open: { parameters: ["pointer", "u32", "f64", "buffer"], result: "pointer" },
+  // void tm_ctable_close(tm_ctable *t)
+  tm_ctable_close: { parameters: ["pointer"], result: "void" },
+  // void tm_ctable_clear(tm_ctable *t)
+  tm_ctable_clear: { parameters: ["pointer"], result: "void" },
+  // void tm_ctable_stats(const tm_ctable *t, double out[7])
+  tm_ctable_stats: { parameters: ["pointer", "buffer"], result: "void" },
+  // int tm_cache_get(tm_ctable *t /* NULL: uncached */, const MDBX_txn *txn, uint32_t dbi, double snap,
+  //                  const uint8_t *key, uint32_t klen, uint8_t *out, uint32_t cap)
+  tm_cache_get: { parameters: ["pointer", "pointer", "u32", "f64", "buffer", "u32", "buffer", "u32"], result: "i32" },
+  // int tm_cache_get_at(tm_ctable *t, const MDBX_txn *txn, uint32_t dbi, double snap, const uint8_t *key,
+  //                     uint32_t klen, uint8_t *out, uint32_t off, uint32_t cap)
+  tm_cache_get_at: {
+    parameters: ["pointer", "pointer", "u32", "f64", "buffer", "u32", "buffer", "u32", "u32"],
+    result: "i32",
+  },
+  // int tm_get_many(tm_ctable *t, const MDBX_txn *txn, uint32_t dbi, double snap, const uint8_t *keys,
+  //                 const uint32_t *koff, uint32_t ksize, uint32_t first, uint32_t n, uint8_t *out, uint32_t at,
+  //                 uint32_t cap, int32_t *pos)
+  tm_get_many: {
+    parameters: [
+      "pointer",
+      "pointer",
+      "u32",
+      "f64",
+      "buffer",
+      "buffer",
+      "u32",
+      "u32",
+      "u32",
+      "buffer",
+      "u32",
+      "u32",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  // int tm_follow(MDBX_cursor *cur, uint32_t flags, const uint8_t *prefix, uint32_t plen, uint32_t at, uint32_t len,
+  //               tm_ctable *t, uint32_t dbi, double snap, uint32_t max_count, uint8_t *out, uint32_t cap)
+  tm_follow: {
+    parameters: ["pointer", "u32", "buffer", "u32", "u32", "u32", "pointer", "u32", "f64", "u32", "buffer", "u32"],
+    result: "i32",
+  },
   // native/rebuild.c — live rebuild and the switch every process follows
   // int tm_switch_prepare(const char *path, uint32_t nosubdir, uint32_t timeout_ms)
   tm_switch_prepare: { parameters: ["buffer", "u32", "u32"], result: "i32" },
@@ -96,14 +144,6 @@ export const symbols = {
   tm_env_close_retired: { parameters: ["pointer"], result: "i32" },
   // int tm_leaf_order(MDBX_txn *txn, uint32_t dbi, double out[2])
   tm_leaf_order: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
-  // tm_reloc *tm_reloc_open(MDBX_env *env, uint32_t mask, int32_t *rc)
-  tm_reloc_open: { parameters: ["pointer", "u32", "buffer"], result: "pointer" },
-  // int tm_reloc_close(MDBX_env *env, tm_reloc *r)
-  tm_reloc_close: { parameters: ["pointer", "pointer"], result: "i32" },
-  // int tm_reloc_drain(tm_reloc *r, uint8_t *out, uint32_t cap)
-  tm_reloc_drain: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
-  // void tm_reloc_clear(tm_reloc *r)
-  tm_reloc_clear: { parameters: ["pointer"], result: "void" },
   // int mdbx_env_set_hsr(MDBX_env *env, MDBX_hsr_func fn)
   mdbx_env_set_hsr: { parameters: ["pointer", "pointer"], result: "i32" },
 
@@ -215,7 +255,7 @@ export type Symbols = typeof symbols;
 export type Handle = { readonly __nativeHandle: unique symbol };
 
 /** What a "buffer" parameter accepts. */
-export type BufferArg = Uint8Array | null;
+export type BufferArg = ArrayBufferView | null;
 
 type JsOf<T extends NativeType> = T extends "pointer" ? Handle | null
   : T extends "buffer" ? BufferArg
