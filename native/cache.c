@@ -75,6 +75,7 @@ static inline uint16_t ld16(const void *p) {
 
 #define prefetch(p) __builtin_prefetch((const void *)(p), 0, 3)
 #define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
 
 /* --------------------------------------------------------------- memory --- */
 
@@ -165,6 +166,7 @@ static inline uint32_t tc_hash(const uint8_t *k, size_t len) {
 
 /* --------------------------------------------------------------- types --- */
 
+
 typedef struct {
   uint32_t tag;  /* hash of the key; 0: empty */
   uint32_t pgno; /* the leaf page */
@@ -196,12 +198,30 @@ struct tm_cache {
   uint64_t fence; /* only snapshots >= fence may insert: older ones may know pages another process retired */
   uint64_t pend_first, pend_last; /* COMMITTED events not yet confirmed (a contiguous run), 0 if none */
   int pend_gap;                   /* the run was not contiguous */
+  uint32_t disabled;              /* checks turned off by tm_cache_test_disable (negative controls only) */
   int lost;                       /* a retirement could not be recorded: drop everything at the next confirm */
   tm_ctable *tables;
 };
 
 #define MAX_LOAD 0.92
 #define GROWTH 1.25
+
+/* Checks a negative control can turn off (tm_cache_test_disable): each one
+ * must be load-bearing, so turning it off must make the tests fail. */
+enum {
+  TC_TEST_NO_VERSION = 1, /* check 1: version <= snapshot */
+  TC_TEST_NO_RETIRED = 2, /* check 2: not retired by this process at or before the snapshot */
+  TC_TEST_NO_HEADER = 4,  /* check 3: the page header still says the version, a plain leaf */
+  TC_TEST_NO_KEY = 8,     /* check 4: the key bytes on the page are the key's */
+  TC_TEST_NO_SYNC = 16,   /* tm_cache_sync: drop tables other processes changed, raise the fence */
+  TC_TEST_ONE_HASH = 32,  /* every key of a length hashes alike: each lookup meets other keys' entries */
+};
+
+
+/* The key's hash; a negative control can make every key of a length collide. */
+static inline uint32_t tc_tag(const tm_cache *c, const uint8_t *key, uint32_t klen) {
+  return unlikely(c->disabled & TC_TEST_ONE_HASH) ? klen | 1 : tc_hash(key, klen);
+}
 
 static inline uint32_t home_of(uint32_t tag, uint32_t cap) { return (uint32_t)(((uint64_t)tag * cap) >> 32); }
 
@@ -307,7 +327,6 @@ static void tc_insert(tm_ctable *t, uint32_t tag, uint32_t pgno, uint64_t loc) {
 /* ------------------------------------------------------------ validation --- */
 
 enum { TC_HIT, TC_OTHER, TC_STALE, TC_NEWER };
-
 /* Checks the entry in slot `s` for `key` at snapshot `snap` (see the top of the
  * file). TC_HIT: *val and *vlen say where the value is. TC_OTHER: the entry is
  * valid but holds another key (equal hashes). TC_STALE: the entry is valid for
@@ -317,20 +336,21 @@ enum { TC_HIT, TC_OTHER, TC_STALE, TC_NEWER };
 static inline int tc_check(const tm_cache *c, const tm_slot *s, const uint8_t *key, uint32_t klen, uint64_t snap,
                            const uint8_t **val, uint32_t *vlen) {
   const uint64_t ver = s->loc >> 16;
-  const uint32_t off = (uint32_t)(s->loc & 0xffff), pgno = s->pgno;
-  if (ver > snap)
+  const uint32_t off = (uint32_t)(s->loc & 0xffff), pgno = s->pgno, off_ = c->disabled;
+  if (ver > snap && !(off_ & TC_TEST_NO_VERSION))
     return TC_NEWER;
   if (pgno >= c->npages)
     return TC_STALE;
   const uint64_t rt = c->retired[pgno];
-  if (rt > ver && snap >= rt)
+  if (rt > ver && snap >= rt && !(off_ & TC_TEST_NO_RETIRED))
     return TC_STALE;
   const uint8_t *page = c->base + ((size_t)pgno << c->pageshift);
-  if (ld64(page) != ver || ld16(page + 10) != P_LEAF)
+  if ((ld64(page) != ver || ld16(page + 10) != P_LEAF) && !(off_ & TC_TEST_NO_HEADER))
     return TC_STALE;
   const uint8_t *node = page + off;
   const size_t end = (size_t)off + NODE_HEADER + klen;
-  if (end > c->pagesize || node[4] != 0 || ld16(node + 6) != klen || memcmp(node + NODE_HEADER, key, klen) != 0)
+  if (end > c->pagesize || node[4] != 0 || ld16(node + 6) != klen ||
+      (memcmp(node + NODE_HEADER, key, klen) != 0 && !(off_ & TC_TEST_NO_KEY)))
     return TC_OTHER;
   const uint32_t dsize = ld32(node);
   if (end + dsize > c->pagesize)
@@ -566,7 +586,7 @@ TM_API int tm_cache_sync(tm_cache *c, const MDBX_txn *txn, double snap_d) {
   int rc = tc_remap(c);
   if (rc != MDBX_SUCCESS)
     return tm_rc(rc);
-  if (snap <= c->seen)
+  if (snap <= c->seen || (c->disabled & TC_TEST_NO_SYNC))
     return 0;
   for (tm_ctable *t = c->tables; t; t = t->next) {
     MDBX_stat st;
@@ -577,6 +597,10 @@ TM_API int tm_cache_sync(tm_cache *c, const MDBX_txn *txn, double snap_d) {
   c->seen = c->fence = snap;
   return 0;
 }
+
+/* For negative controls only: turns off the checks in `mask` (TC_TEST_*), so
+ * that a test can show each one is needed. Never called by the library. */
+TM_API void tm_cache_test_disable(tm_cache *c, uint32_t mask) { c->disabled = mask; }
 
 /* A table's cache: `max` entries at most (0: unbounded, growing as needed). */
 TM_API tm_ctable *tm_ctable_open(tm_cache *c, uint32_t dbi, double max, int32_t *rc) {
@@ -644,7 +668,7 @@ TM_API int tm_cache_get(tm_ctable *t, const MDBX_txn *txn, uint32_t dbi, double 
     return (int)d.iov_len;
   }
   const uint64_t snap = (uint64_t)snap_d;
-  const uint32_t tag = tc_hash(key, klen);
+  const uint32_t tag = tc_tag(t->cache, key, klen);
   tc_found f;
   tc_probe(t, tag, home_of(tag, t->cap), 0, key, klen, snap, &f);
   if (f.hit) {
@@ -687,7 +711,7 @@ static void tc_group_prefetch(tm_ctable *t, tc_group *g, uint32_t m) {
   const tm_slot *s = t->slots;
   const uint32_t cap = t->cap;
   for (uint32_t j = 0; j < m; j++) {
-    g->tag[j] = tc_hash(g->key[j], g->klen[j]);
+    g->tag[j] = tc_tag(t->cache, g->key[j], g->klen[j]);
     prefetch(&s[home_of(g->tag[j], cap)]);
   }
   const tm_cache *c = t->cache;

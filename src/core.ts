@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { type Backend, loadLibrary, native, type NativeFunctions, runtime } from "./ffi/mod.ts";
+import { type Backend, loadLibrary, native, type NativeFunctions } from "./ffi/mod.ts";
 import { errorAdvice, ErrorCode, MdbxError } from "./errors.ts";
 
 /** The loaded library's functions; set by `load()`, which every Env open calls first. */
@@ -75,58 +75,15 @@ export function growOut(n: number): Uint8Array {
   return scratch.out;
 }
 
-/*
- * Values and keys are returned as copies. A fresh ArrayBuffer per result costs
- * far more than the copy (about 1 µs in Deno, where every backing store is
- * tracked, and the zero-fill in Bun), so small results are carved out of a
- * shared slab, as Node carves small Buffers out of its pool: each result is its
- * own Uint8Array, but `result.buffer` may be shared with other results.
- */
-const SLAB_SIZE = 64 * 1024;
-/** Results larger than this get their own ArrayBuffer. */
-export const SLAB_MAX = 4096;
-let slab = new Uint8Array(SLAB_SIZE);
-let slabPos = 0;
-
-/** The slab and the position where the next result may be written (at most SLAB_MAX bytes fit there). */
-export function slabTail(): Uint8Array {
-  if (slabPos + SLAB_MAX > SLAB_SIZE) {
-    slab = new Uint8Array(SLAB_SIZE);
-    slabPos = 0;
-  }
-  return slab;
-}
-
-/** The offset in the slab where `slabTail()`'s caller writes. */
-export function slabOffset(): number {
-  return slabPos;
-}
-
-/** Claims `len` bytes written at `slabOffset()` and returns them as a Uint8Array. */
-export function slabClaim(len: number): Uint8Array {
-  const at = slabPos;
-  slabPos = (at + len + 7) & ~7;
-  return new Uint8Array(slab.buffer, at, len);
-}
-
 /**
- * Whether results go through the slab. Deno: yes, its ArrayBuffers cost ~0.5-1 µs
- * each. Bun: no, `slice()` of a small array is cheaper there than views on a shared
- * buffer (measured: a 100-byte value 42 ns by slice vs ~190 ns through the slab).
+ * A copy of `len` bytes of `src` at `off`, as a Uint8Array with an ArrayBuffer
+ * of its own and of exactly that size: results behave as ordinary arrays
+ * (transferable, `buffer` holds nothing else). Pooling small results in shared
+ * slabs was faster in Deno (an ArrayBuffer costs ~0.4 µs there) but let a
+ * transfer of one result detach the others and expose their bytes.
  */
-export const useSlab: boolean = runtime === "deno";
-
-/** A copy of `len` bytes of `src` at `off`, as its own Uint8Array (its buffer may be shared). */
 export function copyOut(src: Uint8Array, off: number, len: number): Uint8Array {
-  if (!useSlab || len > SLAB_MAX) return src.slice(off, off + len);
-  if (slabPos + len > SLAB_SIZE) {
-    slab = new Uint8Array(SLAB_SIZE);
-    slabPos = 0;
-  }
-  const at = slabPos;
-  slab.set(src.subarray(off, off + len), at);
-  slabPos = (at + len + 7) & ~7;
-  return new Uint8Array(slab.buffer, at, len);
+  return src.slice(off, off + len);
 }
 
 const encoder = new TextEncoder();

@@ -21,23 +21,7 @@ import {
   type ValueOf,
 } from "./codec.ts";
 import { CopyFlags, PutFlags, Scan } from "./constants.ts";
-import {
-  backend,
-  check,
-  decoder,
-  detachAll,
-  fail,
-  fn,
-  growOut,
-  misuse,
-  NOTFOUND,
-  scratch,
-  SLAB_MAX,
-  slabClaim,
-  slabOffset,
-  slabTail,
-  useSlab,
-} from "./core.ts";
+import { backend, check, decoder, detachAll, fail, fn, growOut, misuse, NOTFOUND, scratch } from "./core.ts";
 import { ErrorCode, MdbxError } from "./errors.ts";
 import type { Handle } from "./ffi/mod.ts";
 import { Table } from "./table.ts";
@@ -372,9 +356,11 @@ export abstract class Txn {
 
   /**
    * The value of `key`, as a copy, or undefined if there is none. For dupsort
-   * tables: the first value. Small copies are carved out of a pooled slab, as
-   * Node carves small Buffers: `value.buffer` may be shared with other results,
-   * the bytes of `value` are its own.
+   * tables: the first value. A binary value is an ordinary Uint8Array with an
+   * ArrayBuffer of its own and of its exact size (it can be transferred; see
+   * `getInto` for a read that allocates nothing). With a cached table one
+   * native call hashes the key, probes the cache, validates the location and
+   * copies the value; without, it is a B+tree lookup.
    */
   get<K extends KeyKind, V extends ValueKind>(table: Table<K, V>, key: KeyInput<K>): ValueOf<V> | undefined {
     const h = this._h();
@@ -382,16 +368,6 @@ export abstract class Txn {
     const kb = t.k.encode(key, "key");
     // with a cache, one native call hashes, probes, validates and copies; without, it is mdbx_get
     const gc = this._cacheOf(t), snap = this._c.snap;
-    if (useSlab && t.values === "binary") {
-      // straight into the result slab: one copy, no ArrayBuffer per result
-      const slab = slabTail(), at = slabOffset();
-      const n = fn.tm_cache_get_at(gc, h, t.dbi, snap, kb, t.k.len, slab, at, SLAB_MAX);
-      if (n < 0) {
-        if (n === NOTFOUND) return undefined;
-        this._fail(n, "get", t);
-      }
-      if (n <= SLAB_MAX) return slabClaim(n) as ValueOf<V>;
-    }
     let out = scratch.out;
     let n = fn.tm_cache_get(gc, h, t.dbi, snap, kb, t.k.len, out, out.length);
     if (n < 0) {

@@ -11,23 +11,11 @@
  * message; the two-process test also depends on how the processes interleave);
  * TURBOMDBX_SOAK=1 runs far longer workloads.
  *
- * Negative controls (done by hand on a scratch copy of src/cache.ts and
- * src/txn.ts, never committed): each guard of the cache was disabled in turn
- * and the suite was seen to fail -
- *  - without `this.retired.fill(...)` in CacheState.afterCommit() (retirements by
- *    this process's commits), the random differentials fail at once: fresh
- *    readers get the old bytes of retired pages;
- *  - without the `version > snap` check of GetCache.lookup(), they fail too:
- *    pinned readers get newer values;
- *  - without the page-header comparison of lookup() (`w32[page >>> 2] !== lo ...`)
- *    the random differentials still passed, but the targeted "pinned between a
- *    page's retirement and the page's reuse" test fails (the process dies of a
- *    bus error under both runtimes: a node length read from the reused page
- *    sends the copy past the end of the file);
- *  - without the `t.drop()` of CacheState.sync() (commits of another process) or
- *    without the `fence` condition of Txn._getAndCache(), the two-process test
- *    fails (thousands of differences; without the drop, also a bus error once
- *    the other process's defrag has shrunk the file).
+ * Negative controls: native/test/cache.c turns each validity check of the
+ * native cache off in turn (tm_cache_test_disable: the version, the retired
+ * pages, the page header, the key on the page, other processes' commits) and
+ * shows that its workloads then see wrong answers; the same C test runs the
+ * lookups (single and batched) against mdbx_get under a seeded workload.
  */
 import { test } from "./shim.ts";
 import assert from "node:assert/strict";
@@ -185,6 +173,15 @@ class Workload {
       const i = int(this.rng, 0, 63);
       d.check(txn, this.main, this.key(i), `${where}, main #${i}`);
     }
+    // the same in batches: touched, hot and random keys, some of them twice
+    const batch: Uint8Array[] = [];
+    for (const i of this.touched) if (batch.length < 40) batch.push(this.key(i));
+    for (let j = 0; j < hot + n && j < 120; j++) {
+      const i = j & 1 ? this.hot[int(this.rng, 0, this.hot.length - 1)] : int(this.rng, 0, this.nKeys - 1);
+      batch.push(this.key(i));
+      if (j % 17 === 0) batch.push(this.key(i));
+    }
+    d.checkMany(txn, this.t, batch, `${where}, batch`);
   }
 
   /** Every key: the cached get against a range() scan of the same snapshot (absent keys too). */

@@ -1,7 +1,10 @@
 import { test } from "./shim.ts";
 import assert from "node:assert/strict";
 import { ErrorCode, MdbxError } from "../mod.ts";
-import { tempEnv, throwsMdbx } from "./helpers.ts";
+import * as path from "node:path";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { runtimeCommand, tempEnv, throwsMdbx } from "./helpers.ts";
 
 const S = { keys: "string", values: "string" } as const;
 const bytes = (...b: number[]) => new Uint8Array(b);
@@ -165,13 +168,27 @@ test("get returns a copy: changing it does not change the database", () => {
   a[0] = 99;
   const again = t.env.read((x) => {
     const one = x.get(tbl, "k")!, two = x.get(tbl, "k")!;
-    // small results are carved out of a shared slab (like Node's Buffer pool): their
-    // ArrayBuffer may be shared, their bytes never are
     two[1] = 77;
     assert.deepEqual(one, bytes(1, 2, 3), "each get returns its own bytes");
     return one;
   });
   assert.deepEqual(again, bytes(1, 2, 3));
+});
+
+test("every result is an ordinary Uint8Array: its own exact-size buffer, transferable without harm to others", () => {
+  // in a child process: a result sharing its buffer with others used to crash the next get() once transferred
+  using t = tempEnv();
+  const dbPath = path.join(t.dir, "transfer");
+  const { cmd, args } = runtimeCommand(fileURLToPath(new URL("./children/transfer_results.ts", import.meta.url)), [
+    dbPath,
+  ]);
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  const last = r.stdout.trim().split("\n").pop() ?? "";
+  assert.equal(r.signal, null, `the child died of ${r.signal}:\n${r.stderr}`);
+  assert.equal(r.status, 0, `exit ${r.status}:\n${r.stdout}\n${r.stderr}`);
+  const report = JSON.parse(last);
+  assert.ok(report.ok, report.error);
+  assert.ok(report.checked > 800, `only ${report.checked} results checked`);
 });
 
 for (const cache of [false, true]) {

@@ -166,6 +166,40 @@ export class Differ {
   }
 
   #buf = new Uint8Array(4096);
+  #many = new Uint8Array(64 * 1024);
+  #pos = new Int32Array(512);
+
+  /**
+   * Compares a batch: getMany() and getManyInto() (into a target that may be too
+   * small for all of it, continued with `start`) against uncached reads of each key.
+   */
+  checkMany(txn: Txn, table: Table<"binary", "binary">, keys: Uint8Array[], where: string): void {
+    const want = keys.map((k) => txn.getWithCount(table, k)?.value);
+    const got = txn.getMany(table, keys);
+    for (let i = 0; i < keys.length; i++) {
+      this.compared++;
+      if (!sameBytes(got[i], want[i])) this.record(`${where}: getMany #${i} of key ${hex(keys[i])}`, want[i], got[i]);
+    }
+    if (this.#pos.length < 2 * keys.length) this.#pos = new Int32Array(4 * keys.length);
+    const pos = this.#pos;
+    // a target of a random size between the largest value and all of them: it may fill up
+    const largest = Math.max(0, ...want.map((v) => v?.length ?? 0));
+    const total = want.reduce((s, v) => s + (v?.length ?? 0), 0);
+    const size = largest + ((++this.#n * 7919) % (total - largest + 1));
+    if (this.#many.length < size) this.#many = new Uint8Array(size * 2);
+    const target = this.#many.subarray(0, Math.max(size, 1));
+    for (let start = 0; start < keys.length;) {
+      const end = txn.getManyInto(table, keys, target, pos, start);
+      if (!(end > start)) throw new Error(`${where}: getManyInto made no progress at ${start} (returned ${end})`);
+      for (let i = start; i < end; i++) {
+        const len = pos[2 * i + 1];
+        const v = len < 0 ? undefined : target.slice(pos[2 * i], pos[2 * i] + len);
+        this.compared++;
+        if (!sameBytes(v, want[i])) this.record(`${where}: getManyInto #${i} of key ${hex(keys[i])}`, want[i], v);
+      }
+      start = end;
+    }
+  }
 
   #getInto(txn: Txn, table: Table<"binary", "binary">, key: Uint8Array, want: Uint8Array | undefined) {
     const room = (want?.length ?? 0) + 3;
