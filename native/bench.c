@@ -123,9 +123,12 @@ TMB_API uint32_t tmb_cache_init(MDBX_cache_entry_t *entries, uint32_t n) {
  * record: key i of the batch is keys[i*ksize .. +ksize] and its entry is
  * entries[index[i]]. The values are not copied (as tmb_get). Returns the sum of
  * each value's first and last bytes, or a negative error; hits[0] gets the number
- * of lookups answered from the entry (MDBX_CACHE_HIT or MDBX_CACHE_CONFIRMED). */
+ * of lookups answered from the entry (MDBX_CACHE_HIT or MDBX_CACHE_CONFIRMED).
+ * With cap > 0 each value is also copied into dst (as a read that returns a
+ * copy does). */
 TMB_API double tmb_cache_get(const MDBX_txn *txn, uint32_t dbi, const uint8_t *keys, uint32_t ksize,
-                             const uint32_t *index, uint32_t n, MDBX_cache_entry_t *entries, double *hits) {
+                             const uint32_t *index, uint32_t n, MDBX_cache_entry_t *entries, double *hits,
+                             uint8_t *dst, uint32_t cap) {
   uint64_t sum = 0, hit = 0;
   for (uint32_t i = 0; i < n; ++i) {
     MDBX_val k = {(void *)(keys + (size_t)i * ksize), ksize}, d;
@@ -134,7 +137,13 @@ TMB_API double tmb_cache_get(const MDBX_txn *txn, uint32_t dbi, const uint8_t *k
       return tmb_err(r.errcode);
     hit += r.status == MDBX_CACHE_HIT || r.status == MDBX_CACHE_CONFIRMED;
     const uint8_t *v = d.iov_base;
-    sum += d.iov_len ? v[0] + v[d.iov_len - 1] : 0;
+    size_t len = d.iov_len;
+    if (cap) {
+      len = len < cap ? len : cap;
+      memcpy(dst, v, len);
+      v = dst;
+    }
+    sum += len ? v[0] + v[len - 1] : 0;
   }
   *hits += (double)hit;
   return (double)sum;

@@ -693,72 +693,80 @@ TM_API int tm_cache_get_at(tm_ctable *t, const MDBX_txn *txn, uint32_t dbi, doub
 
 /* ------------------------------------------------------------- batches --- */
 
-enum { GROUP = 16 };
+/* A batch is looked up as a software pipeline over its keys: stage 1 hashes
+ * key j + 2 * PIPE and prefetches its home slot; stage 2 finds the first slot
+ * of key j + PIPE with its hash and prefetches what validating it reads (the
+ * retired[] entry, the page header, the node and the value's start); stage 3
+ * validates key j and copies its value. Every key's two dependent misses (slot,
+ * then page) are thus issued well before they are needed, and a steady number
+ * of them is in flight. (Measured on a 2-core EPYC, 1M entries, 100-byte
+ * values: 64-75 ns per key, against 115-120 ns for groups of 16 keys done
+ * stage by stage and ~300 ns for one key at a time.) */
+enum { PIPE = 4, RING = 16 /* a power of two > 2 * PIPE */ };
 
-/* The keys of one group of a batch, and what stage 1 and 2 found for them. */
+/* The keys in flight, and what stages 1 and 2 found for them. */
 typedef struct {
-  const uint8_t *key[GROUP];
-  uint32_t klen[GROUP];
-  uint32_t tag[GROUP];
-  uint32_t slot[GROUP]; /* the first slot with this tag, or UINT32_MAX */
-  uint32_t dist[GROUP];
-} tc_group;
+  const uint8_t *key[RING];
+  uint32_t klen[RING];
+  uint32_t tag[RING];
+  uint32_t slot[RING]; /* the first slot with this hash, or UINT32_MAX */
+  uint32_t dist[RING];
+  uint32_t epoch[RING]; /* t->epoch when slot was found: slots that moved since are looked up again */
+} tc_ring;
 
-/* Stages 1 and 2 of a group: hash every key and prefetch its home slot; then
- * find each key's first slot with its tag and prefetch what validating it
- * reads (the retired[] entry, the page header, the node and the value's start). */
-static void tc_group_prefetch(tm_ctable *t, tc_group *g, uint32_t m) {
-  const tm_slot *s = t->slots;
-  const uint32_t cap = t->cap;
-  for (uint32_t j = 0; j < m; j++) {
-    g->tag[j] = tc_tag(t->cache, g->key[j], g->klen[j]);
-    prefetch(&s[home_of(g->tag[j], cap)]);
-  }
-  const tm_cache *c = t->cache;
-  for (uint32_t j = 0; j < m; j++) {
-    const uint32_t tag = g->tag[j];
-    uint32_t i = home_of(tag, cap), dist = 0;
-    g->slot[j] = UINT32_MAX;
-    for (;;) {
-      const uint32_t st = s[i].tag;
-      if (st == 0)
-        break;
-      if (st == tag) {
-        g->slot[j] = i;
-        g->dist[j] = dist;
-        const uint32_t pgno = s[i].pgno;
-        if (pgno < c->npages) { /* a prefetch never faults, whatever the page */
-          const uint8_t *page = c->base + ((size_t)pgno << c->pageshift);
-          const uint8_t *node = page + (s[i].loc & 0xffff);
-          prefetch(&c->retired[pgno]);
-          prefetch(page);
-          prefetch(node);
-          prefetch(node + 64);
-        }
-        break;
+static inline void tc_stage1(const tm_ctable *t, tc_ring *r, uint32_t j, const uint8_t *key, uint32_t klen) {
+  const uint32_t x = j & (RING - 1);
+  r->key[x] = key;
+  r->klen[x] = klen;
+  r->tag[x] = tc_tag(t->cache, key, klen);
+  prefetch(&t->slots[home_of(r->tag[x], t->cap)]);
+}
+
+static inline void tc_stage2(const tm_ctable *t, tc_ring *r, uint32_t j) {
+  const uint32_t x = j & (RING - 1), tag = r->tag[x], cap = t->cap;
+  const tm_slot *const s = t->slots;
+  const tm_cache *const c = t->cache;
+  uint32_t i = home_of(tag, cap), dist = 0;
+  r->slot[x] = UINT32_MAX;
+  r->epoch[x] = t->epoch;
+  for (;;) {
+    const uint32_t st = s[i].tag;
+    if (st == tag) {
+      r->slot[x] = i;
+      r->dist[x] = dist;
+      const uint32_t pgno = s[i].pgno;
+      if (pgno < c->npages) { /* a prefetch never faults, whatever the page */
+        const uint8_t *page = c->base + ((size_t)pgno << c->pageshift);
+        const uint8_t *node = page + (s[i].loc & 0xffff);
+        prefetch(&c->retired[pgno]);
+        prefetch(page);
+        prefetch(node);
+        prefetch(node + 64);
       }
-      if (dist_of(i, st, cap) < dist)
-        break;
-      if (++i == cap)
-        i = 0;
-      dist++;
+      return;
     }
+    if (st == 0 || dist_of(i, st, cap) < dist)
+      return;
+    if (++i == cap)
+      i = 0;
+    dist++;
   }
 }
 
-/* Stage 3 for key j of a group, the long way: continue the probe past other
- * keys' entries (or start over if slots moved), or look the key up in the tree. */
-static __attribute__((noinline)) int tc_group_get_slow(tm_ctable *t, const MDBX_txn *txn, uint64_t snap, tc_group *g,
-                                                       uint32_t j, uint32_t epoch, const uint8_t **val, uint32_t *vlen) {
-  const uint32_t tag = g->tag[j];
+/* Stage 3, the long way: continue the probe past other keys' entries (or start
+ * over if slots moved since stage 2), or look the key up in the tree. */
+static __attribute__((noinline)) int tc_stage3_slow(tm_ctable *t, const MDBX_txn *txn, uint64_t snap, tc_ring *r,
+                                                    uint32_t j, const uint8_t **val, uint32_t *vlen) {
+  const uint32_t x = j & (RING - 1), tag = r->tag[x];
   tc_found f;
-  if (g->slot[j] == UINT32_MAX && epoch == t->epoch) {
+  if (r->epoch[x] != t->epoch)
+    tc_probe_slow(t, tag, home_of(tag, t->cap), 0, r->key[x], r->klen[x], snap, &f);
+  else if (r->slot[x] != UINT32_MAX)
+    tc_probe_slow(t, tag, r->slot[x], r->dist[x], r->key[x], r->klen[x], snap, &f);
+  else {
     f.hit = 0;
     f.may_insert = 1;
-  } else if (epoch == t->epoch)
-    tc_probe_slow(t, tag, g->slot[j], g->dist[j], g->key[j], g->klen[j], snap, &f);
-  else
-    tc_probe_slow(t, tag, home_of(tag, t->cap), 0, g->key[j], g->klen[j], snap, &f);
+  }
   if (f.hit) {
     t->hits++;
     *val = f.val;
@@ -766,7 +774,7 @@ static __attribute__((noinline)) int tc_group_get_slow(tm_ctable *t, const MDBX_
     return MDBX_SUCCESS;
   }
   MDBX_val d;
-  const int rc = tc_miss(t, txn, tag, g->key[j], g->klen[j], snap, f.may_insert, &d);
+  const int rc = tc_miss(t, txn, tag, r->key[x], r->klen[x], snap, f.may_insert, &d);
   if (rc == MDBX_SUCCESS) {
     *val = d.iov_base;
     *vlen = (uint32_t)d.iov_len;
@@ -774,18 +782,18 @@ static __attribute__((noinline)) int tc_group_get_slow(tm_ctable *t, const MDBX_
   return rc;
 }
 
-/* Stage 3 for key j of a group: validate the candidate stage 2 found (the
- * common case: a hit, kept short so that the CPU runs ahead into the next
- * keys), or go the long way. */
-static inline int tc_group_get(tm_ctable *t, const MDBX_txn *txn, uint64_t snap, tc_group *g, uint32_t j,
-                               uint32_t epoch, const uint8_t **val, uint32_t *vlen) {
-  const uint32_t i = g->slot[j];
-  if (likely(i != UINT32_MAX) && likely(epoch == t->epoch) &&
-      likely(tc_check(t->cache, &t->slots[i], g->key[j], g->klen[j], snap, val, vlen) == TC_HIT)) {
+/* Stage 3 for key j: the common case (the slot stage 2 found is a hit) kept
+ * short and branch-predictable, so that the CPU runs ahead into the next keys;
+ * anything else goes the long way. */
+static inline int tc_stage3(tm_ctable *t, const MDBX_txn *txn, uint64_t snap, tc_ring *r, uint32_t j,
+                            const uint8_t **val, uint32_t *vlen) {
+  const uint32_t x = j & (RING - 1), i = r->slot[x];
+  if (likely(i != UINT32_MAX) && likely(r->epoch[x] == t->epoch) &&
+      likely(tc_check(t->cache, &t->slots[i], r->key[x], r->klen[x], snap, val, vlen) == TC_HIT)) {
     t->hits++;
     return MDBX_SUCCESS;
   }
-  return tc_group_get_slow(t, txn, snap, g, j, epoch, val, vlen);
+  return tc_stage3_slow(t, txn, snap, r, j, val, vlen);
 }
 
 /* Where batch key i is: fixed-size keys (ksize > 0) are keys[i * ksize ..], else
@@ -800,6 +808,30 @@ static inline const uint8_t *batch_key(const uint8_t *keys, const uint32_t *koff
   return keys + koff[i];
 }
 
+/* Writes the result of batch key i: a value (val, vlen) or absence (rc
+ * MDBX_NOTFOUND). Returns 0, 1 when the value does not fit (pos says its
+ * length), or an error. */
+static inline int batch_emit(int rc, const uint8_t *val, uint32_t vlen, uint8_t *out, uint32_t cap, uint32_t *used,
+                             int32_t *pos, uint32_t i) {
+  if (rc == MDBX_NOTFOUND) {
+    pos[2 * i] = (int32_t)*used;
+    pos[2 * i + 1] = -1;
+    return 0;
+  }
+  if (rc != MDBX_SUCCESS)
+    return tm_rc(rc);
+  if (vlen > cap - *used) {
+    pos[2 * i] = -1;
+    pos[2 * i + 1] = vlen > INT32_MAX ? INT32_MAX : (int32_t)vlen;
+    return 1;
+  }
+  memcpy(out + *used, val, vlen);
+  pos[2 * i] = (int32_t)*used;
+  pos[2 * i + 1] = (int32_t)vlen;
+  *used += vlen;
+  return 0;
+}
+
 /* Batched get: keys `first` .. `n - 1` of a batch (see batch_key), on a cached
  * table (t) or not (t NULL: plain mdbx_get, one after another). Values go to
  * `out` back to back from byte `at` (of `cap`); pos[2i] = the value's offset in
@@ -812,61 +844,36 @@ TM_API int tm_get_many(tm_ctable *t, const MDBX_txn *txn, uint32_t dbi, double s
                        uint32_t cap, int32_t *pos) {
   const uint64_t snap = (uint64_t)snap_d;
   uint32_t used = at;
-  if (at > cap)
+  if (at > cap || first > n)
     return tm_rc(MDBX_EINVAL);
   if (!t) {
     for (uint32_t i = first; i < n; i++) {
       uint32_t klen;
-      MDBX_val k, d;
+      MDBX_val k, d = {NULL, 0};
       k.iov_base = (void *)batch_key(keys, koff, ksize, i, &klen);
       k.iov_len = klen;
-      const int rc = mdbx_get(txn, dbi, &k, &d);
-      if (rc == MDBX_NOTFOUND) {
-        pos[2 * i] = (int32_t)used;
-        pos[2 * i + 1] = -1;
-        continue;
-      }
-      if (rc != MDBX_SUCCESS)
-        return tm_rc(rc);
-      if (d.iov_len > cap - used) {
-        pos[2 * i] = -1;
-        pos[2 * i + 1] = d.iov_len > INT32_MAX ? INT32_MAX : (int32_t)d.iov_len;
-        return (int)i;
-      }
-      memcpy(out + used, d.iov_base, d.iov_len);
-      pos[2 * i] = (int32_t)used;
-      pos[2 * i + 1] = (int32_t)d.iov_len;
-      used += (uint32_t)d.iov_len;
+      const int e = batch_emit(mdbx_get(txn, dbi, &k, &d), d.iov_base, (uint32_t)d.iov_len, out, cap, &used, pos, i);
+      if (e)
+        return e > 0 ? (int)i : e;
     }
     return (int)n;
   }
-  tc_group g;
-  for (uint32_t i = first; i < n;) {
-    const uint32_t m = n - i < GROUP ? n - i : GROUP;
-    for (uint32_t j = 0; j < m; j++)
-      g.key[j] = batch_key(keys, koff, ksize, i + j, &g.klen[j]);
-    tc_group_prefetch(t, &g, m);
-    const uint32_t epoch = t->epoch;
-    for (uint32_t j = 0; j < m; j++, i++) {
-      const uint8_t *val;
-      uint32_t vlen;
-      const int rc = tc_group_get(t, txn, snap, &g, j, epoch, &val, &vlen);
-      if (rc == MDBX_NOTFOUND) {
-        pos[2 * i] = (int32_t)used;
-        pos[2 * i + 1] = -1;
-        continue;
-      }
-      if (rc != MDBX_SUCCESS)
-        return tm_rc(rc);
-      if (vlen > cap - used) {
-        pos[2 * i] = -1;
-        pos[2 * i + 1] = vlen > INT32_MAX ? INT32_MAX : (int32_t)vlen;
-        return (int)i;
-      }
-      memcpy(out + used, val, vlen);
-      pos[2 * i] = (int32_t)used;
-      pos[2 * i + 1] = (int32_t)vlen;
-      used += vlen;
+  tc_ring r;
+  for (uint32_t i = first; i < n + 2 * PIPE; i++) {
+    if (i < n) {
+      uint32_t klen;
+      const uint8_t *k = batch_key(keys, koff, ksize, i, &klen);
+      tc_stage1(t, &r, i, k, klen);
+    }
+    if (i >= first + PIPE && i - PIPE < n)
+      tc_stage2(t, &r, i - PIPE);
+    if (i >= first + 2 * PIPE) {
+      const uint32_t j = i - 2 * PIPE;
+      const uint8_t *val = NULL;
+      uint32_t vlen = 0;
+      const int e = batch_emit(tc_stage3(t, txn, snap, &r, j, &val, &vlen), val, vlen, out, cap, &used, pos, j);
+      if (e)
+        return e > 0 ? (int)j : e;
     }
   }
   return (int)n;
@@ -907,15 +914,16 @@ TM_API int tm_follow(MDBX_cursor *cur, uint32_t flags, const uint8_t *prefix, ui
     k.iov_len = plen;
     rc = mdbx_cursor_get(cur, &k, &d, MDBX_SET_RANGE);
   }
-  tc_group g;
+  enum { FGROUP = 64 };
   /* index keys of the group: pointers into the map (or this write transaction's
    * dirty pages), stable while nothing is written */
-  const uint8_t *ikey[GROUP];
-  uint32_t iklen[GROUP];
+  const uint8_t *ikey[FGROUP];
+  uint32_t iklen[FGROUP];
+  tc_ring r;
   while (rc == MDBX_SUCCESS && count < max_count) {
     /* collect a group of index entries within the prefix */
-    uint32_t m = 0, ok_slice = 0;
-    while (rc == MDBX_SUCCESS && m < GROUP && count + m < max_count) {
+    uint32_t m = 0;
+    while (rc == MDBX_SUCCESS && m < FGROUP && count + m < max_count) {
       if (k.iov_len < plen || memcmp(k.iov_base, prefix, plen) != 0) {
         rc = MDBX_NOTFOUND;
         break;
@@ -928,35 +936,28 @@ TM_API int tm_follow(MDBX_cursor *cur, uint32_t flags, const uint8_t *prefix, ui
     if (rc != MDBX_SUCCESS && rc != MDBX_NOTFOUND)
       return tm_rc(rc);
     const int more = rc == MDBX_SUCCESS; /* the cursor stands on the entry after the group */
-    /* the objects' keys: slices of the index keys */
-    uint32_t gm = 0, gi[GROUP];
-    for (uint32_t j = 0; j < m; j++) {
-      if ((size_t)at + len <= iklen[j]) {
-        g.key[gm] = ikey[j] + at;
-        g.klen[gm] = len;
-        gi[gm++] = j;
-      }
-    }
-    ok_slice = gm;
-    if (t && gm)
-      tc_group_prefetch(t, &g, gm);
-    const uint32_t epoch = t ? t->epoch : 0;
-    uint32_t s = 0;
-    for (uint32_t j = 0; j < m; j++) {
+    /* the objects' keys are slices [at, at + len) of the index keys, looked up as tm_get_many does */
+    for (uint32_t i = 0; i < m + 2 * PIPE; i++) {
+      if (t && i < m && (size_t)at + len <= iklen[i])
+        tc_stage1(t, &r, i, ikey[i] + at, len);
+      if (t && i >= PIPE && i - PIPE < m && (size_t)at + len <= iklen[i - PIPE])
+        tc_stage2(t, &r, i - PIPE);
+      if (i < 2 * PIPE)
+        continue;
+      const uint32_t j = i - 2 * PIPE;
       const uint8_t *val = NULL;
       uint32_t vlen = 0;
       int found = 0;
-      if (s < ok_slice && gi[s] == j) {
+      if ((size_t)at + len <= iklen[j]) {
         int r2;
         if (t)
-          r2 = tc_group_get(t, txn, snap, &g, s, epoch, &val, &vlen);
+          r2 = tc_stage3(t, txn, snap, &r, j, &val, &vlen);
         else {
-          MDBX_val ok = {(void *)g.key[s], g.klen[s]}, od;
+          MDBX_val ok = {(void *)(ikey[j] + at), len}, od;
           r2 = mdbx_get(txn, dbi, &ok, &od);
           val = od.iov_base;
           vlen = (uint32_t)od.iov_len;
         }
-        s++;
         if (r2 != MDBX_SUCCESS && r2 != MDBX_NOTFOUND)
           return tm_rc(r2);
         found = r2 == MDBX_SUCCESS;

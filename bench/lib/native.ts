@@ -47,8 +47,9 @@ export interface Harness {
   /** mdbx_cache_init on n entries of `entries` (n * cacheEntrySize() bytes); returns n. */
   cacheInit(entries: Uint8Array, n: number): number;
   /**
-   * n gets through mdbx_cache_get, key i using entry index[i] of `entries`; no copy.
-   * Returns a checksum or a negative error; adds the lookups answered from an entry to hits[0].
+   * n gets through mdbx_cache_get, key i using entry index[i] of `entries`; each value copied
+   * into dst when cap > 0. Returns a checksum or a negative error; adds the lookups answered
+   * from an entry to hits[0].
    */
   cacheGet(
     txn: unknown,
@@ -59,6 +60,8 @@ export interface Harness {
     n: number,
     entries: Uint8Array,
     hits: Float64Array,
+    dst: Uint8Array | null,
+    cap: number,
   ): number;
   /**
    * n gets through turbomdbx's native cache (t: a table's cache handle, null:
@@ -119,7 +122,7 @@ const SYMBOLS: Record<string, { parameters: T[]; result: T }> = {
   tmb_cache_entry_size: { parameters: [], result: "u32" },
   tmb_cache_init: { parameters: ["buffer", "u32"], result: "u32" },
   tmb_cache_get: {
-    parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "buffer", "buffer"],
+    parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "buffer", "buffer", "buffer", "u32"],
     result: "f64",
   },
   tmb_tc_get: {

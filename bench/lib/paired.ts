@@ -17,9 +17,18 @@ export interface Paired {
   workload: string;
   rounds: number;
   /** Median ms per iteration of each implementation. */
-  medianMs: Partial<Record<Impl, number>>;
-  /** Median over rounds of turbomdbx's time over each baseline's. */
-  ratio: Partial<Record<Impl, number>>;
+  medianMs: Partial<Record<Impl | string, number>>;
+  /** Median over rounds of turbomdbx's time over each baseline's (when one of them is "turbomdbx"). */
+  ratio: Partial<Record<Impl | string, number>>;
+  /** Every round's time of each implementation (ms), in round order; not in the JSON documents. */
+  times?: Record<string, number[]>;
+}
+
+/** Median over the rounds of `p` of a's time over b's (both must have run in every round). */
+export function pairRatio(p: Paired, a: string, b: string): number {
+  const ta = p.times?.[a], tb = p.times?.[b];
+  if (!ta || !tb) return NaN;
+  return median(ta.map((t, i) => t / tb[i]));
 }
 
 export interface PairedOptions {
@@ -41,12 +50,12 @@ function median(xs: number[]): number {
 export function runPaired(
   dataset: string,
   workload: string,
-  fns: Map<Impl, () => unknown>,
+  fns: Map<Impl | string, () => unknown>,
   options: PairedOptions = {},
 ): Paired {
   const minRounds = options.minRounds ?? 9, budget = options.budgetMs ?? 2000, maxRounds = options.maxRounds ?? 101;
   const impls = [...fns.keys()];
-  const times = new Map<Impl, number[]>(impls.map((i) => [i, []]));
+  const times = new Map<Impl | string, number[]>(impls.map((i) => [i, []]));
   const t0 = performance.now();
   let sink = 0;
   for (let r = 0; r < maxRounds && (r < minRounds || performance.now() - t0 < budget); r++) {
@@ -59,13 +68,14 @@ export function runPaired(
       if (typeof v === "number") sink += v;
     }
   }
-  const tm = times.get("turbomdbx")!;
-  const out: Paired = { dataset, workload, rounds: tm.length, medianMs: {}, ratio: {} };
+  const tm = times.get("turbomdbx");
+  const out: Paired = { dataset, workload, rounds: times.get(impls[0])!.length, medianMs: {}, ratio: {} };
   for (const impl of impls) {
     const ts = times.get(impl)!;
     out.medianMs[impl] = median(ts);
-    if (impl !== "turbomdbx") out.ratio[impl] = median(tm.map((t, i) => t / ts[i]));
+    if (tm && impl !== "turbomdbx") out.ratio[impl] = median(tm.map((t, i) => t / ts[i]));
   }
   if (sink === -1) console.error(sink); // keeps the results observable
+  Object.defineProperty(out, "times", { value: Object.fromEntries(times), enumerable: false });
   return out;
 }
