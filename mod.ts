@@ -46,4 +46,6 @@ export type {
   TransactOptions,
 } from "./src/concurrent/mod.ts";
 export { DbFlags, EnvFlags, PutFlags } from "./src/constants.ts";
+export type { OptionName } from "./src/constants.ts";
 export { libraryCandidates, libraryFileName, loadLibrary, runtime } from "./src/ffi/mod.ts";
+export type { Library } from "./src/ffi/mod.ts";

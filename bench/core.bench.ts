@@ -25,7 +25,8 @@ import { ABORT, open as lmdbOpen, type RootDatabase } from "lmdb";
 import process from "node:process";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
-import { type Env, loadLibrary, open, type Table } from "../mod.ts";
+import { type Env, open, type Table } from "../mod.ts";
+import { loadBackend } from "../src/ffi/mod.ts";
 import { log, machineInfo, parseArgs, runtimeInfo, scratchDir, since } from "./lib/cli.ts";
 import { Batches, Dataset, type KeySample } from "./lib/data.ts";
 import { harnessPath, loadHarness } from "./lib/native.ts";
@@ -51,7 +52,7 @@ const COMMITS_DURABLE = 10;
 
 const args = parseArgs();
 const scratch = scratchDir(args.dir);
-const lib = loadLibrary();
+const lib = loadBackend(); // the backend itself: the profile calls native functions directly
 const harness = await loadHarness(harnessPath(lib.path));
 const geometry = { upper: "64GiB", growth: "256MiB" };
 const LMDB_MAP = 64 * 1024 ** 3;

@@ -103,8 +103,38 @@ export const CursorOp = {
   TO_KEY_GREATER_THAN: 25,
 } as const;
 
+/**
+ * The name of a libmdbx runtime option (MDBX_option_t, mdbx_env_set_option),
+ * in camelCase: `maxTables` is MDBX_opt_max_db, `txnDpLimit` MDBX_opt_txn_dp_limit,
+ * `syncPeriod` is in 1/65536 s, and so on. See libmdbx's documentation of each.
+ */
+export type OptionName =
+  | "maxTables"
+  | "maxReaders"
+  | "syncBytes"
+  | "syncPeriod"
+  | "rpAugmentLimit"
+  | "looseLimit"
+  | "dpReserveLimit"
+  | "txnDpLimit"
+  | "txnDpInitial"
+  | "spillMaxDenominator"
+  | "spillMinDenominator"
+  | "spillParent4ChildDenominator"
+  | "mergeThreshold"
+  | "writethroughThreshold"
+  | "prefaultWriteEnable"
+  | "gcTimeLimit"
+  | "preferWafInsteadofBalance"
+  | "subpageLimit"
+  | "subpageRoomThreshold"
+  | "subpageReservePrereq"
+  | "subpageReserveLimit"
+  | "splitReserve"
+  | "presyncThreshold";
+
 /** Environment options (MDBX_option_t). */
-export const Option = {
+export const Option: Readonly<Record<OptionName, number>> = {
   maxTables: 0,
   maxReaders: 1,
   syncBytes: 2,
@@ -128,10 +158,7 @@ export const Option = {
   subpageReserveLimit: 20,
   splitReserve: 21,
   presyncThreshold: 22,
-} as const;
-
-/** The name of a tunable environment option. */
-export type OptionName = keyof typeof Option;
+};
 
 /** tm_scan flags (native/turbomdbx.c). */
 export const Scan = {

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { type Backend, loadLibrary, native, type NativeFunctions, runtime } from "./ffi/mod.ts";
+import { type Backend, loadBackend, native, type NativeFunctions, runtime } from "./ffi/mod.ts";
 import { errorAdvice, ErrorCode, MdbxError } from "./errors.ts";
 
 /** The loaded library's functions; set by `load()`, which every Env open calls first. */
@@ -18,7 +18,7 @@ export let backend: Backend;
 
 /** Loads the library (once) and binds `fn`/`backend`. */
 export function load(libraryPath?: string): Backend {
-  backend = loadLibrary(libraryPath);
+  backend = loadBackend(libraryPath);
   fn = backend.fn;
   return backend;
 }

@@ -13,7 +13,9 @@ import { decodePair, putFlags, type PutOptions, type Txn, type TxnCell } from ".
 
 /** One key/value pair. */
 export interface Entry<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind> {
+  /** The key, decoded as the table's key kind (a copy). */
   key: KeyOf<K>;
+  /** The value, decoded as the table's value kind (a copy). */
   value: ValueOf<V>;
 }
 

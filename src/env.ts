@@ -141,49 +141,94 @@ export function parseSize(s: Size, what = "size"): number {
   return Math.round(Number(m[1]) * unit);
 }
 
-/** Environment statistics and state (MDBX_envinfo). */
+/** Environment statistics and state (MDBX_envinfo). Sizes are in bytes, times in seconds. */
 export interface EnvInfo {
-  geometry: { lower: number; upper: number; current: number; shrink: number; grow: number };
+  /** The data file's geometry: size limits, current size, and the steps it grows and shrinks by. */
+  geometry: {
+    /** Smallest size the file may shrink to. */
+    lower: number;
+    /** Largest size the file may grow to. */
+    upper: number;
+    /** The file's current size as the geometry sees it. */
+    current: number;
+    /** The file shrinks when this much at its end is free. */
+    shrink: number;
+    /** The file grows by this much at a time. */
+    grow: number;
+  };
+  /** Size of the memory map (the address space reserved for the file). */
   mapSize: number;
+  /** Size of the data file on disk. */
   fileSize: number;
+  /** Number of the last page in use. */
   lastPgno: number;
+  /** Txnid of the last committed transaction. */
   recentTxnId: number;
+  /** Txnid of the oldest snapshot a reader (of any process) still holds. */
   latterReaderTxnId: number;
+  /** Txnid of the oldest snapshot a reader of this process still holds. */
   selfLatterReaderTxnId: number;
+  /** Reader slots in the lock file (the maxReaders limit in effect). */
   maxReaders: number;
+  /** Reader slots in use, of any process. */
   numReaders: number;
+  /** The database's page size. */
   pageSize: number;
+  /** The operating system's page size. */
   sysPageSize: number;
+  /** Bytes committed but not yet synced to disk (lazy sync modes). */
   unsyncedBytes: number;
+  /** The syncBytes threshold in effect (0: none). */
   autosyncThreshold: number;
+  /** Time since the first commit that is not yet synced (0 when everything is synced). */
   sinceSyncSeconds: number;
+  /** The syncPeriod in effect (0: none). */
   autosyncPeriodSeconds: number;
+  /** Time since the reader table was last checked for dead processes. */
   sinceReaderCheckSeconds: number;
+  /** The environment flags in effect (MDBX_env_flags_t, as `env.flags`). */
   mode: number;
+  /** Pages newly allocated, since the first process opened the database. */
   pagesNewly: number;
+  /** Pages copied to be changed (copy-on-write), since the first process opened the database. */
   pagesCow: number;
+  /** Write operations to the disk (not pages), since the first process opened the database. */
   writeOps: number;
 }
 
 /** One reader slot (mdbx_reader_list). */
 export interface ReaderInfo {
+  /** The reader's slot in the lock file's reader table. */
   slot: number;
+  /** Process id of the reader. */
   pid: number;
+  /** Thread id of the reader (the thread that began the transaction). */
   thread: number;
+  /** Txnid of the snapshot it reads. */
   txnId: number;
+  /** Transactions committed since that snapshot. */
   lag: number;
+  /** Bytes of the file its snapshot uses: the file cannot shrink below this while it reads. */
   bytesUsed: number;
+  /** Bytes retired by later commits that it keeps from being reused; freed when it ends. */
   bytesRetained: number;
 }
 
 /** Page accounting (mdbx_gc_info). */
 export interface GcInfo {
+  /** Pages the database may have: the geometry's upper bound in pages. */
   pagesTotal: number;
+  /** Pages the data file has now. */
   pagesBacked: number;
+  /** Pages allocated (in use or in the GC) up to the last used page. */
   pagesAllocated: number;
+  /** Pages in the GC (free-page lists), including the pages of the GC's own tree. */
   pagesGc: number;
+  /** Pages of the GC that a writer can reuse now (no reader holds them). */
   pagesReclaimable: number;
+  /** The largest lag of a reader: transactions committed since the oldest snapshot still read. */
   maxReaderLag: number;
+  /** Pages that readers of old snapshots keep from being reused. */
   maxRetainedPages: number;
 }
 
@@ -193,21 +238,33 @@ export interface CheckResult {
   ok: boolean;
   /** All problems found. */
   problems: number;
-  /** Problems by area. */
+  /** Problems in the meta pages. */
   metaProblems: number;
+  /** Problems in the structure of the page trees (all of them). */
   treeProblems: number;
+  /** Problems in the structure of the GC's tree. */
   gcTreeProblems: number;
+  /** Problems in the structure of the tables' trees. */
   kvTreeProblems: number;
+  /** Problems in the GC's content (free-page lists). */
   gcProblems: number;
+  /** Problems in the tables' content (keys, values, order). */
   kvProblems: number;
   /** Tables checked (including the main table and the GC). */
   tables: number;
+  /** Pages the check visited. */
   processedPages: number;
+  /** Pages allocated (up to the last used page). */
   allocatedPages: number;
+  /** Pages the data file has. */
   backedPages: number;
+  /** Pages in the GC. */
   gcPages: number;
+  /** Pages of the GC that can be reused now. */
   reclaimablePages: number;
+  /** Allocated pages that no tree uses (in a sound database, as many as the GC holds). */
   unusedPages: number;
+  /** Bytes of keys and values stored. */
   payloadBytes: number;
   /** The txnid of the checked snapshot. */
   txnId: number;
@@ -221,14 +278,19 @@ export interface DefragResult {
   complete: boolean;
   /** Pages the file shrank by (may be negative when stopped early). */
   pagesShrinked: number;
+  /** Pages moved toward the start of the file. */
   pagesMoved: number;
   /** Pages held by readers of old snapshots, which prevented moving them. */
   pagesRetained: number;
+  /** An estimate of the pages that could still be moved. */
   pagesLeft: number;
+  /** Pages of the whole database. */
   pagesWhole: number;
+  /** Defragmentation cycles run. */
   cycles: number;
   /** MDBX_defrag_stopping_reasons_t bits. */
   stoppingReasons: number;
+  /** How long it ran. */
   seconds: number;
 }
 

@@ -118,7 +118,12 @@ export class MdbxError extends Error {
   /** The code's name, e.g. `MDBX_NOTFOUND`. */
   readonly codeName: string;
 
-  /** @param code a native code; @param message what happened and what to do */
+  /**
+   * An error with a native code; its message is prefixed with the code's name.
+   *
+   * @param code the native code: negative for libmdbx's own, positive for an errno value
+   * @param message what happened and what to do about it
+   */
   constructor(code: number, message: string) {
     const codeName = errorName(code);
     super(`${codeName}: ${message}`);

@@ -301,8 +301,11 @@ export interface TxnInfo {
 
 /** The four canary words of a database: x, y, z set by writers, v the txnid of their last change. */
 export interface Canary {
+  /** First word, set by writers (`setCanary`). */
   x: number;
+  /** Second word, set by writers. */
   y: number;
+  /** Third word, set by writers. */
   z: number;
   /** Read-only: txnid of the transaction that last set the canary. */
   v: number;
@@ -310,8 +313,11 @@ export interface Canary {
 
 /** A table as listed by `txn.tables()`. */
 export interface TableEntry {
+  /** The table's name. */
   name: string;
+  /** Its libmdbx flags (MDBX_db_flags_t: DbFlags bits). */
   flags: number;
+  /** Its statistics in the snapshot that listed it. */
   stat: Stat;
 }
 
