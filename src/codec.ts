@@ -6,6 +6,7 @@
  * @module
  */
 import { copyOut, decoder, encoder } from "./core.ts";
+import { ErrorCode, MdbxError } from "./errors.ts";
 
 /** How a table's keys are typed in JavaScript. */
 export type KeyKind = "binary" | "string" | "uint32" | "uint64" | "bigint";
@@ -28,6 +29,23 @@ export type ValueOf<V extends ValueKind> = V extends "binary" ? Uint8Array
 /** The JavaScript types accepted as a value of kind V. */
 export type ValueInput<V extends ValueKind> = V extends "binary" | "string" ? Uint8Array | string : number;
 
+/** Every key kind, in the order messages list them. */
+export const KEY_KINDS: readonly KeyKind[] = ["binary", "string", "uint32", "uint64", "bigint"];
+/** Every value kind, in the order messages list them. */
+export const VALUE_KINDS: readonly ValueKind[] = ["binary", "string", "uint32", "uint64"];
+
+/** The stored size of a kind, or 0 when it has none (binary, string). */
+export function kindSize(kind: KeyKind | ValueKind): number {
+  return kind === "uint32" ? 4 : kind === "uint64" || kind === "bigint" ? 8 : 0;
+}
+
+/** The kinds that read `size`-byte items, for advice. */
+function kindsOfSize(size: number, keys: boolean): string {
+  if (size === 4) return '"uint32"';
+  if (size === 8) return keys ? '"uint64" or "bigint"' : '"uint64"';
+  return '"binary" or "string"';
+}
+
 /** One encoder/decoder with its own scratch buffer. */
 export class Codec {
   /** Bytes of the last encode; `buf` holds them from index 0. */
@@ -35,9 +53,29 @@ export class Codec {
   buf: Uint8Array;
   #dv: DataView;
 
-  constructor(readonly kind: KeyKind | ValueKind, size = 4096) {
+  /** `role` and `owner` name what is decoded in messages: "keys" of `table "t"`. */
+  constructor(
+    readonly kind: KeyKind | ValueKind,
+    size = 4096,
+    readonly role: "keys" | "values" = "values",
+    readonly owner: { toString(): string } | null = null,
+  ) {
     this.buf = new Uint8Array(size);
     this.#dv = new DataView(this.buf.buffer);
+  }
+
+  /**
+   * The error for a stored item whose size does not fit this kind: the table
+   * was written with other kinds than the handle was opened with.
+   */
+  sizeMismatch(len: number): MdbxError {
+    const what = this.role === "keys" ? "key" : "value";
+    return new MdbxError(
+      ErrorCode.INCOMPATIBLE,
+      `${this.owner ?? "the table"} holds a ${len}-byte ${what}, which its ${this.role} kind "${this.kind}" cannot ` +
+        `read (it needs ${kindSize(this.kind)} bytes): the table was written with other kinds; open it with ` +
+        `${this.role}: ${kindsOfSize(len, this.role === "keys")}`,
+    );
   }
 
   /** Encodes `v` and returns the buffer to pass (its first `this.len` bytes count). */
@@ -101,15 +139,16 @@ export class Codec {
       case "string":
         return decoder.decode(src.subarray(off, off + len));
       case "uint32":
-        return len === 4 ? (src[off] | (src[off + 1] << 8) | (src[off + 2] << 16) | (src[off + 3] << 24)) >>> 0 : NaN;
+        if (len !== 4) throw this.sizeMismatch(len);
+        return (src[off] | (src[off + 1] << 8) | (src[off + 2] << 16) | (src[off + 3] << 24)) >>> 0;
       case "uint64": {
-        if (len !== 8) return NaN;
+        if (len !== 8) throw this.sizeMismatch(len);
         const lo = (src[off] | (src[off + 1] << 8) | (src[off + 2] << 16) | (src[off + 3] << 24)) >>> 0;
         const hi = (src[off + 4] | (src[off + 5] << 8) | (src[off + 6] << 16) | (src[off + 7] << 24)) >>> 0;
         return hi * 0x1_0000_0000 + lo;
       }
       case "bigint": {
-        if (len !== 8) return -1n;
+        if (len !== 8) throw this.sizeMismatch(len);
         return new DataView(src.buffer, src.byteOffset + off, 8).getBigUint64(0, true);
       }
     }

@@ -3,12 +3,12 @@
  *
  * @module
  */
-import type { KeyKind, ValueKind } from "./codec.ts";
-import { CopyFlags, DbFlags, EnvFlags, Option, type OptionName, TxnFlags } from "./constants.ts";
+import { type KeyKind, kindSize, type ValueKind } from "./codec.ts";
+import { CopyFlags, DbFlags, EnvFlags, Option, type OptionName, Scan, TxnFlags } from "./constants.ts";
 import { backend, check, cString, encoder, fail, fn, load, misuse, scratch } from "./core.ts";
 import { ErrorCode, MdbxError } from "./errors.ts";
 import type { Handle, NativeCallback } from "./ffi/mod.ts";
-import { Table, tableFlags, type TableOptions } from "./table.ts";
+import { checkKinds, Table, tableFlags, type TableOptions } from "./table.ts";
 import { type CacheOptions, CacheState, GetCache } from "./cache.ts";
 import {
   beginConcurrent,
@@ -497,6 +497,8 @@ export class Env implements Disposable {
     options: TableOptions<K, V> = {},
   ): Table<K, V> {
     const keys = (options.keys ?? "binary") as K, values = (options.values ?? "binary") as V;
+    const label = name === null ? "the main table" : `table "${name}"`;
+    checkKinds(label, keys, values);
     const want = tableFlags(options);
     const cacheOpts = options.cache === true ? {} : options.cache || null;
     if (cacheOpts !== null && (want & DbFlags.DUPSORT)) {
@@ -542,6 +544,7 @@ export class Env implements Disposable {
       const dbi = scratch.u32[0];
       check(fn.tm_dbi_flags(txnH, dbi, scratch.u32Bytes), "reading table flags");
       const t = new Table<K, V>(core, name, dbi, scratch.u32[0], keys, values, core.world.gen);
+      checkStoredSizes(txnH, t);
       if (own) own.commit();
       own = null;
       this.#tables.set(name, t);
@@ -1039,6 +1042,31 @@ export class Env implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/**
+ * Refuses a table handle whose integer kinds do not fit what the table holds
+ * (a uint32 table reopened as uint64): its first entry tells the stored sizes.
+ * Without this, reads decode garbage and libmdbx's integer comparator logs a
+ * complaint on every lookup with the other size.
+ */
+function checkStoredSizes(txnH: Handle, t: Table): void {
+  const ks = kindSize(t.keys), vs = kindSize(t.values);
+  if (ks === 0 && vs === 0) return;
+  const cur = fn.tm_cursor_open(txnH, t.dbi, scratch.i32Bytes);
+  if (cur === null) fail(scratch.i32[0], `opening a cursor on ${t}`);
+  let n: number;
+  const out = scratch.out;
+  try {
+    n = check(fn.tm_scan(cur, Scan.FIRST | Scan.KEYS, null, 0, null, 0, 0, 1, out, out.length), `reading ${t}`);
+  } finally {
+    fn.tm_cursor_close(cur);
+  }
+  if (n === 0) return; // empty (or a first key too long to matter here): nothing to disagree with
+  const dv = new DataView(out.buffer, out.byteOffset, 20);
+  const kl = dv.getUint32(12, true), vl = dv.getUint32(16, true);
+  if (ks !== 0 && kl !== ks) throw t.k.sizeMismatch(kl);
+  if (vs !== 0 && vl !== vs) throw t.v.sizeMismatch(vl);
 }
 
 /** Sets the durability mode of an open native env. */

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { Codec, type KeyKind, type ValueKind } from "./codec.ts";
+import { Codec, describe, KEY_KINDS, type KeyKind, VALUE_KINDS, type ValueKind } from "./codec.ts";
 import { DbFlags } from "./constants.ts";
 import type { CacheOptions, CacheStats, GetCache } from "./cache.ts";
 
@@ -14,7 +14,9 @@ export interface TableOptions<K extends KeyKind = "binary", V extends ValueKind 
   /**
    * Key type. "binary" (default) returns Uint8Array; "string" returns UTF-8
    * strings; "uint32", "uint64" and "bigint" make an integer-key table
-   * (MDBX_INTEGERKEY: 4- or 8-byte native-endian keys, numeric order).
+   * (MDBX_INTEGERKEY: 4- or 8-byte native-endian keys, numeric order). Any
+   * other kind is a TypeError; a kind whose size differs from the keys the
+   * table holds is MDBX_INCOMPATIBLE at `env.table()`.
    */
   keys?: K;
   /**
@@ -50,6 +52,27 @@ export interface TableInfo {
   readonly keys: KeyKind;
   /** Value type. */
   readonly values: ValueKind;
+}
+
+/** Throws a TypeError naming the table unless `keys` and `values` are kinds turbomdbx knows. */
+export function checkKinds(label: string, keys: unknown, values: unknown): void {
+  if (!KEY_KINDS.includes(keys as KeyKind)) {
+    throw new TypeError(
+      `${label}: keys ${describeKind(keys)} is not a key kind; use ${KEY_KINDS.map((k) => `"${k}"`).join(", ")} ` +
+        `(default "binary")`,
+    );
+  }
+  if (!VALUE_KINDS.includes(values as ValueKind)) {
+    throw new TypeError(
+      `${label}: values ${describeKind(values)} is not a value kind; use ` +
+        `${VALUE_KINDS.map((k) => `"${k}"`).join(", ")} (default "binary"); ` +
+        `store anything else (JSON, bigint) encoded as "string" or "binary"`,
+    );
+  }
+}
+
+function describeKind(k: unknown): string {
+  return typeof k === "string" ? `"${k}"` : describe(k);
 }
 
 /** The table flags implied by a set of options. */
@@ -117,9 +140,9 @@ export class Table<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind>
     this.flags = flags;
     this.keys = keys;
     this.values = values;
-    this.k = new Codec(keys, 512);
-    this.k2 = new Codec(keys, 512);
-    this.v = new Codec(values, 4096);
+    this.k = new Codec(keys, 512, "keys", this);
+    this.k2 = new Codec(keys, 512, "keys", this);
+    this.v = new Codec(values, 4096, "values", this);
   }
 
   /** True for a dupsort table (several values per key). */
