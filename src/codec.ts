@@ -8,9 +8,13 @@
 import { copyOut, decoder, encoder } from "./core.ts";
 import { ErrorCode, MdbxError } from "./errors.ts";
 
-/** How a table's keys are typed in JavaScript. */
+/**
+ * How a table's keys are typed in JavaScript. "uint64" keys are numbers, exact
+ * from 0 to 2^53-1 (larger ones are refused, not rounded); "bigint" keys cover
+ * the full unsigned 64-bit range.
+ */
 export type KeyKind = "binary" | "string" | "uint32" | "uint64" | "bigint";
-/** How a table's values are typed in JavaScript. */
+/** How a table's values are typed in JavaScript. "uint64" values are numbers from 0 to 2^53-1, exactly. */
 export type ValueKind = "binary" | "string" | "uint32" | "uint64";
 
 /** The JavaScript type of a key of kind K, as returned. */
@@ -33,6 +37,9 @@ export type ValueInput<V extends ValueKind> = V extends "binary" | "string" ? Ui
 export const KEY_KINDS: readonly KeyKind[] = ["binary", "string", "uint32", "uint64", "bigint"];
 /** Every value kind, in the order messages list them. */
 export const VALUE_KINDS: readonly ValueKind[] = ["binary", "string", "uint32", "uint64"];
+
+/** 2^53-1: the largest integer a "uint64" kind returns exactly as a number. */
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** The stored size of a kind, or 0 when it has none (binary, string). */
 export function kindSize(kind: KeyKind | ValueKind): number {
@@ -100,13 +107,24 @@ export class Codec {
       case "bigint":
         if (typeof v === "number") {
           if (!Number.isSafeInteger(v) || v < 0) {
-            throw new TypeError(`${what} must be a non-negative safe integer (or a bigint), got ${describe(v)}`);
+            throw new TypeError(
+              this.kind === "uint64"
+                ? `${what} must be an integer from 0 to 2^53-1, got ${describe(v)}; ${this.#forBigints()}`
+                : `${what} must be an integer from 0 to 2^53-1 or a bigint, got ${describe(v)}`,
+            );
           }
           this.#dv.setUint32(0, v % 0x1_0000_0000, true);
           this.#dv.setUint32(4, Math.floor(v / 0x1_0000_0000), true);
         } else if (typeof v === "bigint") {
           if (v < 0n || v > 0xffff_ffff_ffff_ffffn) {
             throw new RangeError(`${what} must fit in 64 unsigned bits, got ${v}`);
+          }
+          if (this.kind === "uint64" && v > MAX_SAFE) {
+            // it would be stored exactly but read back as a rounded number
+            throw new RangeError(
+              `${what} ${v}n is above 2^53-1, the largest integer a "uint64" ${this.#item()} returns exactly ` +
+                `(as a number); ${this.#forBigints()}`,
+            );
           }
           this.#dv.setBigUint64(0, v, true);
         } else {
@@ -115,6 +133,26 @@ export class Codec {
         this.len = 8;
         return this.buf;
     }
+  }
+
+  #item(): string {
+    return this.role === "keys" ? "key" : "value";
+  }
+
+  #forBigints(): string {
+    return this.role === "keys"
+      ? 'open the table with keys: "bigint" for the full 64-bit range'
+      : 'store such values in a "binary" table as 8 bytes (DataView.setBigUint64 / getBigUint64, little-endian)';
+  }
+
+  /** A stored uint64 above 2^53-1: a number would round it, so the read fails instead. */
+  #unsafe(src: Uint8Array, off: number): MdbxError {
+    const v = new DataView(src.buffer, src.byteOffset + off, 8).getBigUint64(0, true);
+    return new MdbxError(
+      ErrorCode.INCOMPATIBLE,
+      `${this.owner ?? "the table"} holds the ${this.#item()} ${v}, above 2^53-1: a "uint64" ${this.#item()} ` +
+        `(a number) cannot hold it exactly; ${this.#forBigints()}`,
+    );
   }
 
   #utf8(s: string): Uint8Array {
@@ -145,6 +183,7 @@ export class Codec {
         if (len !== 8) throw this.sizeMismatch(len);
         const lo = (src[off] | (src[off + 1] << 8) | (src[off + 2] << 16) | (src[off + 3] << 24)) >>> 0;
         const hi = (src[off + 4] | (src[off + 5] << 8) | (src[off + 6] << 16) | (src[off + 7] << 24)) >>> 0;
+        if (hi > 0x1f_ffff) throw this.#unsafe(src, off);
         return hi * 0x1_0000_0000 + lo;
       }
       case "bigint": {

@@ -14,14 +14,18 @@ export interface TableOptions<K extends KeyKind = "binary", V extends ValueKind 
   /**
    * Key type. "binary" (default) returns Uint8Array; "string" returns UTF-8
    * strings; "uint32", "uint64" and "bigint" make an integer-key table
-   * (MDBX_INTEGERKEY: 4- or 8-byte native-endian keys, numeric order). Any
+   * (MDBX_INTEGERKEY: 4- or 8-byte native-endian keys, numeric order).
+   * "uint64" keys are numbers, exact up to 2^53-1: a larger key is a
+   * RangeError when written and MDBX_INCOMPATIBLE when read (a file written
+   * with "bigint" keys); use "bigint" for the full 64-bit range. Any
    * other kind is a TypeError; a kind whose size differs from the keys the
    * table holds is MDBX_INCOMPATIBLE at `env.table()`.
    */
   keys?: K;
   /**
    * Value type. "binary" (default) or "string"; "uint32"/"uint64" store
-   * fixed-size integers (with `dupSort` they make an MDBX_INTEGERDUP table).
+   * fixed-size integers (with `dupSort` they make an MDBX_INTEGERDUP table);
+   * "uint64" values are numbers, exact up to 2^53-1, as "uint64" keys.
    */
   values?: V;
   /** Compare keys from their last byte to their first (MDBX_REVERSEKEY). */
