@@ -27,7 +27,7 @@ export type {
   SyncMode,
 } from "./src/env.ts";
 export { ReadTxn, Txn, WriteTxn } from "./src/txn.ts";
-export type { Canary, PutOptions, RangeOptions, Stat, TableEntry, TxnInfo } from "./src/txn.ts";
+export type { Canary, PutOptions, RangeOptions, Stat, TableEntry, TxnInfo, UnsafeView } from "./src/txn.ts";
 export { Table } from "./src/table.ts";
 export type { TableInfo, TableOptions } from "./src/table.ts";
 export { Cursor } from "./src/cursor.ts";

@@ -140,10 +140,16 @@ export function cString(s: string): Uint8Array {
 
 export { decoder, encoder };
 
-/** Detaches ArrayBuffers that view native memory, so no view outlives it. */
+const transfer = (ArrayBuffer.prototype as unknown as { transfer(this: ArrayBuffer, n: number): ArrayBuffer }).transfer;
+
+/**
+ * Detaches ArrayBuffers that view native memory, so no view outlives it. The
+ * prototype's transfer, not the buffer's own: unsafe views shadow theirs with
+ * one that throws.
+ */
 export function detachAll(views: ArrayBuffer[]): void {
   for (const ab of views) {
-    if (!(ab as { detached?: boolean }).detached) (ab as { transfer(n: number): ArrayBuffer }).transfer(0);
+    if (!(ab as { detached?: boolean }).detached) transfer.call(ab, 0);
   }
   views.length = 0;
 }

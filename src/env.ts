@@ -18,6 +18,7 @@ import {
   type TransactOptions,
 } from "./concurrent/mod.ts";
 import {
+  beforeChange,
   beginTxn,
   endAll,
   type EnvCore,
@@ -531,6 +532,7 @@ export class Env implements Disposable {
       // a second one would wait for ourselves
       while (inner.child !== null) inner = inner.child;
       txnH = inner.h!;
+      if (create) beforeChange(inner); // creating it adds to the main table's page
     } else {
       own = create ? this.beginWrite() : this.beginRead();
       txnH = own._h();

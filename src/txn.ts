@@ -107,9 +107,15 @@ export interface TxnCell {
   readonly env: EnvCore;
   readonly parent: TxnCell | null;
   child: TxnCell | null;
+  /** Views of native memory handed out (map chunks, values), detached when the transaction ends. */
   views: ArrayBuffer[];
+  /**
+   * Write transactions: views whose memory the next change may move or free
+   * (reserved room, values on dirty pages), detached before that change.
+   */
+  volatile: ArrayBuffer[];
   cursors: Set<CursorCell>;
-  /** This transaction's views of the memory map (for getView), made on first use. */
+  /** This transaction's views of the memory map (for unsafeGetView), made on first use. */
   map?: { base: number; limit: number; chunks: (ArrayBuffer | undefined)[] };
   /** Why the transaction can no longer be used, once it has ended. */
   ended: string;
@@ -129,11 +135,95 @@ export interface TxnCell {
 const CHUNK = 2 ** 30;
 
 /**
+ * A read-only view of a value in memory turbomdbx does not copy: the
+ * database's memory map, or a dirty page of a write transaction. It is a
+ * Uint8Array at run time; the type leaves out every member that writes, because
+ * writing is one of the things that are undefined. Get one from
+ * `txn.unsafeGetView()`, and read it before the transaction ends.
+ *
+ * Defined: reading its bytes while its transaction is open (in a write
+ * transaction, until that transaction's next change); `view.slice()` and
+ * `Uint8Array.from(view)` make ordinary copies. When the transaction ends the
+ * view is detached: length 0, reads give `undefined`, never a read of memory
+ * the transaction no longer owns. In a write transaction a view of a value on a
+ * dirty page is detached at the transaction's next change (put, del, ...),
+ * because libmdbx may move or free that page.
+ *
+ * Undefined (the process may crash with SIGSEGV, or committed data may change):
+ * - writing into it, or into any other view of `view.buffer` — the map is
+ *   mapped read-only (SIGSEGV); with `writeMap: true` it is writable and a write
+ *   silently changes committed data, which survives reopening and `check()`;
+ * - transferring `view.buffer` (`postMessage(v, [v.buffer])`,
+ *   `structuredClone(v, { transfer: [v.buffer] })`, or
+ *   `ArrayBuffer.prototype.transfer.call(...)`): the new owner keeps a pointer
+ *   into the map past the transaction's end and reads reused pages, or crashes
+ *   after the Env closes. Neither Deno (V8 offers no non-detachable external
+ *   buffer to JavaScript) nor Bun can forbid it; `view.buffer.transfer()` and
+ *   `transferToFixedLength()` throw a TypeError instead;
+ * - relying on `view.buffer`'s other bytes: it spans this transaction's view
+ *   of the map (other entries of the snapshot, up to 1 GiB), shared with its
+ *   other views.
+ *
+ * For data that must outlive the transaction or travel to a Worker, use
+ * `txn.get()` (or `getInto()` to copy into a buffer of your own).
+ */
+export interface UnsafeView
+  extends Omit<Uint8Array, "set" | "fill" | "copyWithin" | "reverse" | "sort" | "subarray" | number> {
+  /** The byte at `index`; `undefined` outside the view or after it was detached. */
+  readonly [index: number]: number;
+  /** A narrower view of the same memory, under the same rules. */
+  subarray(begin?: number, end?: number): UnsafeView;
+}
+
+const NO_TRANSFER: PropertyDescriptor = {
+  value: function transfer(): never {
+    throw new TypeError(
+      "this ArrayBuffer is native memory of a transaction (txn.unsafeGetView / unsafeReserve): transferring it " +
+        "would keep that memory past the transaction's end; copy the bytes instead (view.slice())",
+    );
+  },
+  writable: false,
+  enumerable: false,
+  configurable: false,
+};
+
+/**
+ * Marks an ArrayBuffer over native memory: its own `transfer` and
+ * `transferToFixedLength` throw, so the common way to move it out of the
+ * transaction's reach fails loudly (a transfer list cannot be intercepted).
+ */
+function pinned(ab: ArrayBuffer): ArrayBuffer {
+  if (ab.byteLength !== 0) Object.defineProperties(ab, { transfer: NO_TRANSFER, transferToFixedLength: NO_TRANSFER });
+  return ab;
+}
+
+/**
+ * Before a change of a write transaction: detaches the views the change may
+ * invalidate (reserved room, values on dirty pages). A key or value that is one
+ * of them is refused: the change would read it while moving it.
+ */
+function settle(c: TxnCell, kb: Uint8Array | null, klen: number, vb: Uint8Array | null, vlen: number): void {
+  detachAll(c.volatile);
+  if ((kb !== null && kb.length < klen) || (vb !== null && vb.length < vlen)) {
+    throw new TypeError(
+      "a key or value passed to this change is an unsafe view of the transaction's own dirty memory " +
+        "(unsafeGetView or unsafeReserve), which the change may move; pass a copy (view.slice())",
+    );
+  }
+}
+
+/** @internal Detaches the views a change of this write transaction (or a table it creates) may invalidate. */
+export function beforeChange(c: TxnCell): void {
+  if (c.volatile.length !== 0) settle(c, null, 0, null, 0);
+}
+
+/**
  * A view of `len` bytes at `addr`, detached when the transaction ends. Values in
  * the memory map are views into this transaction's own views of the map (up to
  * 1 GiB each, made once per transaction and chunk, covering only the pages its
  * snapshot uses), so a view costs one small object; a value elsewhere (a dirty
- * page of a write transaction) gets its own external ArrayBuffer.
+ * page of a write transaction) gets its own external ArrayBuffer, detached at
+ * the transaction's next change too.
  */
 function viewOf(c: TxnCell, addr: number, len: number): Uint8Array {
   let map = c.map;
@@ -151,15 +241,15 @@ function viewOf(c: TxnCell, addr: number, len: number): Uint8Array {
     if (at + len <= CHUNK) {
       let chunk = map.chunks[ci];
       if (chunk === undefined) {
-        chunk = backend.view(map.base + ci * CHUNK, Math.min(CHUNK, map.limit - ci * CHUNK));
+        chunk = pinned(backend.view(map.base + ci * CHUNK, Math.min(CHUNK, map.limit - ci * CHUNK)));
         map.chunks[ci] = chunk;
         c.views.push(chunk);
       }
       return new Uint8Array(chunk, at, len);
     }
   }
-  const ab = backend.view(addr, len);
-  c.views.push(ab);
+  const ab = pinned(backend.view(addr, len));
+  c.volatile.push(ab);
   return new Uint8Array(ab);
 }
 
@@ -172,6 +262,7 @@ function finish(c: TxnCell, how: "commit" | "abort" | "reset", why: string): num
   }
   c.cursors.clear();
   detachAll(c.views);
+  detachAll(c.volatile);
   c.map = undefined;
   if (how === "reset") return fn.tm_txn_reset(c.h);
   const h = c.h;
@@ -530,18 +621,22 @@ export abstract class Txn {
 
   /** @internal Notes that this write transaction changed a table (its cache must not answer here). */
   _wrote(t: Table): void {
-    const d = this._c.dirty;
+    const c = this._c, d = c.dirty;
+    if (c.volatile.length !== 0) settle(c, null, 0, null, 0);
     if (d !== null) d[t.dbi] = 1;
   }
 
   /**
-   * The value of `key` without copying: a view of the database's own memory,
-   * valid until this transaction ends (then it is detached: length 0). Its
-   * `buffer` is this transaction's view of the map, shared with its other views.
-   * Treat it as read-only: the map is mapped read-only and writing into it is
-   * undefined behaviour that can crash the process.
+   * UNSAFE: the value of `key` without copying, or undefined: a read-only view
+   * of the database's own memory, valid until this transaction ends (then it is
+   * detached: length 0) and, in a write transaction, only until its next
+   * change. Writing into it, or transferring its buffer (to a Worker,
+   * `structuredClone` with a transfer list), is undefined behaviour that can
+   * crash the process or change committed data; see `UnsafeView` for exactly
+   * what is defined. Every other read returns a copy: use `get()` or `getInto()`
+   * unless a measured copy cost says otherwise.
    */
-  getView<K extends KeyKind>(table: Table<K, ValueKind>, key: KeyInput<K>): Uint8Array | undefined {
+  unsafeGetView<K extends KeyKind>(table: Table<K, ValueKind>, key: KeyInput<K>): UnsafeView | undefined {
     const h = this._h();
     const t = this._table(table);
     const kb = t.k.encode(key, "key");
@@ -550,7 +645,7 @@ export abstract class Txn {
       if (r === NOTFOUND) return undefined;
       this._fail(r, "get", t);
     }
-    return viewOf(this._c, scratch.f64[0], scratch.f64[1]);
+    return viewOf(this._c, scratch.f64[0], scratch.f64[1]) as UnsafeView;
   }
 
   /** The value of `key` and how many values the key has (dupsort), or undefined. */
@@ -985,17 +1080,24 @@ export class WriteTxn extends Txn {
     const t = this._table(table);
     const kb = t.k.encode(key, "key");
     const vb = t.v.encode(value, "value");
-    this._c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
+    const c = this._c;
+    if (c.volatile.length !== 0) settle(c, kb, t.k.len, vb, t.v.len);
+    c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
     const r = fn.tm_put(h, t.dbi, kb, t.k.len, vb, t.v.len, options ? putFlags(options) : 0);
     if (r !== 0) this._fail(r, "put", t);
   }
 
   /**
-   * Reserves `length` bytes for the value of `key` and returns them to fill
-   * (MDBX_RESERVE): no copy of the value. Fill it before the next change in
-   * this transaction; it is detached when the transaction ends.
+   * UNSAFE: reserves `length` bytes for the value of `key` and returns them to
+   * fill in place (MDBX_RESERVE): the transaction's own page memory, no copy.
+   * Fill it at once: the next change in this transaction (put, del, another
+   * reserve, a nested `begin()`, ...) may move that memory, so the array is
+   * detached then (length 0: later writes into it are lost, not misplaced), as
+   * it is when the transaction ends. Transferring its buffer (to a Worker, a
+   * transfer list) is undefined behaviour that can crash the process (see
+   * `UnsafeView`). `put()` is the safe way to store a value.
    */
-  reserve<K extends KeyKind>(
+  unsafeReserve<K extends KeyKind>(
     table: Table<K, ValueKind>,
     key: KeyInput<K>,
     length: number,
@@ -1005,11 +1107,13 @@ export class WriteTxn extends Txn {
     const t = this._table(table);
     if (!Number.isInteger(length) || length < 0) throw new RangeError(`length must be a byte count, got ${length}`);
     const kb = t.k.encode(key, "key");
-    this._c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
+    const c = this._c;
+    if (c.volatile.length !== 0) settle(c, kb, t.k.len, null, 0);
+    c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
     const r = fn.tm_put_reserve(h, t.dbi, kb, t.k.len, length, putFlags(options), scratch.f64Bytes);
     if (r !== 0) this._fail(r, "reserve", t);
-    const ab = backend.view(scratch.f64[0], scratch.f64[1]);
-    this._c.views.push(ab);
+    const ab = pinned(backend.view(scratch.f64[0], scratch.f64[1]));
+    c.volatile.push(ab);
     return new Uint8Array(ab);
   }
 
@@ -1022,7 +1126,9 @@ export class WriteTxn extends Txn {
     const t = this._table(table);
     const kb = t.k.encode(key, "key");
     const vb = value === undefined ? null : t.v.encode(value, "value");
-    this._c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
+    const c = this._c;
+    if (c.volatile.length !== 0) settle(c, kb, t.k.len, vb, vb ? t.v.len : 0);
+    c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
     const r = fn.tm_del(h, t.dbi, kb, t.k.len, vb, vb ? t.v.len : 0, vb ? 1 : 0);
     if (r === NOTFOUND) return false;
     if (r !== 0) this._fail(r, "del", t);
@@ -1044,7 +1150,9 @@ export class WriteTxn extends Txn {
     const kb = t.k.encode(key, "key");
     const vb = value === undefined ? null : t.v.encode(value, "value");
     const f = putFlags(options);
-    this._c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
+    const c = this._c;
+    if (c.volatile.length !== 0) settle(c, kb, t.k.len, vb, vb ? t.v.len : 0);
+    c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
     let out = scratch.out;
     for (;;) {
       const n = fn.tm_replace(h, t.dbi, kb, t.k.len, vb, vb ? t.v.len : 0, vb ? 1 : 0, f, out, out.length);
@@ -1079,7 +1187,9 @@ export class WriteTxn extends Txn {
     const t = this._table(table);
     if (t.name === null) throw new TypeError("the main table cannot be renamed");
     const n = new TextEncoder().encode(name);
-    check(fn.tm_dbi_rename(this._h(), t.dbi, n, n.length), `renaming ${t} to "${name}"`);
+    const h = this._h();
+    beforeChange(this._c); // a rename rewrites the main table's page
+    check(fn.tm_dbi_rename(h, t.dbi, n, n.length), `renaming ${t} to "${name}"`);
     this._c.env.renamed(t, name);
     // libmdbx closes the handle if the rename is discarded: then forget it under its new name
     (this._c.onDiscard ??= []).push(() => this._c.env.forget(t));
@@ -1110,6 +1220,7 @@ export class WriteTxn extends Txn {
   begin(): WriteTxn {
     const h = this._h();
     const c = this._c;
+    beforeChange(c); // the child's commit replaces this transaction's dirty pages
     const ch = fn.tm_txn_begin(c.world.h, h, 0, scratch.i32Bytes);
     if (ch === null) fail(scratch.i32[0], "beginning a nested transaction");
     const cell: TxnCell = {
@@ -1119,6 +1230,7 @@ export class WriteTxn extends Txn {
       parent: c,
       child: null,
       views: [],
+      volatile: [],
       cursors: new Set(),
       ended: "",
       snap: c.snap,
@@ -1187,6 +1299,7 @@ export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
     parent: null,
     child: null,
     views: [],
+    volatile: [],
     cursors: new Set(),
     ended: "",
     snap: 0,

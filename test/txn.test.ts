@@ -194,7 +194,7 @@ test("every method of an ended transaction throws MDBX_BAD_TXN", () => {
     ["id", () => x.id],
     ["unsafeHandle", () => x.unsafeHandle],
     ["get", () => x.get(tbl, "k")],
-    ["getView", () => x.getView(tbl, "k")],
+    ["unsafeGetView", () => x.unsafeGetView(tbl, "k")],
     ["getWithCount", () => x.getWithCount(tbl, "k")],
     ["has", () => x.has(tbl, "k")],
     ["getGreaterOrEqual", () => x.getGreaterOrEqual(tbl, "k")],
@@ -215,7 +215,7 @@ test("every method of an ended transaction throws MDBX_BAD_TXN", () => {
   ];
   const writes: [string, () => unknown][] = [
     ["put", () => w.put(tbl, "k", "v")],
-    ["reserve", () => w.reserve(tbl, "k", 4)],
+    ["unsafeReserve", () => w.unsafeReserve(tbl, "k", 4)],
     ["del", () => w.del(tbl, "k")],
     ["replace", () => w.replace(tbl, "k", "v")],
     ["clear", () => w.clear(tbl)],
@@ -412,7 +412,7 @@ test("reset releases the snapshot (reads throw) and renew starts again on the ne
   using _ = t;
   env.write((txn) => txn.put(tbl, "k", "1"));
   const r = env.beginRead();
-  const view = r.getView(tbl, "k")!;
+  const view = r.unsafeGetView(tbl, "k")!;
   r.reset();
   assert.equal(view.length, 0, "reset detaches views");
   assert.equal(r.isOpen, true);
