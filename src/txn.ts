@@ -12,6 +12,7 @@
  * @module
  */
 import {
+  describe,
   type KeyInput,
   type KeyKind,
   type KeyOf,
@@ -20,7 +21,7 @@ import {
   type ValueKind,
   type ValueOf,
 } from "./codec.ts";
-import { CopyFlags, PutFlags, Scan } from "./constants.ts";
+import { CopyFlags, DbFlags, PutFlags, Scan } from "./constants.ts";
 import {
   backend,
   check,
@@ -853,17 +854,42 @@ export abstract class Txn {
     check(fn.tm_txn_copy(this._h(), p, f), `copying to ${dest}`);
   }
 
-  /** @internal Throws for a failed call, with the table and key sizes where they explain it. */
-  _fail(r: number, op: string, t: Table): never {
+  /**
+   * @internal Throws for a failed call. MDBX_BAD_VALSIZE says which size is
+   * wrong and the limit: the key is the one `t.k` encoded last, the value is
+   * `vlen` bytes (none for reads).
+   */
+  _fail(r: number, op: string, t: Table, vlen?: number): never {
     if (r === -ErrorCode.EINVAL && this._c.h === null) this._dead();
-    if (r === ErrorCode.BAD_VALSIZE) {
-      fail(r, `${op} in ${t}: key of ${t.k.len} bytes or value of ${t.v.len} bytes is not accepted`);
-    }
+    if (r === ErrorCode.BAD_VALSIZE) throw badSize(this._c.world.h, op, t, t.k.len, vlen);
     fail(r, `${op} in ${t}`);
   }
 
   /** @internal */
   abstract [Symbol.dispose](): void;
+}
+
+/** The MDBX_BAD_VALSIZE error of a key of `klen` bytes (and a value of `vlen`) that `t` does not take. */
+function badSize(h: Handle, op: string, t: Table, klen: number, vlen: number | undefined): MdbxError {
+  const maxK = fn.tm_env_maxkeysize(h, t.flags), maxV = fn.tm_env_maxvalsize(h, t.flags);
+  const bytes = (n: number) => `${n} byte${n === 1 ? "" : "s"}`;
+  let why: string;
+  if (klen > maxK) {
+    why = `the key of ${bytes(klen)} is longer than the ${bytes(maxK)} a key of ${t} may have ` +
+      "(a limit of the page size); use shorter keys, or a database with larger pages";
+  } else if (vlen !== undefined && vlen > maxV) {
+    why = `the value of ${bytes(vlen)} is longer than the ${bytes(maxV)} a value of ${t} may have ` +
+      `(${t.dupSort ? "a dupSort value must fit in a page" : "libmdbx's limit"}); split it over several keys`;
+  } else if ((t.flags & DbFlags.INTEGERKEY) && klen !== 4 && klen !== 8) {
+    why = `the key of ${bytes(klen)} is not 4 or 8 bytes, as keys of an integer-key table must be`;
+  } else if ((t.flags & DbFlags.DUPFIXED) && vlen !== undefined) {
+    why = `the value of ${bytes(vlen)} does not have the one size every value of this dupFixed table has`;
+  } else {
+    why = vlen === undefined
+      ? `a key of ${bytes(klen)} is not accepted`
+      : `a key of ${bytes(klen)} with a value of ${bytes(vlen)} is not accepted`;
+  }
+  return new MdbxError(ErrorCode.BAD_VALSIZE, `${op} in ${t}: ${why}`);
 }
 
 /** @internal Decodes a pair written by tm_pair_out at offset 0. */
@@ -1084,7 +1110,7 @@ export class WriteTxn extends Txn {
     if (c.volatile.length !== 0) settle(c, kb, t.k.len, vb, t.v.len);
     c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
     const r = fn.tm_put(h, t.dbi, kb, t.k.len, vb, t.v.len, options ? putFlags(options) : 0);
-    if (r !== 0) this._fail(r, "put", t);
+    if (r !== 0) this._fail(r, "put", t, t.v.len);
   }
 
   /**
@@ -1105,13 +1131,19 @@ export class WriteTxn extends Txn {
   ): Uint8Array {
     const h = this._h();
     const t = this._table(table);
-    if (!Number.isInteger(length) || length < 0) throw new RangeError(`length must be a byte count, got ${length}`);
+    if (!Number.isInteger(length) || length < 0) {
+      throw new RangeError(`unsafeReserve in ${t}: length must be a byte count, got ${describe(length)}`);
+    }
     const kb = t.k.encode(key, "key");
+    // before the call: the native length is 32 bits, and a larger one must not wrap around
+    if (length > fn.tm_env_maxvalsize(this._c.world.h, t.flags)) {
+      throw badSize(this._c.world.h, "reserve", t, t.k.len, length);
+    }
     const c = this._c;
     if (c.volatile.length !== 0) settle(c, kb, t.k.len, null, 0);
     c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
     const r = fn.tm_put_reserve(h, t.dbi, kb, t.k.len, length, putFlags(options), scratch.f64Bytes);
-    if (r !== 0) this._fail(r, "reserve", t);
+    if (r !== 0) this._fail(r, "reserve", t, length);
     const ab = pinned(backend.view(scratch.f64[0], scratch.f64[1]));
     c.volatile.push(ab);
     return new Uint8Array(ab);
@@ -1131,7 +1163,7 @@ export class WriteTxn extends Txn {
     c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
     const r = fn.tm_del(h, t.dbi, kb, t.k.len, vb, vb ? t.v.len : 0, vb ? 1 : 0);
     if (r === NOTFOUND) return false;
-    if (r !== 0) this._fail(r, "del", t);
+    if (r !== 0) this._fail(r, "del", t, vb ? t.v.len : undefined);
     return true;
   }
 
@@ -1157,7 +1189,7 @@ export class WriteTxn extends Txn {
     for (;;) {
       const n = fn.tm_replace(h, t.dbi, kb, t.k.len, vb, vb ? t.v.len : 0, vb ? 1 : 0, f, out, out.length);
       if (n === NOTFOUND) return undefined;
-      if (n < 0) this._fail(n, "replace", t);
+      if (n < 0) this._fail(n, "replace", t, vb ? t.v.len : undefined);
       if (n <= out.length) return t.v.decode(out, 0, n) as ValueOf<V>;
       out = growOut(n);
     }

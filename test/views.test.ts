@@ -285,3 +285,19 @@ test("every read other than unsafeGetView returns copies that outlive the transa
     assert.deepEqual([...x.dups(dup, "k")], [bytes("v1")]);
   });
 });
+
+test("unsafeReserve of more than a value may hold reports the size asked for and reserves nothing", () => {
+  using t = tempEnv();
+  const tbl = t.env.table("t");
+  const max = t.env.maxValueSize(tbl.flags);
+  t.env.write((x) => x.put(tbl, "small", new Uint8Array(3))); // the last value encoded: 3 bytes
+  // 3 GiB fits the native 32-bit length; 5 GiB and 4 GiB would wrap around to 1 GiB and 0 bytes
+  for (const length of [3 * 2 ** 30, 5 * 2 ** 30, 2 ** 32]) {
+    throwsMdbx(
+      () => t.env.write((x) => x.unsafeReserve(tbl, "k", length)),
+      "MDBX_BAD_VALSIZE",
+      new RegExp(`reserve in table "t": the value of ${length} bytes is longer than the ${max} bytes`),
+    );
+  }
+  assert.equal(t.env.read((x) => x.has(tbl, "k")), false);
+});
