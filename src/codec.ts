@@ -203,6 +203,52 @@ export function describe(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
+/** libmdbx's default key order (cmp_lexical): memcmp over the shorter length, then the length. */
+export function lexicalCompare(a: Uint8Array, b: Uint8Array): number {
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) {
+    const d = a[i] - b[i];
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+/** A key interval; a null bound is open (the start or end of the table). */
+export interface Interval {
+  lo: Uint8Array | null;
+  loIncl: boolean;
+  hi: Uint8Array | null;
+  hiIncl: boolean;
+}
+
+/**
+ * The keys that start with `p` and lie within `b`, as one interval of the
+ * lexical order: [p, prefixEnd(p)) intersected with `b`. Null when nothing can
+ * be in both (a page past the end of the prefix).
+ */
+export function prefixInterval(p: Uint8Array, b: Interval): Interval | null {
+  let lo = p, loIncl = true, hi = prefixEnd(p), hiIncl = false;
+  if (b.lo !== null) {
+    const c = lexicalCompare(b.lo, lo);
+    if (c > 0 || (c === 0 && !b.loIncl)) {
+      lo = b.lo;
+      loIncl = b.loIncl;
+    }
+  }
+  if (b.hi !== null) {
+    const c = hi === null ? -1 : lexicalCompare(b.hi, hi);
+    if (c < 0 || (c === 0 && !b.hiIncl)) {
+      hi = b.hi;
+      hiIncl = b.hiIncl;
+    }
+  }
+  if (hi !== null) {
+    const c = lexicalCompare(lo, hi);
+    if (c > 0 || (c === 0 && !(loIncl && hiIncl))) return null;
+  }
+  return { lo, loIncl, hi, hiIncl };
+}
+
 /** The smallest key greater than every key that starts with `p`, or null if none (all 0xff). */
 export function prefixEnd(p: Uint8Array): Uint8Array | null {
   let i = p.length;

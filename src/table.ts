@@ -58,6 +58,24 @@ export interface TableInfo {
   readonly values: ValueKind;
 }
 
+/**
+ * The bytes of a range's `prefix` option (a copy: range iterators outlive the
+ * encoder's scratch). A prefix selects one contiguous run of keys only where
+ * keys compare from their first byte: binary and string keys, not reverseKeys.
+ */
+export function prefixBytes(t: Table, prefix: Uint8Array | string): Uint8Array {
+  if (t.keys !== "binary" && t.keys !== "string") {
+    throw new TypeError(`prefix needs binary or string keys; ${t} has ${t.keys} keys: use gte/lt bounds`);
+  }
+  if (t.flags & DbFlags.REVERSEKEY) {
+    throw new TypeError(
+      `prefix cannot select keys of ${t}: it has reverseKeys, so keys that start alike are not neighbours ` +
+        "(keys that end alike are); use gte/lt bounds",
+    );
+  }
+  return t.k.encode(prefix, "prefix").slice(0, t.k.len);
+}
+
 /** Throws a TypeError naming the table unless `keys` and `values` are kinds turbomdbx knows. */
 export function checkKinds(label: string, keys: unknown, values: unknown): void {
   if (!KEY_KINDS.includes(keys as KeyKind)) {

@@ -13,10 +13,12 @@
  */
 import {
   describe,
+  type Interval,
   type KeyInput,
   type KeyKind,
   type KeyOf,
   prefixEnd,
+  prefixInterval,
   type ValueInput,
   type ValueKind,
   type ValueOf,
@@ -41,7 +43,7 @@ import {
 } from "./core.ts";
 import { ErrorCode, MdbxError } from "./errors.ts";
 import type { Handle } from "./ffi/mod.ts";
-import { Table } from "./table.ts";
+import { prefixBytes, Table } from "./table.ts";
 import { Cursor, type CursorCell, type Entry } from "./cursor.ts";
 import type { CacheState } from "./cache.ts";
 import { follow, type FollowBatch, type FollowEntry, type FollowOptions, getMany, getManyInto } from "./batch.ts";
@@ -304,7 +306,12 @@ export interface RangeOptions<K extends KeyKind = KeyKind> {
   lte?: KeyInput<K>;
   /** Stop before keys greater than or equal to this. */
   lt?: KeyInput<K>;
-  /** Only keys that start with these bytes (binary and string keys). */
+  /**
+   * Only keys that start with these bytes (binary and string keys, not
+   * reverseKeys). With gte/gt/lte/lt too, the range is the intersection: keys
+   * under the prefix and within the bounds (to page inside a prefix, pass the
+   * last key read as `gt`, or as `lt` in reverse).
+   */
   prefix?: Uint8Array | string;
   /** Iterate from the end of the range to its start. */
   reverse?: boolean;
@@ -928,10 +935,9 @@ function* scan<K extends KeyKind, V extends ValueKind>(
   if (o.gte !== undefined && o.gt !== undefined || o.lte !== undefined && o.lt !== undefined) {
     throw new TypeError("give at most one of gte/gt and one of lte/lt");
   }
-  if (o.prefix !== undefined) {
-    if (lower !== undefined || upper !== undefined) throw new TypeError("prefix cannot be combined with gte/gt/lte/lt");
-    if (t.keys !== "binary" && t.keys !== "string") throw new TypeError("prefix needs binary or string keys");
-    const p = t.k.encode(o.prefix, "prefix").slice(0, t.k.len);
+  if (o.prefix !== undefined && lower === undefined && upper === undefined) {
+    // the relation scan: the prefix is checked natively on every key (memcmp)
+    const p = prefixBytes(t, o.prefix);
     end = p;
     flags |= Scan.PREFIX;
     if (!rev) {
@@ -945,14 +951,23 @@ function* scan<K extends KeyKind, V extends ValueKind>(
     start = t.k.encode(lower, "key").slice(0, t.k.len);
     flags |= Scan.HAS_START;
   } else {
-    const s = rev ? upper : lower, e = rev ? lower : upper;
-    if (s !== undefined) {
-      start = t.k.encode(s, "range start").slice(0, t.k.len);
-      flags |= Scan.HAS_START | ((rev ? o.lt : o.gt) !== undefined ? Scan.START_EXCLUSIVE : 0);
+    let iv: Interval | null = {
+      lo: lower === undefined ? null : t.k.encode(lower, "range start").slice(0, t.k.len),
+      loIncl: o.gt === undefined,
+      hi: upper === undefined ? null : t.k2.encode(upper, "range end").slice(0, t.k2.len),
+      hiIncl: o.lt === undefined,
+    };
+    // paging inside a prefix: the range is the intersection of both
+    if (o.prefix !== undefined) iv = prefixInterval(prefixBytes(t, o.prefix), iv);
+    if (iv === null) return;
+    const s = rev ? iv.hi : iv.lo, e = rev ? iv.lo : iv.hi;
+    if (s !== null) {
+      start = s;
+      flags |= Scan.HAS_START | ((rev ? iv.hiIncl : iv.loIncl) ? 0 : Scan.START_EXCLUSIVE);
     }
-    if (e !== undefined) {
-      end = t.k2.encode(e, "range end").slice(0, t.k2.len);
-      flags |= Scan.HAS_END | ((rev ? o.gte : o.lte) !== undefined ? Scan.END_INCLUSIVE : 0);
+    if (e !== null) {
+      end = e;
+      flags |= Scan.HAS_END | ((rev ? iv.loIncl : iv.hiIncl) ? Scan.END_INCLUSIVE : 0);
     }
   }
   if (limit === 0) return;
