@@ -546,6 +546,7 @@ export class Env implements Disposable {
       const dbi = scratch.u32[0];
       check(fn.tm_dbi_flags(txnH, dbi, scratch.u32Bytes), "reading table flags");
       const t = new Table<K, V>(core, name, dbi, scratch.u32[0], keys, values, core.world.gen);
+      t.since = fn.tm_txn_id(txnH);
       checkStoredSizes(txnH, t);
       if (own) own.commit();
       own = null;

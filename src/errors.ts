@@ -82,7 +82,8 @@ const ADVICE: Partial<Record<keyof typeof ErrorCode, string>> = {
   BAD_RSLOT: "the reader slot is invalid; a read transaction was used after its thread or process changed",
   BAD_TXN: "the transaction cannot be used: it has ended, failed, or has an active nested transaction",
   BAD_VALSIZE: "the key or value has a size the table does not accept (too long, or not 4/8 bytes for integer keys)",
-  BAD_DBI: "the table handle is not valid in this transaction (it was dropped, or opened by an aborted transaction)",
+  BAD_DBI: "the table handle is not valid in this transaction (it was dropped, opened by an aborted transaction, " +
+    "or created after this transaction began)",
   PROBLEM: "an unexpected internal problem; check the database with env.check()",
   BUSY: "the database is in use in a way that forbids this (for example opened exclusively, or already open in " +
     "this process: open each file once per process and share the Env)",

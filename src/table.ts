@@ -145,6 +145,8 @@ export class Table<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind>
   readonly v: Codec;
   /** @internal Set when the table was dropped. */
   dropped = false;
+  /** @internal The txnid of the transaction env.table() opened it in: older snapshots may not have it. */
+  since = 0;
   /** @internal The get() cache, when enabled. */
   cache: GetCache | null = null;
 

@@ -762,9 +762,10 @@ export abstract class Txn {
     const t = this._table(table);
     const b = begin === undefined ? null : t.k.encode(begin, "begin key");
     const e = end === undefined ? null : t.k2.encode(end, "end key");
-    check(
+    this._check(
       fn.tm_estimate_range(h, t.dbi, b, b ? t.k.len : 0, b ? 1 : 0, e, e ? t.k2.len : 0, e ? 1 : 0, scratch.f64Bytes),
       `estimateRange in ${t}`,
+      t,
     );
     return scratch.f64[0];
   }
@@ -782,21 +783,23 @@ export abstract class Txn {
     const h = this._h();
     const t = this._table(table);
     const ch = fn.tm_cursor_open(h, t.dbi, scratch.i32Bytes);
-    if (ch === null) fail(scratch.i32[0], `opening a cursor on ${t}`);
-    const cell: CursorCell = { h: ch, txn: this._c };
+    if (ch === null) this._check(scratch.i32[0], `opening a cursor on ${t}`, t);
+    const cell: CursorCell = { h: ch!, txn: this._c };
     this._c.cursors.add(cell);
     return new Cursor<K, V>(cell, t, this);
   }
 
   /** Statistics of a table in this snapshot. */
   stat(table: Table): Stat {
-    check(fn.tm_dbi_stat(this._h(), this._table(table).dbi, scratch.f64Bytes), `stat of ${table}`);
+    const t = this._table(table);
+    this._check(fn.tm_dbi_stat(this._h(), t.dbi, scratch.f64Bytes), `stat of ${t}`, t);
     return readStat(scratch.f64);
   }
 
   /** The table's libmdbx flags and state (MDBX_DBI_* bits). */
   tableFlags(table: Table): { flags: number; state: number } {
-    check(fn.tm_dbi_flags(this._h(), this._table(table).dbi, scratch.u32Bytes), `flags of ${table}`);
+    const t = this._table(table);
+    this._check(fn.tm_dbi_flags(this._h(), t.dbi, scratch.u32Bytes), `flags of ${t}`, t);
     return { flags: scratch.u32[0], state: scratch.u32[1] };
   }
 
@@ -823,7 +826,8 @@ export abstract class Txn {
 
   /** The current value of the table's sequence (WriteTxn.incrementSequence advances it). */
   sequence(table: Table): number {
-    check(fn.tm_dbi_sequence(this._h(), this._table(table).dbi, 0, scratch.f64Bytes), `sequence of ${table}`);
+    const t = this._table(table);
+    this._check(fn.tm_dbi_sequence(this._h(), t.dbi, 0, scratch.f64Bytes), `sequence of ${t}`, t);
     return scratch.f64[0];
   }
 
@@ -869,7 +873,30 @@ export abstract class Txn {
   _fail(r: number, op: string, t: Table, vlen?: number): never {
     if (r === -ErrorCode.EINVAL && this._c.h === null) this._dead();
     if (r === ErrorCode.BAD_VALSIZE) throw badSize(this._c.world.h, op, t, t.k.len, vlen);
+    this._check(r, `${op} in ${t}`, t);
     fail(r, `${op} in ${t}`);
+  }
+
+  /**
+   * @internal Checks a native return about table `t`: MDBX_BAD_DBI says why
+   * the table is not usable here (dropped, or newer than this snapshot).
+   */
+  _check(r: number, what: string, t: Table): number {
+    if (r >= 0) return r;
+    if (r === ErrorCode.BAD_DBI) {
+      if (t.dropped) {
+        throw new MdbxError(r, `${what}: the table was dropped; open it again with env.table() (a new, empty table)`);
+      }
+      const c = this._c, id = c.h === null ? 0 : fn.tm_txn_id(c.h), snap = c.write ? id - 1 : id;
+      if (t.since > snap) {
+        throw new MdbxError(
+          r,
+          `${what}: the table did not exist in this transaction's snapshot (txnid ${snap}): env.table() created ` +
+            `it afterwards (txnid ${t.since}); begin a new transaction to use it`,
+        );
+      }
+    }
+    return fail(r, what);
   }
 
   /** @internal */
@@ -1212,15 +1239,16 @@ export class WriteTxn extends Txn {
 
   /** Deletes every entry of the table (the table stays). */
   clear(table: Table): void {
-    this._wrote(this._table(table));
-    check(fn.tm_drop(this._h(), this._table(table).dbi, 0), `clearing ${table}`);
+    const t = this._table(table);
+    this._wrote(t);
+    this._check(fn.tm_drop(this._h(), t.dbi, 0), `clearing ${t}`, t);
   }
 
   /** Deletes the table itself; its handle becomes unusable once this transaction commits. */
   drop(table: Table): void {
     const t = this._table(table);
     this._wrote(t);
-    check(fn.tm_drop(this._h(), t.dbi, 1), `dropping ${t}`);
+    this._check(fn.tm_drop(this._h(), t.dbi, 1), `dropping ${t}`, t);
     t.dropped = true;
     if (t.cache !== null) {
       t.cache.close();
@@ -1247,7 +1275,8 @@ export class WriteTxn extends Txn {
     if (!Number.isSafeInteger(increment) || increment < 0) {
       throw new RangeError("increment must be a safe integer >= 0");
     }
-    check(fn.tm_dbi_sequence(this._h(), this._table(table).dbi, increment, scratch.f64Bytes), `sequence of ${table}`);
+    const t = this._table(table);
+    this._check(fn.tm_dbi_sequence(this._h(), t.dbi, increment, scratch.f64Bytes), `sequence of ${t}`, t);
     return scratch.f64[0];
   }
 

@@ -154,6 +154,32 @@ test("a stored value of another size than the value kind fails on the read that 
   });
 });
 
+test("a table created after a read transaction began is refused in it with MDBX_BAD_DBI saying so; a newer one reads it", () => {
+  using t = tempEnv();
+  const old = t.env.table("old", S);
+  t.env.write((x) => x.put(old, "k", "v"));
+  const r = t.env.beginRead();
+  const fresh = t.env.table("fresh", S); // created (and committed) after r began
+  t.env.write((x) => x.put(fresh, "k", "v"));
+  const notInSnapshot =
+    /table "fresh".*: the table did not exist in this transaction's snapshot \(txnid \d+\): env.table\(\) created it afterwards \(txnid \d+\); begin a new transaction/;
+  for (
+    const use of [
+      () => r.get(fresh, "k"),
+      () => r.has(fresh, "k"),
+      () => [...r.range(fresh)],
+      () => r.cursor(fresh),
+      () => r.stat(fresh),
+      () => r.sequence(fresh),
+    ]
+  ) {
+    throwsMdbx(use, "MDBX_BAD_DBI", notInSnapshot);
+  }
+  assert.equal(r.get(old, "k"), "v", "tables of its snapshot still work");
+  r.end();
+  assert.equal(t.env.read((x) => x.get(fresh, "k")), "v");
+});
+
 test("impossible flag combinations are TypeErrors", () => {
   using t = tempEnv();
   assert.throws(() => t.env.table("x", { dupFixed: true }), /need dupSort/);
