@@ -426,10 +426,22 @@ export class Env implements Disposable {
 
   /**
    * Runs `fn` in a read transaction and ends it afterwards. An async `fn` keeps
-   * the snapshot until its promise settles.
+   * the snapshot (and a reader slot) until its promise settles; when an async
+   * `fn` cannot begin (MDBX_READERS_FULL: every slot taken, say by many
+   * concurrent reads), the returned promise rejects rather than the call
+   * throwing. A plain function that returns a promise cannot be told apart
+   * before it runs: for it the call throws.
    */
   read<T>(fn: (txn: ReadTxn) => T): T {
-    const txn = this.beginRead();
+    let txn: ReadTxn;
+    try {
+      txn = this.beginRead();
+    } catch (e) {
+      if ((fn as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag] === "AsyncFunction") {
+        return Promise.reject(e) as T;
+      }
+      throw e;
+    }
     let async = false;
     try {
       const r = fn(txn);

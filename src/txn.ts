@@ -1365,6 +1365,7 @@ export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
         `${env.label} moved to a new file twice while beginning a transaction; retry`,
       );
     }
+    if (scratch.i32[0] === ErrorCode.READERS_FULL) throw readersFull(env);
     fail(scratch.i32[0], write ? "beginning a write transaction" : "beginning a read transaction");
   }
   const world = env.world;
@@ -1397,6 +1398,25 @@ export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
     }
   }
   return cell;
+}
+
+/** MDBX_READERS_FULL with the numbers: how many slots, how many this process holds, how to get more. */
+function readersFull(env: EnvCore): MdbxError {
+  let max = 0, used = 0;
+  if (fn.tm_env_info(env.world.h, null, scratch.f64Bytes) >= 0) {
+    max = scratch.f64[11];
+    used = scratch.f64[12];
+  }
+  let mine = 0;
+  for (const c of env.live) if (!c.write && c.h !== null) mine++;
+  return new MdbxError(
+    ErrorCode.READERS_FULL,
+    `beginning a read transaction on ${env.label}: all ${max || used} reader slots of the database are taken ` +
+      `(${mine} by read transactions open in this process; an env.read(async ...) holds one until its promise ` +
+      `settles): end read transactions sooner, or open the database with a larger maxReaders ` +
+      `(e.g. open(path, { maxReaders: ${Math.max(2 * max, 256)} })), which takes effect when the first process ` +
+      "opens it (the lock file is sized then)",
+  );
 }
 
 /** tm_txn_begin's answer when the database moved to a new file (native/rebuild.c). */
