@@ -95,10 +95,10 @@ export class Codec {
           return v;
         }
         if (typeof v === "string") return this.#utf8(v);
-        throw new TypeError(`${what} must be a Uint8Array or a string, got ${describe(v)}`);
+        throw new TypeError(`${this.#of()}${what} must be a Uint8Array or a string, got ${describe(v)}`);
       case "uint32":
         if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffff_ffff) {
-          throw new TypeError(`${what} must be an integer from 0 to 2^32-1, got ${describe(v)}`);
+          throw new TypeError(`${this.#of()}${what} must be an integer from 0 to 2^32-1, got ${describe(v)}`);
         }
         this.#dv.setUint32(0, v, true);
         this.len = 4;
@@ -109,30 +109,35 @@ export class Codec {
           if (!Number.isSafeInteger(v) || v < 0) {
             throw new TypeError(
               this.kind === "uint64"
-                ? `${what} must be an integer from 0 to 2^53-1, got ${describe(v)}; ${this.#forBigints()}`
-                : `${what} must be an integer from 0 to 2^53-1 or a bigint, got ${describe(v)}`,
+                ? `${this.#of()}${what} must be an integer from 0 to 2^53-1, got ${describe(v)}; ${this.#forBigints()}`
+                : `${this.#of()}${what} must be an integer from 0 to 2^53-1 or a bigint, got ${describe(v)}`,
             );
           }
           this.#dv.setUint32(0, v % 0x1_0000_0000, true);
           this.#dv.setUint32(4, Math.floor(v / 0x1_0000_0000), true);
         } else if (typeof v === "bigint") {
           if (v < 0n || v > 0xffff_ffff_ffff_ffffn) {
-            throw new RangeError(`${what} must fit in 64 unsigned bits, got ${v}`);
+            throw new RangeError(`${this.#of()}${what} must fit in 64 unsigned bits, got ${v}n`);
           }
           if (this.kind === "uint64" && v > MAX_SAFE) {
             // it would be stored exactly but read back as a rounded number
             throw new RangeError(
-              `${what} ${v}n is above 2^53-1, the largest integer a "uint64" ${this.#item()} returns exactly ` +
+              `${this.#of()}${what} ${v}n is above 2^53-1, the largest integer a "uint64" ${this.#item()} returns exactly ` +
                 `(as a number); ${this.#forBigints()}`,
             );
           }
           this.#dv.setBigUint64(0, v, true);
         } else {
-          throw new TypeError(`${what} must be a number or a bigint, got ${describe(v)}`);
+          throw new TypeError(`${this.#of()}${what} must be a number or a bigint, got ${describe(v)}`);
         }
         this.len = 8;
         return this.buf;
     }
+  }
+
+  /** "table \"t\": ", the prefix that names the table in messages. */
+  #of(): string {
+    return this.owner === null ? "" : `${this.owner}: `;
   }
 
   #item(): string {
@@ -194,13 +199,28 @@ export class Codec {
   }
 }
 
-/** A short description of a value for error messages. */
+/** A short description of a value for error messages: "the number 1.5", "an object", "a Map", "undefined". */
 export function describe(v: unknown): string {
   if (v === null) return "null";
+  if (v === undefined) return "undefined";
   if (Array.isArray(v)) return "an array";
-  if (typeof v === "object") return `a ${(v as object).constructor?.name ?? "object"}`;
-  if (typeof v === "string") return `a string`;
-  return `${typeof v} ${String(v)}`;
+  switch (typeof v) {
+    case "string":
+      return v.length > 40 ? `a string of ${v.length} characters` : `the string ${JSON.stringify(v)}`;
+    case "number":
+      return `the number ${v}`;
+    case "bigint":
+      return `the bigint ${v}n`;
+    case "boolean":
+      return String(v);
+    case "symbol":
+      return "a symbol";
+    case "function":
+      return "a function";
+  }
+  const name = (Object.getPrototypeOf(v) as { constructor?: { name?: string } } | null)?.constructor?.name;
+  if (!name || name === "Object") return "an object";
+  return `${/^[AEIO]/.test(name) ? "an" : "a"} ${name}`;
 }
 
 /** libmdbx's default key order (cmp_lexical): memcmp over the shorter length, then the length. */

@@ -35,6 +35,21 @@ export const DbFlags = {
   ACCEDE: 0x40000000,
 } as const;
 
+/**
+ * The table options that MDBX_db_flags_t bits stand for, for messages:
+ * "dupSort, integer keys", or "no flags" (a plain table).
+ */
+export function describeTableFlags(flags: number): string {
+  const words: string[] = [];
+  if (flags & DbFlags.INTEGERKEY) words.push('integer keys ("uint32", "uint64" or "bigint")');
+  if (flags & DbFlags.REVERSEKEY) words.push("reverseKeys");
+  if (flags & DbFlags.DUPSORT) words.push("dupSort");
+  if (flags & DbFlags.DUPFIXED) words.push("dupFixed");
+  if (flags & DbFlags.INTEGERDUP) words.push('integer values ("uint32" or "uint64" with dupSort)');
+  if (flags & DbFlags.REVERSEDUP) words.push("reverseDup");
+  return words.length ? words.join(", ") : "no flags (a plain table)";
+}
+
 /** Put flags (MDBX_put_flags_t). */
 export const PutFlags = {
   UPSERT: 0,

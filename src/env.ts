@@ -3,9 +3,18 @@
  *
  * @module
  */
-import { type KeyKind, kindSize, type ValueKind } from "./codec.ts";
-import { CopyFlags, DbFlags, EnvFlags, Option, type OptionName, Scan, TxnFlags } from "./constants.ts";
-import { backend, check, cString, encoder, fail, fn, load, misuse, scratch } from "./core.ts";
+import { describe, type KeyKind, kindSize, type ValueKind } from "./codec.ts";
+import {
+  CopyFlags,
+  DbFlags,
+  describeTableFlags,
+  EnvFlags,
+  Option,
+  type OptionName,
+  Scan,
+  TxnFlags,
+} from "./constants.ts";
+import { backend, check, codeOf, cString, encoder, fail, fn, load, misuse, scratch } from "./core.ts";
 import { ErrorCode, MdbxError } from "./errors.ts";
 import type { Handle, NativeCallback } from "./ffi/mod.ts";
 import { checkKinds, Table, tableFlags, type TableOptions } from "./table.ts";
@@ -524,7 +533,10 @@ export class Env implements Disposable {
     if (cached) {
       if (cacheOpts !== null && cached.cache === null) this.#enableCache(cached, cacheOpts);
       if ((cached.flags & 0xff) !== (want & 0xff) && !options.accede) {
-        throw new TypeError(`${cached} is already open with other flags (${cached.flags} vs ${want})`);
+        throw new TypeError(
+          `${cached} is already open in this Env with ${describeTableFlags(cached.flags)}; these options ask for ` +
+            `${describeTableFlags(want)}: pass the options it was opened with (or accede: true)`,
+        );
       }
       if (cached.keys !== keys || cached.values !== values) {
         throw new TypeError(`${cached} is already open with keys "${cached.keys}" and values "${cached.values}"`);
@@ -554,7 +566,8 @@ export class Env implements Disposable {
       if (r === ErrorCode.NOTFOUND) {
         throw new MdbxError(r, `table "${name}" does not exist; open it with create: true in a writable environment`);
       }
-      if (r < 0) fail(r, `opening table ${name === null ? "(main)" : `"${name}"`}`);
+      if (r === ErrorCode.INCOMPATIBLE) throw incompatible(txnH, name, nameBytes, label, want);
+      if (r < 0) fail(r, `opening ${label}`);
       const dbi = scratch.u32[0];
       check(fn.tm_dbi_flags(txnH, dbi, scratch.u32Bytes), "reading table flags");
       const t = new Table<K, V>(core, name, dbi, scratch.u32[0], keys, values, core.world.gen);
@@ -1059,6 +1072,24 @@ export class Env implements Disposable {
   }
 }
 
+/** MDBX_INCOMPATIBLE at a table's open: says how the table was created and how it is being opened. */
+function incompatible(
+  txnH: Handle,
+  name: string | null,
+  nb: Uint8Array | null,
+  label: string,
+  want: number,
+): MdbxError {
+  let had = "other flags";
+  const r = fn.tm_dbi_open(txnH, nb, nb?.length ?? 0, name === null ? 0 : 1, DbFlags.ACCEDE, scratch.u32Bytes);
+  if (r >= 0 && fn.tm_dbi_flags(txnH, scratch.u32[0], scratch.u32Bytes) >= 0) had = describeTableFlags(scratch.u32[0]);
+  return new MdbxError(
+    ErrorCode.INCOMPATIBLE,
+    `opening ${label}: it was created with ${had}; these options ask for ${describeTableFlags(want)}: ` +
+      "open it with the options it was created with, or with accede: true to take whatever it has",
+  );
+}
+
 /**
  * Refuses a table handle whose integer kinds do not fit what the table holds
  * (a uint32 table reopened as uint64): its first entry tells the stored sizes.
@@ -1102,7 +1133,7 @@ function syncFlags(mode: SyncMode): number {
     case "nosync":
       return EnvFlags.UTTERLY_NOSYNC;
     default:
-      throw new TypeError(`sync must be "durable", "noMetaSync", "lazy" or "nosync", got ${String(mode)}`);
+      throw new TypeError(`sync must be "durable", "noMetaSync", "lazy" or "nosync", got ${describe(mode)}`);
   }
 }
 
@@ -1196,6 +1227,13 @@ function openOnce(path: string, options: OpenOptions): Handle {
     if (r === -ErrorCode.ENOENT && options.create === false) {
       throw new MdbxError(ErrorCode.ENOENT, `${path} does not exist (and create: false was given)`);
     }
+    if (r === -ErrorCode.ENOENT && options.readOnly) {
+      throw new MdbxError(
+        ErrorCode.ENOENT,
+        `${path} does not exist, and a readOnly open cannot create it: check the path, or create the database ` +
+          "first with an open() that is not readOnly",
+      );
+    }
     if (r === -ErrorCode.EAGAIN) {
       // libmdbx reports a lock held by another process as EAGAIN, whose generic text says "retry".
       throw new MdbxError(
@@ -1234,12 +1272,27 @@ export function deleteDatabase(
   options: { mode?: "justDelete" | "ensureUnused" | "waitForUnused"; libraryPath?: string } = {},
 ): boolean {
   load(options.libraryPath);
-  const m = { justDelete: 0, ensureUnused: 1, waitForUnused: 2 }[options.mode ?? "ensureUnused"];
+  const mode = options.mode ?? "ensureUnused";
+  const m = ({ justDelete: 0, ensureUnused: 1, waitForUnused: 2 } as Record<string, number>)[mode];
   if (m === undefined) {
-    throw new TypeError(`mode must be "justDelete", "ensureUnused" or "waitForUnused", got ${String(options.mode)}`);
+    throw new TypeError(`mode must be "justDelete", "ensureUnused" or "waitForUnused", got ${describe(options.mode)}`);
+  }
+  if (m !== 0 && open_paths.has(path.replace(/\/+$/, ""))) {
+    // libmdbx would answer EAGAIN ("retry") or, waiting for unused, wait for this very process forever
+    throw new MdbxError(
+      ErrorCode.BUSY,
+      `deleting ${path}: it is open in this process; close its Env (env.close()) first, then delete it`,
+    );
   }
   const r = fn.tm_env_delete(cString(path), m);
   if (r === -1) return false;
+  if (r === -ErrorCode.EAGAIN || r === ErrorCode.BUSY) {
+    throw new MdbxError(
+      codeOf(r),
+      `deleting ${path}: another process has the database open; close it there, or pass ` +
+        `mode: "waitForUnused" to wait until no process has it open (mode "justDelete" deletes it anyway)`,
+    );
+  }
   check(r, `deleting ${path}`);
   return true;
 }

@@ -100,7 +100,7 @@ const ADVICE: Partial<Record<keyof typeof ErrorCode, string>> = {
   OUSTED: "this read transaction was ousted by the Handle-Slow-Readers callback; start a new one",
   MVCC_RETARDED: "the snapshot is too old to be kept; start a new read transaction",
   LAGGARD_READER: "a long-lived reader holds an old snapshot; end it and retry",
-  ENOENT: "no such file or directory (check the path; open with { create: true } to create it)",
+  ENOENT: "no such file or directory (check the path)",
   EACCES: "permission denied",
   EROFS: "the environment or file is read-only",
   ENOSPC: "no space left on the device",
@@ -109,7 +109,7 @@ const ADVICE: Partial<Record<keyof typeof ErrorCode, string>> = {
   ENOMEM: "out of memory",
   EINVAL: "invalid argument",
   EEXIST: "the file already exists",
-  EAGAIN: "resource temporarily unavailable; retry",
+  EAGAIN: "resource temporarily unavailable: another process holds a lock on it",
 };
 
 /** A failure reported by libmdbx (or a misuse turbomdbx detects in its stead). */

@@ -449,7 +449,7 @@ export abstract class Txn {
 
   /** @internal */
   _table<K extends KeyKind, V extends ValueKind>(t: Table<K, V>): Table<K, V> {
-    if (!(t instanceof Table)) throw new TypeError(`expected a Table from env.table(), got ${String(t)}`);
+    if (!(t instanceof Table)) throw new TypeError(`expected a Table from env.table(), got ${describe(t)}`);
     const c = this._c;
     if (t.owner !== c.env) throw new TypeError(`${t} belongs to another environment`);
     return t.gen === c.gen ? t : tableIn(c, t) as Table<K, V>;

@@ -8,7 +8,15 @@
  *
  * @module
  */
-import type { KeyInput, KeyKind, KeyOf, ValueInput, ValueKind, ValueOf } from "../codec.ts";
+import {
+  describe,
+  type KeyInput,
+  type KeyKind,
+  type KeyOf,
+  type ValueInput,
+  type ValueKind,
+  type ValueOf,
+} from "../codec.ts";
 import { copyOut, misuse } from "../core.ts";
 import type { Entry } from "../cursor.ts";
 import { ErrorCode, MdbxError } from "../errors.ts";
@@ -157,7 +165,7 @@ export class ConcurrentTxn implements AsyncDisposable {
   constructor(st: EnvState, options: ConcurrentOptions = {}, priority?: number) {
     const mode = options.mode ?? "optimistic";
     if (mode !== "optimistic" && mode !== "pessimistic") {
-      throw new TypeError(`mode must be "optimistic" or "pessimistic", got ${String(mode)}`);
+      throw new TypeError(`mode must be "optimistic" or "pessimistic", got ${describe(mode)}`);
     }
     const timeoutMs = options.timeoutMs ?? 10_000;
     if (!(timeoutMs >= 0)) throw new RangeError(`timeoutMs must be a number of milliseconds >= 0, got ${timeoutMs}`);
