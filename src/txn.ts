@@ -1365,7 +1365,7 @@ export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
         `${env.label} moved to a new file twice while beginning a transaction; retry`,
       );
     }
-    if (scratch.i32[0] === ErrorCode.READERS_FULL) throw readersFull(env);
+    if (!write && scratch.i32[0] === ErrorCode.READERS_FULL) throw readersFull(env);
     fail(scratch.i32[0], write ? "beginning a write transaction" : "beginning a read transaction");
   }
   const world = env.world;
