@@ -27,7 +27,7 @@ export type {
   SyncMode,
 } from "./src/env.ts";
 export { ReadTxn, Txn, WriteTxn } from "./src/txn.ts";
-export type { Canary, PutOptions, RangeOptions, Stat, TableEntry, TxnInfo } from "./src/txn.ts";
+export type { Canary, PutOptions, RangeOptions, Stat, TableEntry, TxnInfo, UnsafeView } from "./src/txn.ts";
 export { Table } from "./src/table.ts";
 export type { TableInfo, TableOptions } from "./src/table.ts";
 export { Cursor } from "./src/cursor.ts";
@@ -46,4 +46,6 @@ export type {
   TransactOptions,
 } from "./src/concurrent/mod.ts";
 export { DbFlags, EnvFlags, PutFlags } from "./src/constants.ts";
+export type { OptionName } from "./src/constants.ts";
 export { libraryCandidates, libraryFileName, loadLibrary, runtime } from "./src/ffi/mod.ts";
+export type { Library } from "./src/ffi/mod.ts";

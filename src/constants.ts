@@ -35,6 +35,21 @@ export const DbFlags = {
   ACCEDE: 0x40000000,
 } as const;
 
+/**
+ * The table options that MDBX_db_flags_t bits stand for, for messages:
+ * "dupSort, integer keys", or "no flags" (a plain table).
+ */
+export function describeTableFlags(flags: number): string {
+  const words: string[] = [];
+  if (flags & DbFlags.INTEGERKEY) words.push('integer keys ("uint32", "uint64" or "bigint")');
+  if (flags & DbFlags.REVERSEKEY) words.push("reverseKeys");
+  if (flags & DbFlags.DUPSORT) words.push("dupSort");
+  if (flags & DbFlags.DUPFIXED) words.push("dupFixed");
+  if (flags & DbFlags.INTEGERDUP) words.push('integer values ("uint32" or "uint64" with dupSort)');
+  if (flags & DbFlags.REVERSEDUP) words.push("reverseDup");
+  return words.length ? words.join(", ") : "no flags (a plain table)";
+}
+
 /** Put flags (MDBX_put_flags_t). */
 export const PutFlags = {
   UPSERT: 0,
@@ -103,8 +118,38 @@ export const CursorOp = {
   TO_KEY_GREATER_THAN: 25,
 } as const;
 
+/**
+ * The name of a libmdbx runtime option (MDBX_option_t, mdbx_env_set_option),
+ * in camelCase: `maxTables` is MDBX_opt_max_db, `txnDpLimit` MDBX_opt_txn_dp_limit,
+ * `syncPeriod` is in 1/65536 s, and so on. See libmdbx's documentation of each.
+ */
+export type OptionName =
+  | "maxTables"
+  | "maxReaders"
+  | "syncBytes"
+  | "syncPeriod"
+  | "rpAugmentLimit"
+  | "looseLimit"
+  | "dpReserveLimit"
+  | "txnDpLimit"
+  | "txnDpInitial"
+  | "spillMaxDenominator"
+  | "spillMinDenominator"
+  | "spillParent4ChildDenominator"
+  | "mergeThreshold"
+  | "writethroughThreshold"
+  | "prefaultWriteEnable"
+  | "gcTimeLimit"
+  | "preferWafInsteadofBalance"
+  | "subpageLimit"
+  | "subpageRoomThreshold"
+  | "subpageReservePrereq"
+  | "subpageReserveLimit"
+  | "splitReserve"
+  | "presyncThreshold";
+
 /** Environment options (MDBX_option_t). */
-export const Option = {
+export const Option: Readonly<Record<OptionName, number>> = {
   maxTables: 0,
   maxReaders: 1,
   syncBytes: 2,
@@ -128,10 +173,7 @@ export const Option = {
   subpageReserveLimit: 20,
   splitReserve: 21,
   presyncThreshold: 22,
-} as const;
-
-/** The name of a tunable environment option. */
-export type OptionName = keyof typeof Option;
+};
 
 /** tm_scan flags (native/turbomdbx.c). */
 export const Scan = {

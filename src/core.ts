@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { type Backend, loadLibrary, native, type NativeFunctions } from "./ffi/mod.ts";
+import { type Backend, loadBackend, native, type NativeFunctions } from "./ffi/mod.ts";
 import { errorAdvice, ErrorCode, MdbxError } from "./errors.ts";
 
 /** The loaded library's functions; set by `load()`, which every Env open calls first. */
@@ -18,7 +18,7 @@ export let backend: Backend;
 
 /** Loads the library (once) and binds `fn`/`backend`. */
 export function load(libraryPath?: string): Backend {
-  backend = loadLibrary(libraryPath);
+  backend = loadBackend(libraryPath);
   fn = backend.fn;
   return backend;
 }
@@ -97,10 +97,16 @@ export function cString(s: string): Uint8Array {
 
 export { decoder, encoder };
 
-/** Detaches ArrayBuffers that view native memory, so no view outlives it. */
+const transfer = (ArrayBuffer.prototype as unknown as { transfer(this: ArrayBuffer, n: number): ArrayBuffer }).transfer;
+
+/**
+ * Detaches ArrayBuffers that view native memory, so no view outlives it. The
+ * prototype's transfer, not the buffer's own: unsafe views shadow theirs with
+ * one that throws.
+ */
 export function detachAll(views: ArrayBuffer[]): void {
   for (const ab of views) {
-    if (!(ab as { detached?: boolean }).detached) (ab as { transfer(n: number): ArrayBuffer }).transfer(0);
+    if (!(ab as { detached?: boolean }).detached) transfer.call(ab, 0);
   }
   views.length = 0;
 }

@@ -13,7 +13,9 @@ import { decodePair, putFlags, type PutOptions, type Txn, type TxnCell } from ".
 
 /** One key/value pair. */
 export interface Entry<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind> {
+  /** The key, decoded as the table's key kind (a copy). */
   key: KeyOf<K>;
+  /** The value, decoded as the table's value kind (a copy). */
   value: ValueOf<V>;
 }
 
@@ -158,6 +160,7 @@ export class Cursor<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind
   put(key: KeyInput<K>, value: ValueInput<V>, options?: PutOptions): void {
     const h = this._h();
     const t = this.#t;
+    this.#writable("cursor put");
     const kb = t.k.encode(key, "key");
     const vb = t.v.encode(value, "value");
     this.txn._wrote(t);
@@ -167,8 +170,20 @@ export class Cursor<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind
   /** Deletes the current pair (with `allDups`, every value of the current key). */
   del(options: { allDups?: boolean } = {}): void {
     const h = this._h();
+    this.#writable("cursor delete");
     this.txn._wrote(this.#t);
     check(fn.tm_cursor_del(h, options.allDups ? 0x80 : 0), `cursor delete in ${this.#t}`);
+  }
+
+  /** Throws the error libmdbx would give as a bare EACCES, with what to do instead. */
+  #writable(op: string): void {
+    if (!this.txn.isWrite) {
+      throw misuse(
+        ErrorCode.EACCES,
+        `${op} in ${this.#t}: the cursor belongs to a read transaction, which cannot write; open the cursor in ` +
+          "a write transaction (env.write() or env.beginWrite())",
+      );
+    }
   }
 
   /** True until closed (by `close()` or the end of the transaction). */

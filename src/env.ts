@@ -3,12 +3,21 @@
  *
  * @module
  */
-import type { KeyKind, ValueKind } from "./codec.ts";
-import { CopyFlags, DbFlags, EnvFlags, Option, type OptionName, TxnFlags } from "./constants.ts";
-import { backend, check, cString, encoder, fail, fn, load, misuse, scratch } from "./core.ts";
+import { describe, type KeyKind, kindSize, type ValueKind } from "./codec.ts";
+import {
+  CopyFlags,
+  DbFlags,
+  describeTableFlags,
+  EnvFlags,
+  Option,
+  type OptionName,
+  Scan,
+  TxnFlags,
+} from "./constants.ts";
+import { backend, check, codeOf, cString, encoder, fail, fn, load, misuse, scratch } from "./core.ts";
 import { ErrorCode, MdbxError } from "./errors.ts";
 import type { Handle, NativeCallback } from "./ffi/mod.ts";
-import { Table, tableFlags, type TableOptions } from "./table.ts";
+import { checkKinds, Table, tableFlags, type TableOptions } from "./table.ts";
 import { type CacheOptions, CacheState, GetCache } from "./cache.ts";
 import {
   beginConcurrent,
@@ -18,6 +27,7 @@ import {
   type TransactOptions,
 } from "./concurrent/mod.ts";
 import {
+  beforeChange,
   beginTxn,
   endAll,
   type EnvCore,
@@ -141,49 +151,94 @@ export function parseSize(s: Size, what = "size"): number {
   return Math.round(Number(m[1]) * unit);
 }
 
-/** Environment statistics and state (MDBX_envinfo). */
+/** Environment statistics and state (MDBX_envinfo). Sizes are in bytes, times in seconds. */
 export interface EnvInfo {
-  geometry: { lower: number; upper: number; current: number; shrink: number; grow: number };
+  /** The data file's geometry: size limits, current size, and the steps it grows and shrinks by. */
+  geometry: {
+    /** Smallest size the file may shrink to. */
+    lower: number;
+    /** Largest size the file may grow to. */
+    upper: number;
+    /** The file's current size as the geometry sees it. */
+    current: number;
+    /** The file shrinks when this much at its end is free. */
+    shrink: number;
+    /** The file grows by this much at a time. */
+    grow: number;
+  };
+  /** Size of the memory map (the address space reserved for the file). */
   mapSize: number;
+  /** Size of the data file on disk. */
   fileSize: number;
+  /** Number of the last page in use. */
   lastPgno: number;
+  /** Txnid of the last committed transaction. */
   recentTxnId: number;
+  /** Txnid of the oldest snapshot a reader (of any process) still holds. */
   latterReaderTxnId: number;
+  /** Txnid of the oldest snapshot a reader of this process still holds. */
   selfLatterReaderTxnId: number;
+  /** Reader slots in the lock file (the maxReaders limit in effect). */
   maxReaders: number;
+  /** Reader slots in use, of any process. */
   numReaders: number;
+  /** The database's page size. */
   pageSize: number;
+  /** The operating system's page size. */
   sysPageSize: number;
+  /** Bytes committed but not yet synced to disk (lazy sync modes). */
   unsyncedBytes: number;
+  /** The syncBytes threshold in effect (0: none). */
   autosyncThreshold: number;
+  /** Time since the first commit that is not yet synced (0 when everything is synced). */
   sinceSyncSeconds: number;
+  /** The syncPeriod in effect (0: none). */
   autosyncPeriodSeconds: number;
+  /** Time since the reader table was last checked for dead processes. */
   sinceReaderCheckSeconds: number;
+  /** The environment flags in effect (MDBX_env_flags_t, as `env.flags`). */
   mode: number;
+  /** Pages newly allocated, since the first process opened the database. */
   pagesNewly: number;
+  /** Pages copied to be changed (copy-on-write), since the first process opened the database. */
   pagesCow: number;
+  /** Write operations to the disk (not pages), since the first process opened the database. */
   writeOps: number;
 }
 
 /** One reader slot (mdbx_reader_list). */
 export interface ReaderInfo {
+  /** The reader's slot in the lock file's reader table. */
   slot: number;
+  /** Process id of the reader. */
   pid: number;
+  /** Thread id of the reader (the thread that began the transaction). */
   thread: number;
+  /** Txnid of the snapshot it reads. */
   txnId: number;
+  /** Transactions committed since that snapshot. */
   lag: number;
+  /** Bytes of the file its snapshot uses: the file cannot shrink below this while it reads. */
   bytesUsed: number;
+  /** Bytes retired by later commits that it keeps from being reused; freed when it ends. */
   bytesRetained: number;
 }
 
 /** Page accounting (mdbx_gc_info). */
 export interface GcInfo {
+  /** Pages the database may have: the geometry's upper bound in pages. */
   pagesTotal: number;
+  /** Pages the data file has now. */
   pagesBacked: number;
+  /** Pages allocated (in use or in the GC) up to the last used page. */
   pagesAllocated: number;
+  /** Pages in the GC (free-page lists), including the pages of the GC's own tree. */
   pagesGc: number;
+  /** Pages of the GC that a writer can reuse now (no reader holds them). */
   pagesReclaimable: number;
+  /** The largest lag of a reader: transactions committed since the oldest snapshot still read. */
   maxReaderLag: number;
+  /** Pages that readers of old snapshots keep from being reused. */
   maxRetainedPages: number;
 }
 
@@ -193,21 +248,33 @@ export interface CheckResult {
   ok: boolean;
   /** All problems found. */
   problems: number;
-  /** Problems by area. */
+  /** Problems in the meta pages. */
   metaProblems: number;
+  /** Problems in the structure of the page trees (all of them). */
   treeProblems: number;
+  /** Problems in the structure of the GC's tree. */
   gcTreeProblems: number;
+  /** Problems in the structure of the tables' trees. */
   kvTreeProblems: number;
+  /** Problems in the GC's content (free-page lists). */
   gcProblems: number;
+  /** Problems in the tables' content (keys, values, order). */
   kvProblems: number;
   /** Tables checked (including the main table and the GC). */
   tables: number;
+  /** Pages the check visited. */
   processedPages: number;
+  /** Pages allocated (up to the last used page). */
   allocatedPages: number;
+  /** Pages the data file has. */
   backedPages: number;
+  /** Pages in the GC. */
   gcPages: number;
+  /** Pages of the GC that can be reused now. */
   reclaimablePages: number;
+  /** Allocated pages that no tree uses (in a sound database, as many as the GC holds). */
   unusedPages: number;
+  /** Bytes of keys and values stored. */
   payloadBytes: number;
   /** The txnid of the checked snapshot. */
   txnId: number;
@@ -221,14 +288,19 @@ export interface DefragResult {
   complete: boolean;
   /** Pages the file shrank by (may be negative when stopped early). */
   pagesShrinked: number;
+  /** Pages moved toward the start of the file. */
   pagesMoved: number;
   /** Pages held by readers of old snapshots, which prevented moving them. */
   pagesRetained: number;
+  /** An estimate of the pages that could still be moved. */
   pagesLeft: number;
+  /** Pages of the whole database. */
   pagesWhole: number;
+  /** Defragmentation cycles run. */
   cycles: number;
   /** MDBX_defrag_stopping_reasons_t bits. */
   stoppingReasons: number;
+  /** How long it ran. */
   seconds: number;
 }
 
@@ -363,10 +435,22 @@ export class Env implements Disposable {
 
   /**
    * Runs `fn` in a read transaction and ends it afterwards. An async `fn` keeps
-   * the snapshot until its promise settles.
+   * the snapshot (and a reader slot) until its promise settles; when an async
+   * `fn` cannot begin (MDBX_READERS_FULL: every slot taken, say by many
+   * concurrent reads), the returned promise rejects rather than the call
+   * throwing. A plain function that returns a promise cannot be told apart
+   * before it runs: for it the call throws.
    */
   read<T>(fn: (txn: ReadTxn) => T): T {
-    const txn = this.beginRead();
+    let txn: ReadTxn;
+    try {
+      txn = this.beginRead();
+    } catch (e) {
+      if ((fn as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag] === "AsyncFunction") {
+        return Promise.reject(e) as T;
+      }
+      throw e;
+    }
     let async = false;
     try {
       const r = fn(txn);
@@ -435,6 +519,8 @@ export class Env implements Disposable {
     options: TableOptions<K, V> = {},
   ): Table<K, V> {
     const keys = (options.keys ?? "binary") as K, values = (options.values ?? "binary") as V;
+    const label = name === null ? "the main table" : `table "${name}"`;
+    checkKinds(label, keys, values);
     const want = tableFlags(options);
     const cacheOpts = options.cache === true ? {} : options.cache || null;
     if (cacheOpts !== null && (want & DbFlags.DUPSORT)) {
@@ -447,7 +533,10 @@ export class Env implements Disposable {
     if (cached) {
       if (cacheOpts !== null && cached.cache === null) this.#enableCache(cached, cacheOpts);
       if ((cached.flags & 0xff) !== (want & 0xff) && !options.accede) {
-        throw new TypeError(`${cached} is already open with other flags (${cached.flags} vs ${want})`);
+        throw new TypeError(
+          `${cached} is already open in this Env with ${describeTableFlags(cached.flags)}; these options ask for ` +
+            `${describeTableFlags(want)}: pass the options it was opened with (or accede: true)`,
+        );
       }
       if (cached.keys !== keys || cached.values !== values) {
         throw new TypeError(`${cached} is already open with keys "${cached.keys}" and values "${cached.values}"`);
@@ -467,6 +556,7 @@ export class Env implements Disposable {
       // a second one would wait for ourselves
       while (inner.child !== null) inner = inner.child;
       txnH = inner.h!;
+      if (create) beforeChange(inner); // creating it adds to the main table's page
     } else {
       own = create ? this.beginWrite() : this.beginRead();
       txnH = own._h();
@@ -476,10 +566,13 @@ export class Env implements Disposable {
       if (r === ErrorCode.NOTFOUND) {
         throw new MdbxError(r, `table "${name}" does not exist; open it with create: true in a writable environment`);
       }
-      if (r < 0) fail(r, `opening table ${name === null ? "(main)" : `"${name}"`}`);
+      if (r === ErrorCode.INCOMPATIBLE) throw incompatible(txnH, name, nameBytes, label, want);
+      if (r < 0) fail(r, `opening ${label}`);
       const dbi = scratch.u32[0];
       check(fn.tm_dbi_flags(txnH, dbi, scratch.u32Bytes), "reading table flags");
       const t = new Table<K, V>(core, name, dbi, scratch.u32[0], keys, values, core.world.gen);
+      t.since = fn.tm_txn_id(txnH);
+      checkStoredSizes(txnH, t);
       if (own) own.commit();
       own = null;
       this.#tables.set(name, t);
@@ -979,6 +1072,49 @@ export class Env implements Disposable {
   }
 }
 
+/** MDBX_INCOMPATIBLE at a table's open: says how the table was created and how it is being opened. */
+function incompatible(
+  txnH: Handle,
+  name: string | null,
+  nb: Uint8Array | null,
+  label: string,
+  want: number,
+): MdbxError {
+  let had = "other flags";
+  const r = fn.tm_dbi_open(txnH, nb, nb?.length ?? 0, name === null ? 0 : 1, DbFlags.ACCEDE, scratch.u32Bytes);
+  if (r >= 0 && fn.tm_dbi_flags(txnH, scratch.u32[0], scratch.u32Bytes) >= 0) had = describeTableFlags(scratch.u32[0]);
+  return new MdbxError(
+    ErrorCode.INCOMPATIBLE,
+    `opening ${label}: it was created with ${had}; these options ask for ${describeTableFlags(want)}: ` +
+      "open it with the options it was created with, or with accede: true to take whatever it has",
+  );
+}
+
+/**
+ * Refuses a table handle whose integer kinds do not fit what the table holds
+ * (a uint32 table reopened as uint64): its first entry tells the stored sizes.
+ * Without this, reads decode garbage and libmdbx's integer comparator logs a
+ * complaint on every lookup with the other size.
+ */
+function checkStoredSizes(txnH: Handle, t: Table): void {
+  const ks = kindSize(t.keys), vs = kindSize(t.values);
+  if (ks === 0 && vs === 0) return;
+  const cur = fn.tm_cursor_open(txnH, t.dbi, scratch.i32Bytes);
+  if (cur === null) fail(scratch.i32[0], `opening a cursor on ${t}`);
+  let n: number;
+  const out = scratch.out;
+  try {
+    n = check(fn.tm_scan(cur, Scan.FIRST | Scan.KEYS, null, 0, null, 0, 0, 1, out, out.length), `reading ${t}`);
+  } finally {
+    fn.tm_cursor_close(cur);
+  }
+  if (n === 0) return; // empty (or a first key too long to matter here): nothing to disagree with
+  const dv = new DataView(out.buffer, out.byteOffset, 20);
+  const kl = dv.getUint32(12, true), vl = dv.getUint32(16, true);
+  if (ks !== 0 && kl !== ks) throw t.k.sizeMismatch(kl);
+  if (vs !== 0 && vl !== vs) throw t.v.sizeMismatch(vl);
+}
+
 /** Sets the durability mode of an open native env. */
 function applySync(h: Handle, mode: SyncMode): void {
   const f = syncFlags(mode); // validate before changing anything
@@ -997,7 +1133,7 @@ function syncFlags(mode: SyncMode): number {
     case "nosync":
       return EnvFlags.UTTERLY_NOSYNC;
     default:
-      throw new TypeError(`sync must be "durable", "noMetaSync", "lazy" or "nosync", got ${String(mode)}`);
+      throw new TypeError(`sync must be "durable", "noMetaSync", "lazy" or "nosync", got ${describe(mode)}`);
   }
 }
 
@@ -1091,6 +1227,13 @@ function openOnce(path: string, options: OpenOptions): Handle {
     if (r === -ErrorCode.ENOENT && options.create === false) {
       throw new MdbxError(ErrorCode.ENOENT, `${path} does not exist (and create: false was given)`);
     }
+    if (r === -ErrorCode.ENOENT && options.readOnly) {
+      throw new MdbxError(
+        ErrorCode.ENOENT,
+        `${path} does not exist, and a readOnly open cannot create it: check the path, or create the database ` +
+          "first with an open() that is not readOnly",
+      );
+    }
     if (r === -ErrorCode.EAGAIN) {
       // libmdbx reports a lock held by another process as EAGAIN, whose generic text says "retry".
       throw new MdbxError(
@@ -1129,12 +1272,27 @@ export function deleteDatabase(
   options: { mode?: "justDelete" | "ensureUnused" | "waitForUnused"; libraryPath?: string } = {},
 ): boolean {
   load(options.libraryPath);
-  const m = { justDelete: 0, ensureUnused: 1, waitForUnused: 2 }[options.mode ?? "ensureUnused"];
+  const mode = options.mode ?? "ensureUnused";
+  const m = ({ justDelete: 0, ensureUnused: 1, waitForUnused: 2 } as Record<string, number>)[mode];
   if (m === undefined) {
-    throw new TypeError(`mode must be "justDelete", "ensureUnused" or "waitForUnused", got ${String(options.mode)}`);
+    throw new TypeError(`mode must be "justDelete", "ensureUnused" or "waitForUnused", got ${describe(options.mode)}`);
+  }
+  if (m !== 0 && open_paths.has(path.replace(/\/+$/, ""))) {
+    // libmdbx would answer EAGAIN ("retry") or, waiting for unused, wait for this very process forever
+    throw new MdbxError(
+      ErrorCode.BUSY,
+      `deleting ${path}: it is open in this process; close its Env (env.close()) first, then delete it`,
+    );
   }
   const r = fn.tm_env_delete(cString(path), m);
   if (r === -1) return false;
+  if (r === -ErrorCode.EAGAIN || r === ErrorCode.BUSY) {
+    throw new MdbxError(
+      codeOf(r),
+      `deleting ${path}: another process has the database open; close it there, or pass ` +
+        `mode: "waitForUnused" to wait until no process has it open (mode "justDelete" deletes it anyway)`,
+    );
+  }
   check(r, `deleting ${path}`);
   return true;
 }

@@ -82,7 +82,8 @@ const ADVICE: Partial<Record<keyof typeof ErrorCode, string>> = {
   BAD_RSLOT: "the reader slot is invalid; a read transaction was used after its thread or process changed",
   BAD_TXN: "the transaction cannot be used: it has ended, failed, or has an active nested transaction",
   BAD_VALSIZE: "the key or value has a size the table does not accept (too long, or not 4/8 bytes for integer keys)",
-  BAD_DBI: "the table handle is not valid in this transaction (it was dropped, or opened by an aborted transaction)",
+  BAD_DBI: "the table handle is not valid in this transaction (it was dropped, opened by an aborted transaction, " +
+    "or created after this transaction began)",
   PROBLEM: "an unexpected internal problem; check the database with env.check()",
   BUSY: "the database is in use in a way that forbids this (for example opened exclusively, or already open in " +
     "this process: open each file once per process and share the Env)",
@@ -99,7 +100,7 @@ const ADVICE: Partial<Record<keyof typeof ErrorCode, string>> = {
   OUSTED: "this read transaction was ousted by the Handle-Slow-Readers callback; start a new one",
   MVCC_RETARDED: "the snapshot is too old to be kept; start a new read transaction",
   LAGGARD_READER: "a long-lived reader holds an old snapshot; end it and retry",
-  ENOENT: "no such file or directory (check the path; open with { create: true } to create it)",
+  ENOENT: "no such file or directory (check the path)",
   EACCES: "permission denied",
   EROFS: "the environment or file is read-only",
   ENOSPC: "no space left on the device",
@@ -108,7 +109,7 @@ const ADVICE: Partial<Record<keyof typeof ErrorCode, string>> = {
   ENOMEM: "out of memory",
   EINVAL: "invalid argument",
   EEXIST: "the file already exists",
-  EAGAIN: "resource temporarily unavailable; retry",
+  EAGAIN: "resource temporarily unavailable: another process holds a lock on it",
 };
 
 /** A failure reported by libmdbx (or a misuse turbomdbx detects in its stead). */
@@ -118,7 +119,12 @@ export class MdbxError extends Error {
   /** The code's name, e.g. `MDBX_NOTFOUND`. */
   readonly codeName: string;
 
-  /** @param code a native code; @param message what happened and what to do */
+  /**
+   * An error with a native code; its message is prefixed with the code's name.
+   *
+   * @param code the native code: negative for libmdbx's own, positive for an errno value
+   * @param message what happened and what to do about it
+   */
   constructor(code: number, message: string) {
     const codeName = errorName(code);
     super(`${codeName}: ${message}`);

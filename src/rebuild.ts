@@ -29,11 +29,15 @@ export type RebuildPhaseName = "copy" | "catchUp" | "switch" | "done" | "failed"
 
 /** Progress of a rebuild. Rates and the ETA are of the copy, which is most of the time. */
 export interface RebuildProgress {
+  /** What the rebuild is doing now. */
   phase: RebuildPhaseName;
-  /** Pages written to the new file so far, and how many it will have (known once the copy began). */
+  /** Pages written to the new file so far. */
   pagesCopied: number;
+  /** Pages the new file will have (known once the copy began). */
   pagesTotal: number;
+  /** Bytes written to the new file so far. */
   bytesCopied: number;
+  /** Bytes the new file will have (known once the copy began). */
   bytesTotal: number;
   /** Bytes per second of the copy so far. */
   rate: number;
@@ -43,23 +47,29 @@ export interface RebuildProgress {
   rounds: number;
   /** Keys replayed into the new file so far. */
   keysReplayed: number;
+  /** Seconds since the rebuild started. */
   elapsedSeconds: number;
 }
 
 /** What a finished rebuild reports. */
 export interface RebuildResult {
-  /** Whole run, the compacting copy, and the catch-up rounds (seconds). */
+  /** Seconds of the whole run. */
   seconds: number;
+  /** Seconds of the compacting copy. */
   copySeconds: number;
+  /** Seconds of the catch-up rounds (replaying what was committed during the copy). */
   catchUpSeconds: number;
+  /** Catch-up rounds run. */
   rounds: number;
+  /** Keys replayed into the new file, in every round and at the switch. */
   keysReplayed: number;
   /** Keys replayed while holding the write lock, at the switch. */
   switchKeys: number;
   /** How long writers (of every process) were held at the switch, in milliseconds. */
   stallMs: number;
-  /** Size of the data file before and after, in bytes. */
+  /** Size of the data file before, in bytes. */
   bytesBefore: number;
+  /** Size of the new data file, in bytes. */
   bytesAfter: number;
 }
 

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { Codec, type KeyKind, type ValueKind } from "./codec.ts";
+import { Codec, describe, KEY_KINDS, type KeyKind, VALUE_KINDS, type ValueKind } from "./codec.ts";
 import { DbFlags } from "./constants.ts";
 import type { CacheOptions, CacheStats, GetCache } from "./cache.ts";
 
@@ -15,11 +15,17 @@ export interface TableOptions<K extends KeyKind = "binary", V extends ValueKind 
    * Key type. "binary" (default) returns Uint8Array; "string" returns UTF-8
    * strings; "uint32", "uint64" and "bigint" make an integer-key table
    * (MDBX_INTEGERKEY: 4- or 8-byte native-endian keys, numeric order).
+   * "uint64" keys are numbers, exact up to 2^53-1: a larger key is a
+   * RangeError when written and MDBX_INCOMPATIBLE when read (a file written
+   * with "bigint" keys); use "bigint" for the full 64-bit range. Any
+   * other kind is a TypeError; a kind whose size differs from the keys the
+   * table holds is MDBX_INCOMPATIBLE at `env.table()`.
    */
   keys?: K;
   /**
    * Value type. "binary" (default) or "string"; "uint32"/"uint64" store
-   * fixed-size integers (with `dupSort` they make an MDBX_INTEGERDUP table).
+   * fixed-size integers (with `dupSort` they make an MDBX_INTEGERDUP table);
+   * "uint64" values are numbers, exact up to 2^53-1, as "uint64" keys.
    */
   values?: V;
   /** Compare keys from their last byte to their first (MDBX_REVERSEKEY). */
@@ -50,6 +56,45 @@ export interface TableInfo {
   readonly keys: KeyKind;
   /** Value type. */
   readonly values: ValueKind;
+}
+
+/**
+ * The bytes of a range's `prefix` option (a copy: range iterators outlive the
+ * encoder's scratch). A prefix selects one contiguous run of keys only where
+ * keys compare from their first byte: binary and string keys, not reverseKeys.
+ */
+export function prefixBytes(t: Table, prefix: Uint8Array | string): Uint8Array {
+  if (t.keys !== "binary" && t.keys !== "string") {
+    throw new TypeError(`prefix needs binary or string keys; ${t} has ${t.keys} keys: use gte/lt bounds`);
+  }
+  if (t.flags & DbFlags.REVERSEKEY) {
+    throw new TypeError(
+      `prefix cannot select keys of ${t}: it has reverseKeys, so keys that start alike are not neighbours ` +
+        "(keys that end alike are); use gte/lt bounds",
+    );
+  }
+  return t.k.encode(prefix, "prefix").slice(0, t.k.len);
+}
+
+/** Throws a TypeError naming the table unless `keys` and `values` are kinds turbomdbx knows. */
+export function checkKinds(label: string, keys: unknown, values: unknown): void {
+  if (!KEY_KINDS.includes(keys as KeyKind)) {
+    throw new TypeError(
+      `${label}: keys ${describeKind(keys)} is not a key kind; use ${KEY_KINDS.map((k) => `"${k}"`).join(", ")} ` +
+        `(default "binary")`,
+    );
+  }
+  if (!VALUE_KINDS.includes(values as ValueKind)) {
+    throw new TypeError(
+      `${label}: values ${describeKind(values)} is not a value kind; use ` +
+        `${VALUE_KINDS.map((k) => `"${k}"`).join(", ")} (default "binary"); ` +
+        `store anything else (JSON, bigint) encoded as "string" or "binary"`,
+    );
+  }
+}
+
+function describeKind(k: unknown): string {
+  return typeof k === "string" ? `"${k}"` : describe(k);
 }
 
 /** The table flags implied by a set of options. */
@@ -100,6 +145,8 @@ export class Table<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind>
   readonly v: Codec;
   /** @internal Set when the table was dropped. */
   dropped = false;
+  /** @internal The txnid of the transaction env.table() opened it in: older snapshots may not have it. */
+  since = 0;
   /** @internal The get() cache, when enabled. */
   cache: GetCache | null = null;
 
@@ -117,9 +164,9 @@ export class Table<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind>
     this.flags = flags;
     this.keys = keys;
     this.values = values;
-    this.k = new Codec(keys, 512);
-    this.k2 = new Codec(keys, 512);
-    this.v = new Codec(values, 4096);
+    this.k = new Codec(keys, 512, "keys", this);
+    this.k2 = new Codec(keys, 512, "keys", this);
+    this.v = new Codec(values, 4096, "values", this);
   }
 
   /** True for a dupsort table (several values per key). */

@@ -12,19 +12,22 @@
  * @module
  */
 import {
+  describe,
+  type Interval,
   type KeyInput,
   type KeyKind,
   type KeyOf,
   prefixEnd,
+  prefixInterval,
   type ValueInput,
   type ValueKind,
   type ValueOf,
 } from "./codec.ts";
-import { CopyFlags, PutFlags, Scan } from "./constants.ts";
+import { CopyFlags, DbFlags, PutFlags, Scan } from "./constants.ts";
 import { backend, check, decoder, detachAll, fail, fn, growOut, misuse, NOTFOUND, scratch } from "./core.ts";
 import { ErrorCode, MdbxError } from "./errors.ts";
 import type { Handle } from "./ffi/mod.ts";
-import { Table } from "./table.ts";
+import { prefixBytes, Table } from "./table.ts";
 import { Cursor, type CursorCell, type Entry } from "./cursor.ts";
 import type { CacheState } from "./cache.ts";
 import { follow, type FollowBatch, type FollowEntry, type FollowOptions, getMany, getManyInto } from "./batch.ts";
@@ -91,9 +94,15 @@ export interface TxnCell {
   readonly env: EnvCore;
   readonly parent: TxnCell | null;
   child: TxnCell | null;
+  /** Views of native memory handed out (map chunks, values), detached when the transaction ends. */
   views: ArrayBuffer[];
+  /**
+   * Write transactions: views whose memory the next change may move or free
+   * (reserved room, values on dirty pages), detached before that change.
+   */
+  volatile: ArrayBuffer[];
   cursors: Set<CursorCell>;
-  /** This transaction's views of the memory map (for getView), made on first use. */
+  /** This transaction's views of the memory map (for unsafeGetView), made on first use. */
   map?: { base: number; limit: number; chunks: (ArrayBuffer | undefined)[] };
   /** Why the transaction can no longer be used, once it has ended. */
   ended: string;
@@ -113,11 +122,95 @@ export interface TxnCell {
 const CHUNK = 2 ** 30;
 
 /**
+ * A read-only view of a value in memory turbomdbx does not copy: the
+ * database's memory map, or a dirty page of a write transaction. It is a
+ * Uint8Array at run time; the type leaves out every member that writes, because
+ * writing is one of the things that are undefined. Get one from
+ * `txn.unsafeGetView()`, and read it before the transaction ends.
+ *
+ * Defined: reading its bytes while its transaction is open (in a write
+ * transaction, until that transaction's next change); `view.slice()` and
+ * `Uint8Array.from(view)` make ordinary copies. When the transaction ends the
+ * view is detached: length 0, reads give `undefined`, never a read of memory
+ * the transaction no longer owns. In a write transaction a view of a value on a
+ * dirty page is detached at the transaction's next change (put, del, ...),
+ * because libmdbx may move or free that page.
+ *
+ * Undefined (the process may crash with SIGSEGV, or committed data may change):
+ * - writing into it, or into any other view of `view.buffer` — the map is
+ *   mapped read-only (SIGSEGV); with `writeMap: true` it is writable and a write
+ *   silently changes committed data, which survives reopening and `check()`;
+ * - transferring `view.buffer` (`postMessage(v, [v.buffer])`,
+ *   `structuredClone(v, { transfer: [v.buffer] })`, or
+ *   `ArrayBuffer.prototype.transfer.call(...)`): the new owner keeps a pointer
+ *   into the map past the transaction's end and reads reused pages, or crashes
+ *   after the Env closes. Neither Deno (V8 offers no non-detachable external
+ *   buffer to JavaScript) nor Bun can forbid it; `view.buffer.transfer()` and
+ *   `transferToFixedLength()` throw a TypeError instead;
+ * - relying on `view.buffer`'s other bytes: it spans this transaction's view
+ *   of the map (other entries of the snapshot, up to 1 GiB), shared with its
+ *   other views.
+ *
+ * For data that must outlive the transaction or travel to a Worker, use
+ * `txn.get()` (or `getInto()` to copy into a buffer of your own).
+ */
+export interface UnsafeView
+  extends Omit<Uint8Array, "set" | "fill" | "copyWithin" | "reverse" | "sort" | "subarray" | number> {
+  /** The byte at `index`; `undefined` outside the view or after it was detached. */
+  readonly [index: number]: number;
+  /** A narrower view of the same memory, under the same rules. */
+  subarray(begin?: number, end?: number): UnsafeView;
+}
+
+const NO_TRANSFER: PropertyDescriptor = {
+  value: function transfer(): never {
+    throw new TypeError(
+      "this ArrayBuffer is native memory of a transaction (txn.unsafeGetView / unsafeReserve): transferring it " +
+        "would keep that memory past the transaction's end; copy the bytes instead (view.slice())",
+    );
+  },
+  writable: false,
+  enumerable: false,
+  configurable: false,
+};
+
+/**
+ * Marks an ArrayBuffer over native memory: its own `transfer` and
+ * `transferToFixedLength` throw, so the common way to move it out of the
+ * transaction's reach fails loudly (a transfer list cannot be intercepted).
+ */
+function pinned(ab: ArrayBuffer): ArrayBuffer {
+  if (ab.byteLength !== 0) Object.defineProperties(ab, { transfer: NO_TRANSFER, transferToFixedLength: NO_TRANSFER });
+  return ab;
+}
+
+/**
+ * Before a change of a write transaction: detaches the views the change may
+ * invalidate (reserved room, values on dirty pages). A key or value that is one
+ * of them is refused: the change would read it while moving it.
+ */
+function settle(c: TxnCell, kb: Uint8Array | null, klen: number, vb: Uint8Array | null, vlen: number): void {
+  detachAll(c.volatile);
+  if ((kb !== null && kb.length < klen) || (vb !== null && vb.length < vlen)) {
+    throw new TypeError(
+      "a key or value passed to this change is an unsafe view of the transaction's own dirty memory " +
+        "(unsafeGetView or unsafeReserve), which the change may move; pass a copy (view.slice())",
+    );
+  }
+}
+
+/** @internal Detaches the views a change of this write transaction (or a table it creates) may invalidate. */
+export function beforeChange(c: TxnCell): void {
+  if (c.volatile.length !== 0) settle(c, null, 0, null, 0);
+}
+
+/**
  * A view of `len` bytes at `addr`, detached when the transaction ends. Values in
  * the memory map are views into this transaction's own views of the map (up to
  * 1 GiB each, made once per transaction and chunk, covering only the pages its
  * snapshot uses), so a view costs one small object; a value elsewhere (a dirty
- * page of a write transaction) gets its own external ArrayBuffer.
+ * page of a write transaction) gets its own external ArrayBuffer, detached at
+ * the transaction's next change too.
  */
 function viewOf(c: TxnCell, addr: number, len: number): Uint8Array {
   let map = c.map;
@@ -135,15 +228,15 @@ function viewOf(c: TxnCell, addr: number, len: number): Uint8Array {
     if (at + len <= CHUNK) {
       let chunk = map.chunks[ci];
       if (chunk === undefined) {
-        chunk = backend.view(map.base + ci * CHUNK, Math.min(CHUNK, map.limit - ci * CHUNK));
+        chunk = pinned(backend.view(map.base + ci * CHUNK, Math.min(CHUNK, map.limit - ci * CHUNK)));
         map.chunks[ci] = chunk;
         c.views.push(chunk);
       }
       return new Uint8Array(chunk, at, len);
     }
   }
-  const ab = backend.view(addr, len);
-  c.views.push(ab);
+  const ab = pinned(backend.view(addr, len));
+  c.volatile.push(ab);
   return new Uint8Array(ab);
 }
 
@@ -156,6 +249,7 @@ function finish(c: TxnCell, how: "commit" | "abort" | "reset", why: string): num
   }
   c.cursors.clear();
   detachAll(c.views);
+  detachAll(c.volatile);
   c.map = undefined;
   if (how === "reset") return fn.tm_txn_reset(c.h);
   const h = c.h;
@@ -196,7 +290,12 @@ export interface RangeOptions<K extends KeyKind = KeyKind> {
   lte?: KeyInput<K>;
   /** Stop before keys greater than or equal to this. */
   lt?: KeyInput<K>;
-  /** Only keys that start with these bytes (binary and string keys). */
+  /**
+   * Only keys that start with these bytes (binary and string keys, not
+   * reverseKeys). With gte/gt/lte/lt too, the range is the intersection: keys
+   * under the prefix and within the bounds (to page inside a prefix, pass the
+   * last key read as `gt`, or as `lt` in reverse).
+   */
   prefix?: Uint8Array | string;
   /** Iterate from the end of the range to its start. */
   reverse?: boolean;
@@ -285,8 +384,11 @@ export interface TxnInfo {
 
 /** The four canary words of a database: x, y, z set by writers, v the txnid of their last change. */
 export interface Canary {
+  /** First word, set by writers (`setCanary`). */
   x: number;
+  /** Second word, set by writers. */
   y: number;
+  /** Third word, set by writers. */
   z: number;
   /** Read-only: txnid of the transaction that last set the canary. */
   v: number;
@@ -294,8 +396,11 @@ export interface Canary {
 
 /** A table as listed by `txn.tables()`. */
 export interface TableEntry {
+  /** The table's name. */
   name: string;
+  /** Its libmdbx flags (MDBX_db_flags_t: DbFlags bits). */
   flags: number;
+  /** Its statistics in the snapshot that listed it. */
   stat: Stat;
 }
 
@@ -328,7 +433,7 @@ export abstract class Txn {
 
   /** @internal */
   _table<K extends KeyKind, V extends ValueKind>(t: Table<K, V>): Table<K, V> {
-    if (!(t instanceof Table)) throw new TypeError(`expected a Table from env.table(), got ${String(t)}`);
+    if (!(t instanceof Table)) throw new TypeError(`expected a Table from env.table(), got ${describe(t)}`);
     const c = this._c;
     if (t.owner !== c.env) throw new TypeError(`${t} belongs to another environment`);
     return t.gen === c.gen ? t : tableIn(c, t) as Table<K, V>;
@@ -500,18 +605,22 @@ export abstract class Txn {
 
   /** @internal Notes that this write transaction changed a table (its cache must not answer here). */
   _wrote(t: Table): void {
-    const d = this._c.dirty;
+    const c = this._c, d = c.dirty;
+    if (c.volatile.length !== 0) settle(c, null, 0, null, 0);
     if (d !== null) d[t.dbi] = 1;
   }
 
   /**
-   * The value of `key` without copying: a view of the database's own memory,
-   * valid until this transaction ends (then it is detached: length 0). Its
-   * `buffer` is this transaction's view of the map, shared with its other views.
-   * Treat it as read-only: the map is mapped read-only and writing into it is
-   * undefined behaviour that can crash the process.
+   * UNSAFE: the value of `key` without copying, or undefined: a read-only view
+   * of the database's own memory, valid until this transaction ends (then it is
+   * detached: length 0) and, in a write transaction, only until its next
+   * change. Writing into it, or transferring its buffer (to a Worker,
+   * `structuredClone` with a transfer list), is undefined behaviour that can
+   * crash the process or change committed data; see `UnsafeView` for exactly
+   * what is defined. Every other read returns a copy: use `get()` or `getInto()`
+   * unless a measured copy cost says otherwise.
    */
-  getView<K extends KeyKind>(table: Table<K, ValueKind>, key: KeyInput<K>): Uint8Array | undefined {
+  unsafeGetView<K extends KeyKind>(table: Table<K, ValueKind>, key: KeyInput<K>): UnsafeView | undefined {
     const h = this._h();
     const t = this._table(table);
     const kb = t.k.encode(key, "key");
@@ -520,7 +629,7 @@ export abstract class Txn {
       if (r === NOTFOUND) return undefined;
       this._fail(r, "get", t);
     }
-    return viewOf(this._c, scratch.f64[0], scratch.f64[1]);
+    return viewOf(this._c, scratch.f64[0], scratch.f64[1]) as UnsafeView;
   }
 
   /** The value of `key` and how many values the key has (dupsort), or undefined. */
@@ -629,9 +738,10 @@ export abstract class Txn {
     const t = this._table(table);
     const b = begin === undefined ? null : t.k.encode(begin, "begin key");
     const e = end === undefined ? null : t.k2.encode(end, "end key");
-    check(
+    this._check(
       fn.tm_estimate_range(h, t.dbi, b, b ? t.k.len : 0, b ? 1 : 0, e, e ? t.k2.len : 0, e ? 1 : 0, scratch.f64Bytes),
       `estimateRange in ${t}`,
+      t,
     );
     return scratch.f64[0];
   }
@@ -649,21 +759,23 @@ export abstract class Txn {
     const h = this._h();
     const t = this._table(table);
     const ch = fn.tm_cursor_open(h, t.dbi, scratch.i32Bytes);
-    if (ch === null) fail(scratch.i32[0], `opening a cursor on ${t}`);
-    const cell: CursorCell = { h: ch, txn: this._c };
+    if (ch === null) this._check(scratch.i32[0], `opening a cursor on ${t}`, t);
+    const cell: CursorCell = { h: ch!, txn: this._c };
     this._c.cursors.add(cell);
     return new Cursor<K, V>(cell, t, this);
   }
 
   /** Statistics of a table in this snapshot. */
   stat(table: Table): Stat {
-    check(fn.tm_dbi_stat(this._h(), this._table(table).dbi, scratch.f64Bytes), `stat of ${table}`);
+    const t = this._table(table);
+    this._check(fn.tm_dbi_stat(this._h(), t.dbi, scratch.f64Bytes), `stat of ${t}`, t);
     return readStat(scratch.f64);
   }
 
   /** The table's libmdbx flags and state (MDBX_DBI_* bits). */
   tableFlags(table: Table): { flags: number; state: number } {
-    check(fn.tm_dbi_flags(this._h(), this._table(table).dbi, scratch.u32Bytes), `flags of ${table}`);
+    const t = this._table(table);
+    this._check(fn.tm_dbi_flags(this._h(), t.dbi, scratch.u32Bytes), `flags of ${t}`, t);
     return { flags: scratch.u32[0], state: scratch.u32[1] };
   }
 
@@ -690,7 +802,8 @@ export abstract class Txn {
 
   /** The current value of the table's sequence (WriteTxn.incrementSequence advances it). */
   sequence(table: Table): number {
-    check(fn.tm_dbi_sequence(this._h(), this._table(table).dbi, 0, scratch.f64Bytes), `sequence of ${table}`);
+    const t = this._table(table);
+    this._check(fn.tm_dbi_sequence(this._h(), t.dbi, 0, scratch.f64Bytes), `sequence of ${t}`, t);
     return scratch.f64[0];
   }
 
@@ -728,17 +841,65 @@ export abstract class Txn {
     check(fn.tm_txn_copy(this._h(), p, f), `copying to ${dest}`);
   }
 
-  /** @internal Throws for a failed call, with the table and key sizes where they explain it. */
-  _fail(r: number, op: string, t: Table): never {
+  /**
+   * @internal Throws for a failed call. MDBX_BAD_VALSIZE says which size is
+   * wrong and the limit: the key is the one `t.k` encoded last, the value is
+   * `vlen` bytes (none for reads).
+   */
+  _fail(r: number, op: string, t: Table, vlen?: number): never {
     if (r === -ErrorCode.EINVAL && this._c.h === null) this._dead();
-    if (r === ErrorCode.BAD_VALSIZE) {
-      fail(r, `${op} in ${t}: key of ${t.k.len} bytes or value of ${t.v.len} bytes is not accepted`);
-    }
+    if (r === ErrorCode.BAD_VALSIZE) throw badSize(this._c.world.h, op, t, t.k.len, vlen);
+    this._check(r, `${op} in ${t}`, t);
     fail(r, `${op} in ${t}`);
+  }
+
+  /**
+   * @internal Checks a native return about table `t`: MDBX_BAD_DBI says why
+   * the table is not usable here (dropped, or newer than this snapshot).
+   */
+  _check(r: number, what: string, t: Table): number {
+    if (r >= 0) return r;
+    if (r === ErrorCode.BAD_DBI) {
+      if (t.dropped) {
+        throw new MdbxError(r, `${what}: the table was dropped; open it again with env.table() (a new, empty table)`);
+      }
+      const c = this._c, id = c.h === null ? 0 : fn.tm_txn_id(c.h), snap = c.write ? id - 1 : id;
+      if (t.since > snap) {
+        throw new MdbxError(
+          r,
+          `${what}: the table did not exist in this transaction's snapshot (txnid ${snap}): env.table() created ` +
+            `it afterwards (txnid ${t.since}); begin a new transaction to use it`,
+        );
+      }
+    }
+    return fail(r, what);
   }
 
   /** @internal */
   abstract [Symbol.dispose](): void;
+}
+
+/** The MDBX_BAD_VALSIZE error of a key of `klen` bytes (and a value of `vlen`) that `t` does not take. */
+function badSize(h: Handle, op: string, t: Table, klen: number, vlen: number | undefined): MdbxError {
+  const maxK = fn.tm_env_maxkeysize(h, t.flags), maxV = fn.tm_env_maxvalsize(h, t.flags);
+  const bytes = (n: number) => `${n} byte${n === 1 ? "" : "s"}`;
+  let why: string;
+  if (klen > maxK) {
+    why = `the key of ${bytes(klen)} is longer than the ${bytes(maxK)} a key of ${t} may have ` +
+      "(a limit of the page size); use shorter keys, or a database with larger pages";
+  } else if (vlen !== undefined && vlen > maxV) {
+    why = `the value of ${bytes(vlen)} is longer than the ${bytes(maxV)} a value of ${t} may have ` +
+      `(${t.dupSort ? "a dupSort value must fit in a page" : "libmdbx's limit"}); split it over several keys`;
+  } else if ((t.flags & DbFlags.INTEGERKEY) && klen !== 4 && klen !== 8) {
+    why = `the key of ${bytes(klen)} is not 4 or 8 bytes, as keys of an integer-key table must be`;
+  } else if ((t.flags & DbFlags.DUPFIXED) && vlen !== undefined) {
+    why = `the value of ${bytes(vlen)} does not have the one size every value of this dupFixed table has`;
+  } else {
+    why = vlen === undefined
+      ? `a key of ${bytes(klen)} is not accepted`
+      : `a key of ${bytes(klen)} with a value of ${bytes(vlen)} is not accepted`;
+  }
+  return new MdbxError(ErrorCode.BAD_VALSIZE, `${op} in ${t}: ${why}`);
 }
 
 /** @internal Decodes a pair written by tm_pair_out at offset 0. */
@@ -777,10 +938,9 @@ function* scan<K extends KeyKind, V extends ValueKind>(
   if (o.gte !== undefined && o.gt !== undefined || o.lte !== undefined && o.lt !== undefined) {
     throw new TypeError("give at most one of gte/gt and one of lte/lt");
   }
-  if (o.prefix !== undefined) {
-    if (lower !== undefined || upper !== undefined) throw new TypeError("prefix cannot be combined with gte/gt/lte/lt");
-    if (t.keys !== "binary" && t.keys !== "string") throw new TypeError("prefix needs binary or string keys");
-    const p = t.k.encode(o.prefix, "prefix").slice(0, t.k.len);
+  if (o.prefix !== undefined && lower === undefined && upper === undefined) {
+    // the relation scan: the prefix is checked natively on every key (memcmp)
+    const p = prefixBytes(t, o.prefix);
     end = p;
     flags |= Scan.PREFIX;
     if (!rev) {
@@ -794,14 +954,23 @@ function* scan<K extends KeyKind, V extends ValueKind>(
     start = t.k.encode(lower, "key").slice(0, t.k.len);
     flags |= Scan.HAS_START;
   } else {
-    const s = rev ? upper : lower, e = rev ? lower : upper;
-    if (s !== undefined) {
-      start = t.k.encode(s, "range start").slice(0, t.k.len);
-      flags |= Scan.HAS_START | ((rev ? o.lt : o.gt) !== undefined ? Scan.START_EXCLUSIVE : 0);
+    let iv: Interval | null = {
+      lo: lower === undefined ? null : t.k.encode(lower, "range start").slice(0, t.k.len),
+      loIncl: o.gt === undefined,
+      hi: upper === undefined ? null : t.k2.encode(upper, "range end").slice(0, t.k2.len),
+      hiIncl: o.lt === undefined,
+    };
+    // paging inside a prefix: the range is the intersection of both
+    if (o.prefix !== undefined) iv = prefixInterval(prefixBytes(t, o.prefix), iv);
+    if (iv === null) return;
+    const s = rev ? iv.hi : iv.lo, e = rev ? iv.lo : iv.hi;
+    if (s !== null) {
+      start = s;
+      flags |= Scan.HAS_START | ((rev ? iv.hiIncl : iv.loIncl) ? 0 : Scan.START_EXCLUSIVE);
     }
-    if (e !== undefined) {
-      end = t.k2.encode(e, "range end").slice(0, t.k2.len);
-      flags |= Scan.HAS_END | ((rev ? o.gte : o.lte) !== undefined ? Scan.END_INCLUSIVE : 0);
+    if (e !== null) {
+      end = e;
+      flags |= Scan.HAS_END | ((rev ? iv.loIncl : iv.hiIncl) ? Scan.END_INCLUSIVE : 0);
     }
   }
   if (limit === 0) return;
@@ -955,17 +1124,24 @@ export class WriteTxn extends Txn {
     const t = this._table(table);
     const kb = t.k.encode(key, "key");
     const vb = t.v.encode(value, "value");
-    this._c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
+    const c = this._c;
+    if (c.volatile.length !== 0) settle(c, kb, t.k.len, vb, t.v.len);
+    c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
     const r = fn.tm_put(h, t.dbi, kb, t.k.len, vb, t.v.len, options ? putFlags(options) : 0);
-    if (r !== 0) this._fail(r, "put", t);
+    if (r !== 0) this._fail(r, "put", t, t.v.len);
   }
 
   /**
-   * Reserves `length` bytes for the value of `key` and returns them to fill
-   * (MDBX_RESERVE): no copy of the value. Fill it before the next change in
-   * this transaction; it is detached when the transaction ends.
+   * UNSAFE: reserves `length` bytes for the value of `key` and returns them to
+   * fill in place (MDBX_RESERVE): the transaction's own page memory, no copy.
+   * Fill it at once: the next change in this transaction (put, del, another
+   * reserve, a nested `begin()`, ...) may move that memory, so the array is
+   * detached then (length 0: later writes into it are lost, not misplaced), as
+   * it is when the transaction ends. Transferring its buffer (to a Worker, a
+   * transfer list) is undefined behaviour that can crash the process (see
+   * `UnsafeView`). `put()` is the safe way to store a value.
    */
-  reserve<K extends KeyKind>(
+  unsafeReserve<K extends KeyKind>(
     table: Table<K, ValueKind>,
     key: KeyInput<K>,
     length: number,
@@ -973,13 +1149,21 @@ export class WriteTxn extends Txn {
   ): Uint8Array {
     const h = this._h();
     const t = this._table(table);
-    if (!Number.isInteger(length) || length < 0) throw new RangeError(`length must be a byte count, got ${length}`);
+    if (!Number.isInteger(length) || length < 0) {
+      throw new RangeError(`unsafeReserve in ${t}: length must be a byte count, got ${describe(length)}`);
+    }
     const kb = t.k.encode(key, "key");
-    this._c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
+    // before the call: the native length is 32 bits, and a larger one must not wrap around
+    if (length > fn.tm_env_maxvalsize(this._c.world.h, t.flags)) {
+      throw badSize(this._c.world.h, "reserve", t, t.k.len, length);
+    }
+    const c = this._c;
+    if (c.volatile.length !== 0) settle(c, kb, t.k.len, null, 0);
+    c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
     const r = fn.tm_put_reserve(h, t.dbi, kb, t.k.len, length, putFlags(options), scratch.f64Bytes);
-    if (r !== 0) this._fail(r, "reserve", t);
-    const ab = backend.view(scratch.f64[0], scratch.f64[1]);
-    this._c.views.push(ab);
+    if (r !== 0) this._fail(r, "reserve", t, length);
+    const ab = pinned(backend.view(scratch.f64[0], scratch.f64[1]));
+    c.volatile.push(ab);
     return new Uint8Array(ab);
   }
 
@@ -992,10 +1176,12 @@ export class WriteTxn extends Txn {
     const t = this._table(table);
     const kb = t.k.encode(key, "key");
     const vb = value === undefined ? null : t.v.encode(value, "value");
-    this._c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
+    const c = this._c;
+    if (c.volatile.length !== 0) settle(c, kb, t.k.len, vb, vb ? t.v.len : 0);
+    c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
     const r = fn.tm_del(h, t.dbi, kb, t.k.len, vb, vb ? t.v.len : 0, vb ? 1 : 0);
     if (r === NOTFOUND) return false;
-    if (r !== 0) this._fail(r, "del", t);
+    if (r !== 0) this._fail(r, "del", t, vb ? t.v.len : undefined);
     return true;
   }
 
@@ -1014,12 +1200,14 @@ export class WriteTxn extends Txn {
     const kb = t.k.encode(key, "key");
     const vb = value === undefined ? null : t.v.encode(value, "value");
     const f = putFlags(options);
-    this._c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
+    const c = this._c;
+    if (c.volatile.length !== 0) settle(c, kb, t.k.len, vb, vb ? t.v.len : 0);
+    c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
     let out = scratch.out;
     for (;;) {
       const n = fn.tm_replace(h, t.dbi, kb, t.k.len, vb, vb ? t.v.len : 0, vb ? 1 : 0, f, out, out.length);
       if (n === NOTFOUND) return undefined;
-      if (n < 0) this._fail(n, "replace", t);
+      if (n < 0) this._fail(n, "replace", t, vb ? t.v.len : undefined);
       if (n <= out.length) return t.v.decode(out, 0, n) as ValueOf<V>;
       out = growOut(n);
     }
@@ -1027,15 +1215,16 @@ export class WriteTxn extends Txn {
 
   /** Deletes every entry of the table (the table stays). */
   clear(table: Table): void {
-    this._wrote(this._table(table));
-    check(fn.tm_drop(this._h(), this._table(table).dbi, 0), `clearing ${table}`);
+    const t = this._table(table);
+    this._wrote(t);
+    this._check(fn.tm_drop(this._h(), t.dbi, 0), `clearing ${t}`, t);
   }
 
   /** Deletes the table itself; its handle becomes unusable once this transaction commits. */
   drop(table: Table): void {
     const t = this._table(table);
     this._wrote(t);
-    check(fn.tm_drop(this._h(), t.dbi, 1), `dropping ${t}`);
+    this._check(fn.tm_drop(this._h(), t.dbi, 1), `dropping ${t}`, t);
     t.dropped = true;
     if (t.cache !== null) {
       t.cache.close();
@@ -1049,7 +1238,9 @@ export class WriteTxn extends Txn {
     const t = this._table(table);
     if (t.name === null) throw new TypeError("the main table cannot be renamed");
     const n = new TextEncoder().encode(name);
-    check(fn.tm_dbi_rename(this._h(), t.dbi, n, n.length), `renaming ${t} to "${name}"`);
+    const h = this._h();
+    beforeChange(this._c); // a rename rewrites the main table's page
+    check(fn.tm_dbi_rename(h, t.dbi, n, n.length), `renaming ${t} to "${name}"`);
     this._c.env.renamed(t, name);
     // libmdbx closes the handle if the rename is discarded: then forget it under its new name
     (this._c.onDiscard ??= []).push(() => this._c.env.forget(t));
@@ -1060,7 +1251,8 @@ export class WriteTxn extends Txn {
     if (!Number.isSafeInteger(increment) || increment < 0) {
       throw new RangeError("increment must be a safe integer >= 0");
     }
-    check(fn.tm_dbi_sequence(this._h(), this._table(table).dbi, increment, scratch.f64Bytes), `sequence of ${table}`);
+    const t = this._table(table);
+    this._check(fn.tm_dbi_sequence(this._h(), t.dbi, increment, scratch.f64Bytes), `sequence of ${t}`, t);
     return scratch.f64[0];
   }
 
@@ -1080,6 +1272,7 @@ export class WriteTxn extends Txn {
   begin(): WriteTxn {
     const h = this._h();
     const c = this._c;
+    beforeChange(c); // the child's commit replaces this transaction's dirty pages
     const ch = fn.tm_txn_begin(c.world.h, h, 0, scratch.i32Bytes);
     if (ch === null) fail(scratch.i32[0], "beginning a nested transaction");
     const cell: TxnCell = {
@@ -1089,6 +1282,7 @@ export class WriteTxn extends Txn {
       parent: c,
       child: null,
       views: [],
+      volatile: [],
       cursors: new Set(),
       ended: "",
       snap: c.snap,
@@ -1147,6 +1341,7 @@ export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
         `${env.label} moved to a new file twice while beginning a transaction; retry`,
       );
     }
+    if (!write && scratch.i32[0] === ErrorCode.READERS_FULL) throw readersFull(env);
     fail(scratch.i32[0], write ? "beginning a write transaction" : "beginning a read transaction");
   }
   const world = env.world;
@@ -1157,6 +1352,7 @@ export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
     parent: null,
     child: null,
     views: [],
+    volatile: [],
     cursors: new Set(),
     ended: "",
     snap: 0,
@@ -1178,6 +1374,25 @@ export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
     }
   }
   return cell;
+}
+
+/** MDBX_READERS_FULL with the numbers: how many slots, how many this process holds, how to get more. */
+function readersFull(env: EnvCore): MdbxError {
+  let max = 0, used = 0;
+  if (fn.tm_env_info(env.world.h, null, scratch.f64Bytes) >= 0) {
+    max = scratch.f64[11];
+    used = scratch.f64[12];
+  }
+  let mine = 0;
+  for (const c of env.live) if (!c.write && c.h !== null) mine++;
+  return new MdbxError(
+    ErrorCode.READERS_FULL,
+    `beginning a read transaction on ${env.label}: all ${max || used} reader slots of the database are taken ` +
+      `(${mine} by read transactions open in this process; an env.read(async ...) holds one until its promise ` +
+      `settles): end read transactions sooner, or open the database with a larger maxReaders ` +
+      `(e.g. open(path, { maxReaders: ${Math.max(2 * max, 256)} })), which takes effect when the first process ` +
+      "opens it (the lock file is sized then)",
+  );
 }
 
 /** tm_txn_begin's answer when the database moved to a new file (native/rebuild.c). */

@@ -2,7 +2,7 @@
  * The get() cache (src/cache.ts) must give results identical to an uncached
  * get for every reader at every snapshot, in every process. Every check here
  * is differential: the cached `txn.get()` against an uncached read of the same
- * key in the same transaction (`getWithCount()`/`getView()`, native lookups
+ * key in the same transaction (`getWithCount()`/`unsafeGetView()`, native lookups
  * that never go through the cache, or a `range()` scan), byte for byte. And
  * every test also asserts that the cache was exercised (hits, invalidations,
  * evictions): a differential that never hits proves nothing.
@@ -493,7 +493,7 @@ test("a write transaction reads its own writes through a cached table; untouched
     assert.deepEqual(w.get(a, k16(1000)), val("inserted"), "an insert");
     assert.deepEqual(w.replace(a, k16(6), val("replaced")), orig("a", 6));
     assert.deepEqual(w.get(a, k16(6)), val("replaced"), "replace, then get");
-    w.reserve(a, k16(7), 3).set(val("res"));
+    w.unsafeReserve(a, k16(7), 3).set(val("res"));
     assert.deepEqual(w.get(a, k16(7)), val("res"), "reserve, then get");
     const c = w.cursor(a);
     c.set(k16(8));

@@ -227,6 +227,49 @@ test("prefix ranges merge buffered writes, and a prefix read conflicts with an i
   await assert.rejects(tx.commit(), (e: unknown) => e instanceof ConflictError && e.range === '["a/", "a0")');
 });
 
+test("a prefix with gte/gt/lte/lt reads the keys under the prefix within the bounds, merged with buffered writes", async () => {
+  using db = tempEnv();
+  const env = db.env;
+  const t = env.table("t", { keys: "string", values: "string" });
+  env.write((w) => {
+    for (const k of ["a/1", "a/3", "a/5", "a/7", "b/1", "a0", "a"]) w.put(t, k, k);
+  });
+  const cases: RangeOptions<"string">[] = [
+    { prefix: "a/", gt: "a/1" },
+    { prefix: "a/", gte: "a/3", lt: "a/7" },
+    { prefix: "a/", lte: "a/4", reverse: true },
+    { prefix: "a/", gt: "a/5", limit: 1 },
+    { prefix: "a/", gte: "a", lte: "b" }, // bounds wider than the prefix
+    { prefix: "a/", gt: "a/9" }, // past the prefix: nothing
+    { prefix: "a/", lt: "a/" },
+  ];
+  for (const o of cases) {
+    const ops: [string, string | null][] = [["a/2", "new"], ["a/5", null], ["a/8", "new"], ["a00", "new"]];
+    const w = env.beginWrite();
+    for (const [k, v] of ops) v === null ? w.del(t, k) : w.put(t, k, v);
+    const want = [...w.keys(t, o)];
+    w.abort();
+    const tx = env.beginConcurrent();
+    for (const [k, v] of ops) await (v === null ? tx.del(t, k) : tx.put(t, k, v));
+    const got = [];
+    for await (const k of tx.keys(t, o)) got.push(k);
+    assert.deepEqual(got, want, JSON.stringify(o));
+    assert.ok(got.every((k) => k.startsWith("a/")), JSON.stringify(o));
+    tx.abort();
+  }
+  // the read set is the intersection: an insert under the prefix but outside the bounds does not conflict
+  const tx = env.beginConcurrent();
+  for await (const _ of tx.keys(t, { prefix: "a/", gte: "a/3", lt: "a/7" })) { /* read */ }
+  await tx.put(t, "x", "y");
+  env.write((w) => w.put(t, "a/8", "outside the bounds"));
+  await tx.commit();
+  const tx2 = env.beginConcurrent();
+  for await (const _ of tx2.keys(t, { prefix: "a/", gte: "a/3", lt: "a/7" })) { /* read */ }
+  await tx2.put(t, "x", "z");
+  env.write((w) => w.put(t, "a/4", "inside"));
+  await assert.rejects(tx2.commit(), (e: unknown) => e instanceof ConflictError && e.range === '["a/3", "a/7")');
+});
+
 test("dupSort tables are refused with a clear TypeError", async () => {
   using db = tempEnv();
   const env = db.env;

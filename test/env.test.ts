@@ -355,7 +355,7 @@ test("closing the environment ends its transactions, cursors, iterators and view
   const fresh = r.range(tbl);
   const started = r.range(tbl);
   assert.deepEqual(started.next().value, { key: "k000", value: "v0" });
-  const view = r.getView(tbl, "k001")!;
+  const view = r.unsafeGetView(tbl, "k001")!;
   assert.equal(view.length, 2);
   t.env.close();
   assert.equal(r.isOpen, false);

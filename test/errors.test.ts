@@ -1,6 +1,7 @@
 import { test } from "./shim.ts";
 import assert from "node:assert/strict";
-import { ErrorCode, errorName, MdbxError } from "../mod.ts";
+import * as path from "node:path";
+import { deleteDatabase, ErrorCode, errorName, MdbxError, open } from "../mod.ts";
 import { tempEnv, throwsMdbx } from "./helpers.ts";
 
 test("ErrorCode holds libmdbx's negative codes and positive errno values", () => {
@@ -62,4 +63,100 @@ test("an errno failure is reported with a positive code and its MDBX_E name", ()
   const e = throwsMdbx(() => t.env.copy(dest), "MDBX_EEXIST", /copying to/);
   assert.equal(e.code, ErrorCode.EEXIST);
   assert.ok(e.code > 0);
+});
+
+// ----------------------------------------------- messages say what to do ---
+
+test("reopening a table with other options names the flags in words, in this Env and from the file", () => {
+  using t = tempEnv();
+  const d = t.env.table("d", { keys: "uint32", dupSort: true });
+  assert.throws(
+    () => t.env.table("d", { keys: "uint32" }),
+    (e) =>
+      e instanceof TypeError &&
+      e.message ===
+        'table "d" is already open in this Env with integer keys ("uint32", "uint64" or "bigint"), dupSort; ' +
+          'these options ask for integer keys ("uint32", "uint64" or "bigint"): pass the options it was opened ' +
+          "with (or accede: true)",
+  );
+  t.env.write((x) => x.put(d, 1, "v"));
+  t.env.close();
+  using env = open(t.path, { sync: "lazy" });
+  const e = throwsMdbx(() => env.table("d", { keys: "uint32", reverseDup: true, dupSort: true }), "MDBX_INCOMPATIBLE");
+  assert.match(e.message, /opening table "d": it was created with integer keys .*, dupSort; these options ask for/);
+  assert.match(e.message, /dupSort, reverseDup: open it with the options it was created with, or with accede: true/);
+  assert.doesNotMatch(e.message, /\(\d+ vs \d+\)/);
+});
+
+test("values of the wrong type are described in words and the message names the table", () => {
+  using t = tempEnv();
+  const b = t.env.table("b");
+  const u = t.env.table("u", { keys: "uint32", values: "uint32" });
+  const cases: [() => unknown, RegExp][] = [
+    [
+      () => t.env.write((x) => x.put(b, {} as never, "v")),
+      /^table "b": key must be a Uint8Array or a string, got an object$/,
+    ],
+    [() => t.env.write((x) => x.put(b, undefined as never, "v")), /got undefined$/],
+    [() => t.env.write((x) => x.put(b, "k", null as never)), /^table "b": value must be .*, got null$/],
+    [() => t.env.write((x) => x.put(b, "k", new Map() as never)), /got a Map$/],
+    [() => t.env.write((x) => x.put(b, "k", new ArrayBuffer(1) as never)), /got an ArrayBuffer$/],
+    [
+      () => t.env.write((x) => x.put(u, 1.5, 1)),
+      /^table "u": key must be an integer from 0 to 2\^32-1, got the number 1.5$/,
+    ],
+    [() => t.env.write((x) => x.put(u, 1, "7" as never)), /got the string "7"$/],
+    [
+      () => t.env.read((x) => x.get({ name: "b" } as never, "k")),
+      /^expected a Table from env.table\(\), got an object$/,
+    ],
+    [() => t.env.setSync(1 as never), /got the number 1$/],
+  ];
+  for (const [call, message] of cases) {
+    assert.throws(call, (e) => e instanceof TypeError && message.test(e.message), String(message));
+  }
+});
+
+test("a readOnly open of a missing path says it cannot create it instead of advising create: true", () => {
+  using t = tempEnv();
+  const missing = path.join(t.dir, "missing");
+  const e = throwsMdbx(
+    () => open(missing, { readOnly: true }),
+    "MDBX_ENOENT",
+    /does not exist, and a readOnly open cannot create it/,
+  );
+  assert.doesNotMatch(e.message, /create: true/);
+});
+
+test("cursor writes in a read transaction say the transaction is read-only, not just EACCES", () => {
+  using t = tempEnv();
+  const tbl = t.env.table("t", { keys: "string", values: "string" });
+  t.env.write((x) => x.put(tbl, "k", "v"));
+  t.env.read((x) => {
+    const cur = x.cursor(tbl);
+    cur.first();
+    const ro = /the cursor belongs to a read transaction, which cannot write; open the cursor in a write transaction/;
+    throwsMdbx(
+      () => cur.put("a", "b"),
+      "MDBX_EACCES",
+      new RegExp(`^MDBX_EACCES: cursor put in table "t": ${ro.source}`),
+    );
+    throwsMdbx(() => cur.del(), "MDBX_EACCES", new RegExp(`cursor delete in table "t": ${ro.source}`));
+  });
+  assert.deepEqual(t.env.read((x) => [...x.keys(tbl)]), ["k"]);
+});
+
+test("deleteDatabase of a database this process has open says to close its Env, not to retry", () => {
+  using t = tempEnv();
+  t.env.table("t");
+  for (const mode of ["ensureUnused", "waitForUnused"] as const) {
+    const e = throwsMdbx(
+      () => deleteDatabase(t.path, { mode }),
+      "MDBX_BUSY",
+      /deleting .*: it is open in this process; close its Env \(env.close\(\)\) first, then delete it/,
+    );
+    assert.doesNotMatch(e.message, /retry/);
+  }
+  t.env.close();
+  assert.equal(deleteDatabase(t.path), true);
 });

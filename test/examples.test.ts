@@ -34,7 +34,7 @@ for (const rt of ["deno", "bun"] as const) {
     const lines = assertOk(runScript(`examples/${rt}/walkthrough.ts`), "walkthrough ok");
     assert.ok(lines.includes("noOverwrite -> MDBX_KEYEXIST"));
     assert.ok(lines.includes("nested: ada,alan,barbara,edsger,grace"));
-    assert.ok(lines.includes("getView: 1000 bytes, detached after end (length 0)"));
+    assert.ok(lines.includes("unsafeGetView: 1000 bytes, detached after end (length 0)"));
     assert.ok(lines.includes("dups of ada: engines,math,poetry; count(tags) = 4"));
     const opened = /^opened (\S+)/.exec(lines[0]);
     assert.ok(opened, lines[0]);

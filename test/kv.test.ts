@@ -1,6 +1,6 @@
 import { test } from "./shim.ts";
 import assert from "node:assert/strict";
-import { ErrorCode, MdbxError } from "../mod.ts";
+import { ErrorCode, MdbxError, open } from "../mod.ts";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -88,6 +88,50 @@ test("keys and values of the wrong JavaScript type are TypeErrors and write noth
   ];
   for (const [what, call] of bad) assert.throws(call, TypeError, what);
   for (const tbl of [b, u32, u64, big]) assert.equal(t.env.read((x) => x.stat(tbl).entries), 0);
+});
+
+test("uint64 keys and values above 2^53-1, even as bigints, are RangeErrors that point to the bigint kind", () => {
+  using t = tempEnv();
+  const u64 = t.env.table("u64", { keys: "uint64", values: "uint64" });
+  const big = 2n ** 53n + 1n; // would be stored exactly and read back as 2^53
+  assert.throws(
+    () => t.env.write((x) => x.put(u64, big as never, 1)),
+    (e) => e instanceof RangeError && /key 9007199254740993n is above 2\^53-1.*keys: "bigint"/.test(e.message),
+  );
+  assert.throws(
+    () => t.env.write((x) => x.put(u64, 1, (2n ** 63n) as never)),
+    (e) => e instanceof RangeError && /value 9223372036854775808n is above 2\^53-1.*"binary"/.test(e.message),
+  );
+  assert.throws(() => t.env.read((x) => x.get(u64, big as never)), RangeError);
+  // at the limit it is exact, as a number or as a bigint
+  const max = Number.MAX_SAFE_INTEGER;
+  t.env.write((x) => x.put(u64, BigInt(max) as never, BigInt(max) as never));
+  t.env.read((x) => {
+    const keys = [...x.keys(u64)];
+    assert.deepEqual(keys, [max]);
+    assert.equal(x.get(u64, keys[0]), max, "a key keys() returned finds its value");
+  });
+});
+
+test("a uint64 handle on a table holding a key above 2^53-1 fails on the read instead of rounding it", () => {
+  using t = tempEnv();
+  const b = t.env.table("ids", { keys: "bigint", values: "string" });
+  t.env.write((x) => {
+    x.put(b, 5n, "small");
+    x.put(b, 2n ** 60n + 1n, "large");
+  });
+  t.env.close();
+  using env = open(t.path, { sync: "lazy" });
+  const u = env.table("ids", { keys: "uint64", values: "string" }); // same flags, same size: it opens
+  env.read((x) => {
+    assert.equal(x.get(u, 5), "small");
+    throwsMdbx(
+      () => [...x.keys(u)],
+      "MDBX_INCOMPATIBLE",
+      /table "ids" holds the key 1152921504606846977, above 2\^53-1.*keys: "bigint"/,
+    );
+    throwsMdbx(() => x.cursor(u).last(), "MDBX_INCOMPATIBLE");
+  });
 });
 
 test("bigint keys out of the unsigned 64-bit range are RangeErrors", () => {

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Env, MdbxError, open, type ReadTxn } from "../mod.ts";
+import { deleteDatabase, type Env, MdbxError, open, type ReadTxn } from "../mod.ts";
 import { removeDir, runtimeCommand, tempDir } from "./helpers.ts";
 import { checkGeneration, tables, writeGeneration } from "./children/mvcc_data.ts";
 
@@ -255,6 +255,33 @@ test(
       } finally {
         env.close();
       }
+    } finally {
+      c.proc.kill();
+      await c.exited;
+    }
+  }),
+);
+
+test(
+  "deleteDatabase of a database another process has open says so and how to wait, not to retry",
+  withDb(async (db) => {
+    open(db).close();
+    const c = new Child("open_probe.ts", [db, "{}", "hold"]);
+    try {
+      assert.deepEqual(JSON.parse(await c.line()), { ok: true, parent: null });
+      let error: unknown;
+      try {
+        deleteDatabase(db);
+      } catch (e) {
+        error = e;
+      }
+      assert.ok(error instanceof MdbxError, `expected an MdbxError, got ${error}`);
+      assert.match(error.message, /deleting .*: another process has the database open; close it there/);
+      assert.match(error.message, /mode: "waitForUnused" to wait/);
+      assert.doesNotMatch(error.message, /retry/);
+      c.send("exit");
+      assert.equal(await c.exited, 0, c.stderr);
+      assert.equal(deleteDatabase(db), true);
     } finally {
       c.proc.kill();
       await c.exited;

@@ -58,7 +58,10 @@ test("opening the same name again returns the same handle", () => {
 test("reopening a name with other flags or other key/value kinds is a TypeError", () => {
   using t = tempEnv();
   t.env.table("a", S);
-  assert.throws(() => t.env.table("a", { ...S, dupSort: true }), /already open with other flags/);
+  assert.throws(
+    () => t.env.table("a", { ...S, dupSort: true }),
+    /already open in this Env with no flags \(a plain table\); these options ask for dupSort/,
+  );
   assert.throws(() => t.env.table("a", { keys: "binary", values: "string" }), /already open with keys "string"/);
   assert.throws(() => t.env.table("a", { keys: "string", values: "binary" }), TypeError);
   assert.throws(() => t.env.table("a", { keys: "uint32" }), TypeError);
@@ -78,6 +81,106 @@ test("a table created with some flags cannot be opened with others by a later En
   assert.ok(acc.flags & DbFlags.DUPSORT);
   assert.equal(acc.dupSort, true);
   assert.deepEqual(env.read((txn) => [...txn.values(acc)]), ["1", "2"]);
+});
+
+test("unknown key or value kinds are TypeErrors at env.table() that name the table and the kinds", () => {
+  using t = tempEnv();
+  assert.throws(
+    () => t.env.table("u", { keys: "int32" as never, values: "string" }),
+    (e) =>
+      e instanceof TypeError && /table "u": keys "int32" is not a key kind; use "binary", "string"/.test(e.message),
+  );
+  assert.throws(
+    () => t.env.table("u", { keys: "string", values: "json" as never }),
+    (e) => e instanceof TypeError && /table "u": values "json" is not a value kind/.test(e.message),
+  );
+  assert.throws(() => t.env.table(null, { values: "bigint" as never }), /the main table: values "bigint"/);
+  assert.throws(() => t.env.table("u", { keys: 5 as never }), /table "u": keys .*5 is not a key kind/);
+  // nothing was created, nothing was written
+  assert.deepEqual(t.env.tables(), []);
+  assert.equal(t.env.stat().entries, 0);
+});
+
+test("a table reopened with integer kinds of another size fails at env.table(), naming the stored size and the kind to use", () => {
+  using t = tempEnv();
+  const a = t.env.table("ints", { keys: "uint32", values: "uint32" });
+  const b = t.env.table("vals", { keys: "string", values: "uint64" });
+  t.env.write((x) => {
+    x.put(a, 1, 7);
+    x.put(b, "k", 2 ** 40);
+  });
+  t.env.close();
+  using env = open(t.path, { sync: "lazy" });
+  for (const keys of ["uint64", "bigint"] as const) {
+    throwsMdbx(
+      () => env.table("ints", { keys, values: "uint32" }),
+      "MDBX_INCOMPATIBLE",
+      new RegExp(
+        `table "ints" holds a 4-byte key, which its keys kind "${keys}" cannot read .*open it with keys: "uint32"`,
+      ),
+    );
+  }
+  throwsMdbx(
+    () => env.table("ints", { keys: "uint32", values: "uint64" }),
+    "MDBX_INCOMPATIBLE",
+    /table "ints" holds a 4-byte value, which its values kind "uint64" cannot read .*values: "uint32"/,
+  );
+  throwsMdbx(() => env.table("vals", { keys: "string", values: "uint32" }), "MDBX_INCOMPATIBLE", /8-byte value/);
+  // the right kinds still open and read what was written
+  const ok = env.table("ints", { keys: "uint32", values: "uint32" });
+  assert.deepEqual(env.read((x) => [...x.range(ok)]), [{ key: 1, value: 7 }]);
+  assert.equal(env.read((x) => x.get(env.table("vals", { keys: "string", values: "uint64" }), "k")), 2 ** 40);
+});
+
+test("a stored value of another size than the value kind fails on the read that meets it, naming the table", () => {
+  using t = tempEnv();
+  const raw = t.env.table("mixed", { keys: "string" });
+  t.env.write((x) => {
+    x.put(raw, "a", new Uint8Array(4)); // the first entry fits uint32 ...
+    x.put(raw, "b", new Uint8Array(3)); // ... the second does not
+  });
+  t.env.close();
+  using env = open(t.path, { sync: "lazy" });
+  const u = env.table("mixed", { keys: "string", values: "uint32" });
+  env.read((x) => {
+    assert.equal(x.get(u, "a"), 0);
+    for (
+      const read of [
+        () => x.get(u, "b"),
+        () => [...x.values(u)],
+        () => x.cursor(u).last(),
+        () => x.getWithCount(u, "b"),
+      ]
+    ) {
+      throwsMdbx(read, "MDBX_INCOMPATIBLE", /table "mixed" holds a 3-byte value, which its values kind "uint32"/);
+    }
+  });
+});
+
+test("a table created after a read transaction began is refused in it with MDBX_BAD_DBI saying so; a newer one reads it", () => {
+  using t = tempEnv();
+  const old = t.env.table("old", S);
+  t.env.write((x) => x.put(old, "k", "v"));
+  const r = t.env.beginRead();
+  const fresh = t.env.table("fresh", S); // created (and committed) after r began
+  t.env.write((x) => x.put(fresh, "k", "v"));
+  const notInSnapshot =
+    /table "fresh".*: the table did not exist in this transaction's snapshot \(txnid \d+\): env.table\(\) created it afterwards \(txnid \d+\); begin a new transaction/;
+  for (
+    const use of [
+      () => r.get(fresh, "k"),
+      () => r.has(fresh, "k"),
+      () => [...r.range(fresh)],
+      () => r.cursor(fresh),
+      () => r.stat(fresh),
+      () => r.sequence(fresh),
+    ]
+  ) {
+    throwsMdbx(use, "MDBX_BAD_DBI", notInSnapshot);
+  }
+  assert.equal(r.get(old, "k"), "v", "tables of its snapshot still work");
+  r.end();
+  assert.equal(t.env.read((x) => x.get(fresh, "k")), "v");
 });
 
 test("impossible flag combinations are TypeErrors", () => {

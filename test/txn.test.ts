@@ -194,7 +194,7 @@ test("every method of an ended transaction throws MDBX_BAD_TXN", () => {
     ["id", () => x.id],
     ["unsafeHandle", () => x.unsafeHandle],
     ["get", () => x.get(tbl, "k")],
-    ["getView", () => x.getView(tbl, "k")],
+    ["unsafeGetView", () => x.unsafeGetView(tbl, "k")],
     ["getWithCount", () => x.getWithCount(tbl, "k")],
     ["has", () => x.has(tbl, "k")],
     ["getGreaterOrEqual", () => x.getGreaterOrEqual(tbl, "k")],
@@ -215,7 +215,7 @@ test("every method of an ended transaction throws MDBX_BAD_TXN", () => {
   ];
   const writes: [string, () => unknown][] = [
     ["put", () => w.put(tbl, "k", "v")],
-    ["reserve", () => w.reserve(tbl, "k", 4)],
+    ["unsafeReserve", () => w.unsafeReserve(tbl, "k", 4)],
     ["del", () => w.del(tbl, "k")],
     ["replace", () => w.replace(tbl, "k", "v")],
     ["clear", () => w.clear(tbl)],
@@ -412,7 +412,7 @@ test("reset releases the snapshot (reads throw) and renew starts again on the ne
   using _ = t;
   env.write((txn) => txn.put(tbl, "k", "1"));
   const r = env.beginRead();
-  const view = r.getView(tbl, "k")!;
+  const view = r.unsafeGetView(tbl, "k")!;
   r.reset();
   assert.equal(view.length, 0, "reset detaches views");
   assert.equal(r.isOpen, true);
@@ -580,4 +580,53 @@ test("`using` aborts an uncommitted WriteTxn and leaves a committed one alone", 
   }
   assert.deepEqual(env.read((txn) => [...txn.keys(tbl)]), ["committed"]);
   env.write(() => {}); // no writer left behind
+});
+
+test("env.read(async ...) past the last reader slot rejects its promise with MDBX_READERS_FULL saying how to raise maxReaders", async () => {
+  using t = tempEnv({ maxReaders: 16 });
+  const tbl = t.env.table("t", { keys: "string", values: "string" });
+  t.env.write((x) => x.put(tbl, "k", "v"));
+  const slots = t.env.info().maxReaders;
+  const n = slots + 20;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const calls: Promise<string | undefined>[] = [];
+  let thrown = 0;
+  for (let i = 0; i < n; i++) {
+    try {
+      calls.push(t.env.read(async (txn) => {
+        await gate; // every read holds its slot until the gate opens
+        return txn.get(tbl, "k");
+      }));
+    } catch {
+      thrown++;
+    }
+  }
+  assert.equal(thrown, 0, "a promise-returning call never throws synchronously");
+  release();
+  const settled = await Promise.allSettled(calls);
+  const ok = settled.filter((s) => s.status === "fulfilled");
+  const failed = settled.filter((s) => s.status === "rejected").map((s) => (s as PromiseRejectedResult).reason);
+  assert.ok(ok.length > 0 && ok.every((s) => s.value === "v"), `${ok.length} reads succeeded`);
+  assert.ok(failed.length >= 20, `${failed.length} of ${n} rejected`);
+  for (const e of failed) {
+    assert.equal(e.codeName, "MDBX_READERS_FULL");
+    assert.match(e.message, new RegExp(`all ${slots} reader slots .* taken \\(\\d+ by read transactions open in this`));
+    assert.match(
+      e.message,
+      /open the database with a larger maxReaders \(e\.g\. open\(path, \{ maxReaders: \d+ \}\)\)/,
+    );
+  }
+  // the slots are free again
+  assert.equal(t.env.read((x) => x.get(tbl, "k")), "v");
+  // a synchronous callback still throws synchronously
+  const held = Array.from({ length: slots }, () => {
+    try {
+      return t.env.beginRead();
+    } catch {
+      return null;
+    }
+  });
+  throwsMdbx(() => t.env.read((x) => x.get(tbl, "k")), "MDBX_READERS_FULL", /maxReaders/);
+  for (const r of held) r?.end();
 });

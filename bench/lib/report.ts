@@ -66,7 +66,7 @@ export interface Ratio {
 /** The workloads in report order, with their labels and targets. */
 export const WORKLOADS: { key: string; label: string; native?: number; lmdb?: number }[] = [
   { key: "get", label: "random get, copy", native: 1.25, lmdb: 1 },
-  { key: "getView", label: "random get, zero-copy view", native: 1.25, lmdb: 1 },
+  { key: "getView", label: "random get, zero-copy view (unsafeGetView)", native: 1.25, lmdb: 1 },
   { key: "scan", label: "full cursor scan (per entry)" },
   { key: "put", label: "random put, one txn", native: 1.3, lmdb: 1 },
   { key: "commitNosync", label: "1 put per txn, nosync" },

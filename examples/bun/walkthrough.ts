@@ -116,15 +116,17 @@ function walkthrough(dbPath: string): void {
     assert.equal(cur.next(), undefined);
     console.log(`cursor: first ada, setRange("b") -> barbara, last grace`);
 
-    // getView: the value in the database's own memory, no copy. It is valid
-    // until the transaction ends; then it is detached (length 0), so a stale
-    // view can never read freed memory.
-    const view = txn.getView(blobs, new Uint8Array([1, 2, 3]))!;
+    // unsafeGetView: the value in the database's own memory, no copy, typed
+    // read-only. Writing into it or transferring its buffer to a Worker is
+    // undefined (the map is read-only: a write crashes the process); get()
+    // is the safe read. It is valid until the transaction ends; then it is
+    // detached (length 0), so a stale view can never read freed memory.
+    const view = txn.unsafeGetView(blobs, new Uint8Array([1, 2, 3]))!;
     assert.equal(view.length, 1000);
     assert.equal(view[999], 7);
     txn.end();
     assert.equal(view.length, 0);
-    console.log(`getView: 1000 bytes, detached after end (length ${view.length})`);
+    console.log(`unsafeGetView: 1000 bytes, detached after end (length ${view.length})`);
     assert.equal(cur.isOpen, false); // ending the transaction closed the cursor
   }
 

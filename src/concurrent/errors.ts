@@ -29,7 +29,12 @@ export class ConflictError extends Error {
   /** A description of the range, when the conflict is about a range read. */
   readonly range: string | undefined;
 
-  /** @param target what the conflict is about; @param message what happened */
+  /**
+   * A conflict about `target`.
+   *
+   * @param target what the conflict is about: the table, and the key or range
+   * @param message what happened and what to do
+   */
   constructor(target: ConflictTarget, message: string) {
     super(message);
     this.name = "ConflictError";
@@ -45,7 +50,12 @@ export class ConflictError extends Error {
  * once, so the others go on; `env.transact()` retries it.
  */
 export class DeadlockError extends ConflictError {
-  /** @param target the lock it was waiting for; @param message the cycle */
+  /**
+   * A deadlock, found while waiting for a lock on `target`.
+   *
+   * @param target the lock it was waiting for
+   * @param message the cycle of transactions
+   */
   constructor(target: ConflictTarget, message: string) {
     super(target, message);
     this.name = "DeadlockError";
@@ -61,7 +71,13 @@ export class LockTimeoutError extends ConflictError {
   /** How long it waited, in milliseconds. */
   readonly timeoutMs: number;
 
-  /** @param target the lock it was waiting for; @param timeoutMs the limit; @param message what it waited for */
+  /**
+   * A lock wait on `target` that exceeded `timeoutMs`.
+   *
+   * @param target the lock it was waiting for
+   * @param timeoutMs the limit it exceeded, in milliseconds
+   * @param message what it waited for
+   */
   constructor(target: ConflictTarget, timeoutMs: number, message: string) {
     super(target, message);
     this.name = "LockTimeoutError";

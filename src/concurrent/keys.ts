@@ -5,20 +5,11 @@
  * @module
  */
 import { DbFlags } from "../constants.ts";
-export { prefixEnd } from "../codec.ts";
+import { type Interval, lexicalCompare } from "../codec.ts";
+export { type Interval, prefixEnd, prefixInterval } from "../codec.ts";
 
 /** Compares two encoded keys in a table's order: negative, zero or positive. */
 export type Cmp = (a: Uint8Array, b: Uint8Array) => number;
-
-/** libmdbx's cmp_lexical: memcmp over the shorter length, then the length. */
-function lexical(a: Uint8Array, b: Uint8Array): number {
-  const n = a.length < b.length ? a.length : b.length;
-  for (let i = 0; i < n; i++) {
-    const d = a[i] - b[i];
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
-}
 
 /**
  * libmdbx's cmp_reverse (MDBX_REVERSEKEY): bytes from the last to the first,
@@ -36,7 +27,7 @@ function reverse(a: Uint8Array, b: Uint8Array): number {
 
 /** The key order of a table with these flags (plain tables only). */
 export function comparator(flags: number): Cmp {
-  return flags & (DbFlags.REVERSEKEY | DbFlags.INTEGERKEY) ? reverse : lexical;
+  return flags & (DbFlags.REVERSEKEY | DbFlags.INTEGERKEY) ? reverse : lexicalCompare;
 }
 
 /** A string that identifies the key bytes (one char per byte), for Map keys. */
@@ -60,14 +51,6 @@ export function sameBytes(a: Uint8Array | undefined | null, b: Uint8Array | unde
   if (!a || !b || a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/** A key interval; a null bound is open (the start or end of the table). */
-export interface Interval {
-  lo: Uint8Array | null;
-  loIncl: boolean;
-  hi: Uint8Array | null;
-  hiIncl: boolean;
 }
 
 /** True if `k` lies in the interval. */

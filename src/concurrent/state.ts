@@ -8,6 +8,7 @@ import type { Env } from "../env.ts";
 import { ErrorCode } from "../errors.ts";
 import { misuse } from "../core.ts";
 import { Table } from "../table.ts";
+import { describe } from "../codec.ts";
 import type { EnvCore } from "../txn.ts";
 import { type Cmp, comparator } from "./keys.ts";
 import { LockManager } from "./locks.ts";
@@ -62,7 +63,7 @@ export class EnvState {
   meta(t: Table): TableMeta {
     let m = this.#metas.get(t);
     if (m === undefined) {
-      if (!(t instanceof Table)) throw new TypeError(`expected a Table from env.table(), got ${String(t)}`);
+      if (!(t instanceof Table)) throw new TypeError(`expected a Table from env.table(), got ${describe(t)}`);
       if (t.owner !== this.core) throw new TypeError(`${t} belongs to another environment`);
       if (t.dupSort) {
         throw new TypeError(

@@ -8,14 +8,22 @@
  *
  * @module
  */
-import type { KeyInput, KeyKind, KeyOf, ValueInput, ValueKind, ValueOf } from "../codec.ts";
+import {
+  describe,
+  type KeyInput,
+  type KeyKind,
+  type KeyOf,
+  type ValueInput,
+  type ValueKind,
+  type ValueOf,
+} from "../codec.ts";
 import { copyOut, misuse } from "../core.ts";
 import type { Entry } from "../cursor.ts";
 import { ErrorCode, MdbxError } from "../errors.ts";
-import type { Table } from "../table.ts";
+import { prefixBytes, type Table } from "../table.ts";
 import type { RangeOptions, Txn, WriteTxn } from "../txn.ts";
 import { ConflictError } from "./errors.ts";
-import { contains, Digest, type Interval, keyId, prefixEnd, sameBytes } from "./keys.ts";
+import { contains, Digest, type Interval, keyId, prefixInterval, sameBytes } from "./keys.ts";
 import { EXCLUSIVE, LockOwner, type LockWait, SHARED } from "./locks.ts";
 import type { Written } from "./pipeline.ts";
 import type { Snap } from "./snapshots.ts";
@@ -157,7 +165,7 @@ export class ConcurrentTxn implements AsyncDisposable {
   constructor(st: EnvState, options: ConcurrentOptions = {}, priority?: number) {
     const mode = options.mode ?? "optimistic";
     if (mode !== "optimistic" && mode !== "pessimistic") {
-      throw new TypeError(`mode must be "optimistic" or "pessimistic", got ${String(mode)}`);
+      throw new TypeError(`mode must be "optimistic" or "pessimistic", got ${describe(mode)}`);
     }
     const timeoutMs = options.timeoutMs ?? 10_000;
     if (!(timeoutMs >= 0)) throw new RangeError(`timeoutMs must be a number of milliseconds >= 0, got ${timeoutMs}`);
@@ -759,21 +767,17 @@ function interval(t: Table, o: RangeOptions<KeyKind>): Interval {
   if (o.uniqueKeys) {
     throw new TypeError("uniqueKeys is for dupSort tables, which concurrent transactions do not support");
   }
-  if (o.prefix !== undefined) {
-    if (o.gte !== undefined || o.gt !== undefined || o.lte !== undefined || o.lt !== undefined) {
-      throw new TypeError("prefix cannot be combined with gte/gt/lte/lt");
-    }
-    if (t.keys !== "binary" && t.keys !== "string") throw new TypeError("prefix needs binary or string keys");
-    const p = t.k.encode(o.prefix, "prefix").slice(0, t.k.len);
-    return { lo: p, loIncl: true, hi: prefixEnd(p), hiIncl: false };
-  }
   const lo = o.gte ?? o.gt, hi = o.lte ?? o.lt;
-  return {
+  const bounds: Interval = {
     lo: lo === undefined ? null : t.k.encode(lo, "range start").slice(0, t.k.len),
     loIncl: o.gt === undefined,
     hi: hi === undefined ? null : t.k.encode(hi, "range end").slice(0, t.k.len),
     hiIncl: o.lt === undefined,
   };
+  if (o.prefix === undefined) return bounds;
+  // the keys under the prefix within the bounds; nothing can be in both: an empty interval
+  const p = prefixBytes(t, o.prefix);
+  return prefixInterval(p, bounds) ?? { lo: p, loIncl: false, hi: p, hiIncl: false };
 }
 
 /** Index of the first buffered entry at or after the interval's start. */

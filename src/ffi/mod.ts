@@ -45,11 +45,26 @@ export function libraryCandidates(explicit?: string): { path: string; from: stri
   return local ? [{ path: local, from: "the local build" }] : [];
 }
 
+/** The loaded turbomdbx library, as `loadLibrary()` reports it. */
+export interface Library {
+  /** The runtime that loaded it. */
+  readonly runtime: "deno" | "bun";
+  /** The file it was loaded from. */
+  readonly path: string;
+}
+
 /**
- * Loads the library (once per process) and returns its backend. A second call
- * with a different explicit path than the one loaded is an error.
+ * Loads the library (once per process, in the documented lookup order) and
+ * tells which file it came from. `open()` calls it; call it first to load from
+ * `explicit` or to learn the path. Naming another path once one is loaded is
+ * an error.
  */
-export function loadLibrary(explicit?: string): Backend {
+export function loadLibrary(explicit?: string): Library {
+  return loadBackend(explicit);
+}
+
+/** @internal Loads the library (once per process) and returns its backend, with the native functions. */
+export function loadBackend(explicit?: string): Backend {
   if (loaded) {
     if (explicit && explicit !== loaded.path) {
       throw new Error(
@@ -87,7 +102,7 @@ export function loadLibrary(explicit?: string): Backend {
 
 /** The backend, loading the library with the default lookup if needed. */
 export function native(): Backend {
-  return loaded ?? loadLibrary();
+  return loaded ?? loadBackend();
 }
 
 /** The runtime this process is: "deno" or "bun". */

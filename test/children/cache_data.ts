@@ -139,7 +139,7 @@ const short = (v: Uint8Array | undefined) =>
 /**
  * Counts differences between the cached get() and the uncached answer of the same
  * transaction. The reference is `getWithCount()` (a native lookup that copies,
- * never through the cache) or, every few calls, `getView()` (the database's own
+ * never through the cache) or, every few calls, `unsafeGetView()` (the database's own
  * bytes). Each key is read twice through the cache: the first read may fill
  * the cache, the second should then be a hit; every other key's second read
  * is a getInto().
@@ -155,7 +155,7 @@ export class Differ {
   /** Compares one key; returns the uncached value. */
   check(txn: Txn, table: Table<"binary", "binary">, key: Uint8Array, where: string): Uint8Array | undefined {
     const viaView = (++this.#n & 7) === 0;
-    const want = viaView ? txn.getView(table, key) : txn.getWithCount(table, key)?.value;
+    const want = viaView ? txn.unsafeGetView(table, key)?.slice() : txn.getWithCount(table, key)?.value;
     for (let i = 0; i < 2; i++) {
       // every other key's second read is a getInto(), at an odd offset of a reused buffer
       const got = i === 1 && (this.#n & 1) ? this.#getInto(txn, table, key, want) : txn.get(table, key);
