@@ -132,6 +132,35 @@ class Workload {
     this.t = this.env.table("t", { cache: true });
     this.main = this.env.table(null, { cache: true });
     assert.equal(this.t.cacheStats()!.entries, 0, "a reopened environment starts with an empty cache");
+    // a relation index over the 16-byte keys of t: [group][key], followed into t by follow()
+    this.idx = this.env.table("idx");
+    if (this.env.read((r) => r.stat(this.idx).entries) === 0) {
+      this.env.write((w) => {
+        for (let i = 0; i < this.nKeys; i++) {
+          const k = this.key(i);
+          if (k.length !== 16) continue;
+          const ik = new Uint8Array(17);
+          ik[0] = i % 8;
+          ik.set(k, 1);
+          w.put(this.idx, ik, new Uint8Array(0));
+        }
+      });
+    }
+  }
+
+  idx!: Bin;
+
+  /** follow() over one group of the index against uncached reads of each object, in `txn`. */
+  checkFollow(txn: ReadTxn | WriteTxn, where: string): void {
+    const g = int(this.rng, 0, 7);
+    let n = 0;
+    for (const { key, value } of txn.follow(this.idx, Uint8Array.of(g), this.t, { at: 1, length: 16 })) {
+      const want = txn.getWithCount(this.t, key.subarray(1))?.value;
+      this.differ.compared++;
+      n++;
+      if (!sameBytes(value, want)) this.differ.record(`${where}: follow, group ${g}, key ${hex(key)}`, want, value);
+    }
+    if (n === 0) this.differ.record(`${where}: follow of group ${g} yielded nothing`, undefined, undefined);
   }
 
   closeEnv(): void {
@@ -182,6 +211,7 @@ class Workload {
       if (j % 17 === 0) batch.push(this.key(i));
     }
     d.checkMany(txn, this.t, batch, `${where}, batch`);
+    if (this.rng() < 0.15) this.checkFollow(txn, where);
   }
 
   /** Every key: the cached get against a range() scan of the same snapshot (absent keys too). */
