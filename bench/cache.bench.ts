@@ -681,6 +681,13 @@ async function runDataset(ds: Dataset, label: string): Promise<void> {
         1,
       );
       target(`${what}: getManyInto() uncached / get() uncached`, up("uncached getManyInto()"), "min", 1);
+      // the batch against the allocation-free uncached read: what the cache gives when neither side allocates
+      target(
+        `${what}: getManyInto() cached / getInto() uncached (reported)`,
+        pairRatio(p, "uncached getInto()", "getManyInto()"),
+        "max",
+        Infinity,
+      );
       if (small) {
         const single = runtimeInfo().runtime === "bun" ? 4 : 3;
         target(`${what}: getInto() cached / get() uncached`, up("getInto()"), "min", single);
