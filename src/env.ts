@@ -29,6 +29,7 @@ import {
 import {
   beforeChange,
   beginTxn,
+  copyMode,
   endAll,
   type EnvCore,
   readStat,
@@ -683,11 +684,22 @@ export class Env implements Disposable {
     return true;
   }
 
-  /** Copies the database to `dest` (a new file), compacting it by default. */
-  copy(dest: string, options: { compact?: boolean; overwrite?: boolean; dynamicSize?: boolean } = {}): void {
+  /**
+   * Copies the database to `dest` (a new file, opened later with `noSubdir:
+   * true`), compacting it by default. The copy gets the permission bits of the
+   * database's data file, or `mode` (e.g. 0o600), exactly, whatever the umask.
+   * A compacted copy is its used pages rounded up to the growth step, or just
+   * its used pages when that step would make it larger than the database; it
+   * keeps the database's lower and upper bounds, growth step and shrink
+   * threshold (see docs/api.md, "Copies").
+   */
+  copy(
+    dest: string,
+    options: { compact?: boolean; overwrite?: boolean; dynamicSize?: boolean; mode?: number } = {},
+  ): void {
     const f = (options.compact ?? true ? CopyFlags.COMPACT : 0) | (options.overwrite ? CopyFlags.OVERWRITE : 0) |
       (options.dynamicSize ? CopyFlags.FORCE_DYNAMIC_SIZE : 0);
-    check(fn.tm_env_copy(this.#h(), cString(dest), f), `copying to ${dest}`);
+    check(fn.tm_env_copy(this.#h(), cString(dest), f, copyMode(options.mode)), `copying to ${dest}`);
   }
 
   /** The reader lock table: one entry per active reader across processes. */

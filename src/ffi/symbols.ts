@@ -47,10 +47,10 @@ export const symbols = {
   tm_env_maxkeysize: { parameters: ["pointer", "u32"], result: "i32" },
   // int tm_env_maxvalsize(MDBX_env *env, uint32_t dbflags)
   tm_env_maxvalsize: { parameters: ["pointer", "u32"], result: "i32" },
-  // int tm_env_copy(MDBX_env *env, const char *dest, uint32_t flags)
-  tm_env_copy: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
-  // int tm_txn_copy(MDBX_txn *txn, const char *dest, uint32_t flags)
-  tm_txn_copy: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  // int tm_env_copy(MDBX_env *env, const char *dest, uint32_t flags, int32_t mode /* -1: the source's */)
+  tm_env_copy: { parameters: ["pointer", "buffer", "u32", "i32"], result: "i32" },
+  // int tm_txn_copy(MDBX_txn *txn, const char *dest, uint32_t flags, int32_t mode /* -1: the source's */)
+  tm_txn_copy: { parameters: ["pointer", "buffer", "u32", "i32"], result: "i32" },
   // int tm_env_delete(const char *path, int32_t mode)
   tm_env_delete: { parameters: ["buffer", "i32"], result: "i32" },
   // int tm_reader_check(MDBX_env *env, int32_t *dead)
