@@ -122,6 +122,10 @@ export const symbols = {
     result: "i32",
   },
   // native/rebuild.c — live rebuild and the switch every process follows
+  // int tm_dxb_inspect(const char *path, int32_t nosubdir, double *out) (native/integrity.c)
+  tm_dxb_inspect: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
+  // int tm_dxb_extend(const char *path, int32_t nosubdir, double bytes)
+  tm_dxb_extend: { parameters: ["buffer", "i32", "f64"], result: "i32" },
   // int tm_switch_prepare(const char *path, uint32_t nosubdir, uint32_t timeout_ms)
   tm_switch_prepare: { parameters: ["buffer", "u32", "u32"], result: "i32" },
   // int tm_switch_attach(MDBX_env *env, uint32_t expect_gen)
