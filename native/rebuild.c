@@ -110,6 +110,9 @@ TM_API int tm_leaf_order(MDBX_txn *txn, uint32_t dbi, double *out) {
 #include <time.h>
 #include <unistd.h>
 
+/* native/turbomdbx.c: creates a copy's destination with the source's mode */
+int tm_copy_dest_prepare(MDBX_env *env, const char *dest, int32_t mode, uint32_t *flags);
+
 /* ------------------------------------------------------------- sidecar --- */
 
 #define SC_MAGIC 0x544d5357u /* "WSMT" */
@@ -806,7 +809,12 @@ static int rebuild_run(tm_rebuild_t *rb) {
   if (rc != MDBX_SUCCESS)
     goto bailout;
   uint64_t t0 = now_ns();
-  rc = mdbx_txn_copy2pathname_ex(a, p->tmp, MDBX_CP_COMPACT | MDBX_CP_OVERWRITE, copy_progress, rb);
+  /* the copy becomes the database: it keeps the database's permission bits */
+  uint32_t cpflags = MDBX_CP_COMPACT | MDBX_CP_OVERWRITE;
+  rc = tm_copy_dest_prepare(rb->env, p->tmp, -1, &cpflags);
+  if (rc != MDBX_SUCCESS)
+    goto bailout;
+  rc = mdbx_txn_copy2pathname_ex(a, p->tmp, (MDBX_copy_flags_t)cpflags, copy_progress, rb);
   if (rc != MDBX_SUCCESS)
     goto bailout;
   put64(&rb->copy_ns, now_ns() - t0);

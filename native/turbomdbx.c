@@ -29,6 +29,9 @@
 #include <direct.h>
 #define rmdir _rmdir
 #else
+#include <fcntl.h>
+#include <stdbool.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #endif
 
@@ -145,12 +148,56 @@ TM_API int tm_env_maxvalsize(MDBX_env *env, uint32_t dbflags) {
   return mdbx_env_get_maxvalsize_ex(env, (MDBX_db_flags_t)dbflags);
 }
 
-TM_API int tm_env_copy(MDBX_env *env, const char *dest, uint32_t flags) {
-  return tm_rc(mdbx_env_copy(env, dest, (MDBX_copy_flags_t)flags));
+#if defined(_WIN32) || defined(_WIN64)
+int tm_copy_dest_prepare(MDBX_env *env, const char *dest, int32_t mode, uint32_t *flags) {
+  (void)env, (void)dest, (void)mode, (void)flags; /* Windows: the destination inherits its folder's ACL */
+  return MDBX_SUCCESS;
+}
+#else
+/* libmdbx creates a copy with mode 0660 less the umask: a database kept 0664
+ * would get a copy others cannot read, one kept 0600 a copy the group can. So
+ * the destination is created here first, with the permission bits of the
+ * source's data file (or `mode` when >= 0) set exactly, whatever the umask;
+ * libmdbx then writes into it (MDBX_CP_OVERWRITE). Without `overwrite` an
+ * existing destination is still refused (EEXIST), as libmdbx would. Also used
+ * by native/rebuild.c for the file a live rebuild switches to. */
+int tm_copy_dest_prepare(MDBX_env *env, const char *dest, int32_t mode, uint32_t *flags) {
+  if (mode < 0) {
+    mdbx_filehandle_t sfd;
+    struct stat st;
+    int rc = mdbx_env_get_fd(env, &sfd);
+    if (rc != MDBX_SUCCESS)
+      return rc;
+    if (fstat(sfd, &st) != 0)
+      return errno;
+    mode = (int32_t)(st.st_mode & 0777);
+  }
+  bool created = true;
+  int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == EEXIST && (*flags & MDBX_CP_OVERWRITE)) {
+    created = false;
+    fd = open(dest, O_WRONLY | O_CLOEXEC);
+  }
+  if (fd < 0)
+    return errno;
+  int rc = fchmod(fd, (mode_t)(mode & 0777)) != 0 ? errno : MDBX_SUCCESS;
+  close(fd);
+  if (rc != MDBX_SUCCESS && created)
+    unlink(dest);
+  if (rc == MDBX_SUCCESS)
+    *flags |= MDBX_CP_OVERWRITE;
+  return rc;
+}
+#endif
+
+TM_API int tm_env_copy(MDBX_env *env, const char *dest, uint32_t flags, int32_t mode) {
+  int rc = tm_copy_dest_prepare(env, dest, mode, &flags);
+  return tm_rc(rc != MDBX_SUCCESS ? rc : mdbx_env_copy(env, dest, (MDBX_copy_flags_t)flags));
 }
 
-TM_API int tm_txn_copy(MDBX_txn *txn, const char *dest, uint32_t flags) {
-  return tm_rc(mdbx_txn_copy2pathname(txn, dest, (MDBX_copy_flags_t)flags));
+TM_API int tm_txn_copy(MDBX_txn *txn, const char *dest, uint32_t flags, int32_t mode) {
+  int rc = tm_copy_dest_prepare(mdbx_txn_env(txn), dest, mode, &flags);
+  return tm_rc(rc != MDBX_SUCCESS ? rc : mdbx_txn_copy2pathname(txn, dest, (MDBX_copy_flags_t)flags));
 }
 
 /* mdbx_env_delete, plus turbomdbx's own files (the rebuild sidecar, which in a

@@ -29,6 +29,7 @@ import {
 import {
   beforeChange,
   beginTxn,
+  copyMode,
   endAll,
   type EnvCore,
   readStat,
@@ -115,6 +116,15 @@ export interface OpenOptions {
   accede?: boolean;
   /** File mode bits for a new database (default 0o644). */
   mode?: number;
+  /**
+   * Open a data file that is shorter than its meta pages record (cut short),
+   * empty, or without a valid meta page, instead of refusing it with
+   * MDBX_CORRUPTED / MDBX_INVALID. What it does is documented in docs/api.md
+   * ("Damaged files and recovery"): a file cut short is extended with zeros to
+   * its recorded size, so what survived can be read and copied out; an empty
+   * or meta-less file becomes a new, empty database, its content discarded.
+   */
+  recovery?: boolean;
   /** Other libmdbx options (mdbx_env_set_option) set before the database opens. */
   options?: Partial<Record<OptionName, number>>;
 }
@@ -683,11 +693,22 @@ export class Env implements Disposable {
     return true;
   }
 
-  /** Copies the database to `dest` (a new file), compacting it by default. */
-  copy(dest: string, options: { compact?: boolean; overwrite?: boolean; dynamicSize?: boolean } = {}): void {
+  /**
+   * Copies the database to `dest` (a new file, opened later with `noSubdir:
+   * true`), compacting it by default. The copy gets the permission bits of the
+   * database's data file, or `mode` (e.g. 0o600), exactly, whatever the umask.
+   * A compacted copy is its used pages rounded up to the growth step, or just
+   * its used pages when that step would make it larger than the database; it
+   * keeps the database's lower and upper bounds, growth step and shrink
+   * threshold (see docs/api.md, "Copies").
+   */
+  copy(
+    dest: string,
+    options: { compact?: boolean; overwrite?: boolean; dynamicSize?: boolean; mode?: number } = {},
+  ): void {
     const f = (options.compact ?? true ? CopyFlags.COMPACT : 0) | (options.overwrite ? CopyFlags.OVERWRITE : 0) |
       (options.dynamicSize ? CopyFlags.FORCE_DYNAMIC_SIZE : 0);
-    check(fn.tm_env_copy(this.#h(), cString(dest), f), `copying to ${dest}`);
+    check(fn.tm_env_copy(this.#h(), cString(dest), f, copyMode(options.mode)), `copying to ${dest}`);
   }
 
   /** The reader lock table: one entry per active reader across processes. */
@@ -1178,7 +1199,82 @@ function openHandle(path: string, options: OpenOptions): Handle {
   }
 }
 
+/** What native/integrity.c found in an existing data file (tm_dxb_inspect). */
+const Dxb = { NEW: 0, OK: 1, EMPTY: 2, CREATING: 3, SHORT: 4, NOMETA: 5, TRUNCATED: 6 } as const;
+
+const bytes = (n: number) =>
+  n >= 1024 * 1024 && n % (1024 * 1024) === 0
+    ? `${n / (1024 * 1024)} MiB`
+    : n >= 1024 && n % 1024 === 0
+    ? `${n / 1024} KiB`
+    : `${n} bytes`;
+
+/**
+ * Refuses a data file that is shorter than the pages its newest meta page
+ * uses, shorter than its meta pages, empty, or without a valid meta page:
+ * libmdbx would silently start an empty database in the last three, and map
+ * past the end of the first. Reads only (native/integrity.c). With
+ * `recovery`, extends a file cut short with zeros and lets libmdbx open the
+ * rest as it would.
+ */
+function checkDataFile(path: string, options: OpenOptions): void {
+  const nosub = options.noSubdir ? 1 : 0;
+  const out = scratch.f64;
+  const st = fn.tm_dxb_inspect(cString(path), nosub, scratch.f64Bytes);
+  if (st < 0 || st === Dxb.NEW || st === Dxb.OK || st === Dxb.CREATING) return; // libmdbx decides
+  const [size, used, pageSize, txnId, now] = [out[0], out[1], out[2], out[3], out[4]];
+  const file = options.noSubdir ? path : `${path.replace(/\/+$/, "")}/mdbx.dat`;
+  if (options.recovery) {
+    if (st !== Dxb.TRUNCATED) return; // libmdbx starts a new, empty database in it (or refuses a read-only open)
+    if (options.readOnly) {
+      throw new MdbxError(
+        ErrorCode.CORRUPTED,
+        `opening ${path}: the data file ${file} is ${bytes(size)} but its meta page records ${bytes(used)} in use; ` +
+          "recovery extends the file with zeros to that size, which a readOnly open cannot do: open it with " +
+          "recovery: true and without readOnly (copy the file first to keep it as it is)",
+      );
+    }
+    check(fn.tm_dxb_extend(cString(path), nosub, Math.max(used, now)), `extending ${file} for recovery`);
+    return;
+  }
+  const nothing = "Nothing was written to it.";
+  const recover = "or open it with recovery: true";
+  switch (st) {
+    case Dxb.TRUNCATED:
+      throw new MdbxError(
+        ErrorCode.CORRUPTED,
+        `opening ${path}: the data file ${file} is ${bytes(size)}, but its newest meta page (txnid ${txnId}) ` +
+          `records ${bytes(used)} in use (${used / pageSize} pages of ${pageSize} bytes): the file was cut short ` +
+          `(an interrupted copy or restore, a full disk, a truncate) and the pages past its end are lost. ${nothing} ` +
+          `Restore it from a backup, ${recover} to extend it with zeros and read what survives (docs/api.md)`,
+      );
+    case Dxb.EMPTY:
+      throw new MdbxError(
+        ErrorCode.CORRUPTED,
+        `opening ${path}: the data file ${file} exists but is empty (0 bytes) and no process is creating it; ` +
+          "libmdbx never leaves a database's file empty, so it was truncated (or made by something else). " +
+          `${nothing} Restore it from a backup; delete it, ${recover}, to start a new, empty database there`,
+      );
+    case Dxb.SHORT:
+      throw new MdbxError(
+        ErrorCode.CORRUPTED,
+        `opening ${path}: the data file ${file} is ${bytes(size)}, shorter than its three meta pages ` +
+          `(${bytes(3 * pageSize)}): it was cut short and the database in it is lost. ${nothing} Restore it from a ` +
+          `backup, ${recover} to start a new, empty database in it (its remaining bytes are discarded)`,
+      );
+    default:
+      throw new MdbxError(
+        ErrorCode.INVALID,
+        `opening ${path}: the data file ${file} (${bytes(size)}) has no valid libmdbx meta page: it is not a ` +
+          `libmdbx database, or all three of its meta pages are damaged. ${nothing} Check the path` +
+          (options.noSubdir ? "" : " (noSubdir: true opens a data file by its own name)") +
+          "; restore a damaged database from a backup",
+      );
+  }
+}
+
 function openOnce(path: string, options: OpenOptions): Handle {
+  checkDataFile(path, options);
   let flags = syncFlags(options.sync ?? "durable");
   if (options.readOnly) flags |= EnvFlags.RDONLY;
   if (options.exclusive) flags |= EnvFlags.EXCLUSIVE;

@@ -32,6 +32,15 @@ import { Cursor, type CursorCell, type Entry } from "./cursor.ts";
 import type { CacheState } from "./cache.ts";
 import { follow, type FollowBatch, type FollowEntry, type FollowOptions, getMany, getManyInto } from "./batch.ts";
 
+/** @internal The permission bits a copy gets: `mode`, or -1 for the source's own. */
+export function copyMode(mode: number | undefined): number {
+  if (mode === undefined) return -1;
+  if (typeof mode !== "number" || !Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+    throw new RangeError(`mode must be permission bits from 0 to 0o777 (e.g. 0o600), got ${String(mode)}`);
+  }
+  return mode;
+}
+
 /**
  * @internal One data file an Env has had open. A live rebuild (src/rebuild.ts)
  * moves the database to a new file; transactions begun before finish on the old
@@ -833,12 +842,13 @@ export abstract class Txn {
   /**
    * Copies this transaction's snapshot to a new database file (`compact`
    * omits free pages and renumbers). The destination must not exist unless
-   * `overwrite`.
+   * `overwrite`. It gets the permission bits of the database's data file, or
+   * `mode`, exactly, whatever the umask.
    */
-  copyTo(dest: string, options: { compact?: boolean; overwrite?: boolean } = {}): void {
+  copyTo(dest: string, options: { compact?: boolean; overwrite?: boolean; mode?: number } = {}): void {
     const f = (options.compact ? CopyFlags.COMPACT : 0) | (options.overwrite ? CopyFlags.OVERWRITE : 0);
     const p = new TextEncoder().encode(dest + "\0");
-    check(fn.tm_txn_copy(this._h(), p, f), `copying to ${dest}`);
+    check(fn.tm_txn_copy(this._h(), p, f, copyMode(options.mode)), `copying to ${dest}`);
   }
 
   /**

@@ -47,10 +47,10 @@ export const symbols = {
   tm_env_maxkeysize: { parameters: ["pointer", "u32"], result: "i32" },
   // int tm_env_maxvalsize(MDBX_env *env, uint32_t dbflags)
   tm_env_maxvalsize: { parameters: ["pointer", "u32"], result: "i32" },
-  // int tm_env_copy(MDBX_env *env, const char *dest, uint32_t flags)
-  tm_env_copy: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
-  // int tm_txn_copy(MDBX_txn *txn, const char *dest, uint32_t flags)
-  tm_txn_copy: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  // int tm_env_copy(MDBX_env *env, const char *dest, uint32_t flags, int32_t mode /* -1: the source's */)
+  tm_env_copy: { parameters: ["pointer", "buffer", "u32", "i32"], result: "i32" },
+  // int tm_txn_copy(MDBX_txn *txn, const char *dest, uint32_t flags, int32_t mode /* -1: the source's */)
+  tm_txn_copy: { parameters: ["pointer", "buffer", "u32", "i32"], result: "i32" },
   // int tm_env_delete(const char *path, int32_t mode)
   tm_env_delete: { parameters: ["buffer", "i32"], result: "i32" },
   // int tm_reader_check(MDBX_env *env, int32_t *dead)
@@ -122,6 +122,10 @@ export const symbols = {
     result: "i32",
   },
   // native/rebuild.c — live rebuild and the switch every process follows
+  // int tm_dxb_inspect(const char *path, int32_t nosubdir, double *out) (native/integrity.c)
+  tm_dxb_inspect: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
+  // int tm_dxb_extend(const char *path, int32_t nosubdir, double bytes)
+  tm_dxb_extend: { parameters: ["buffer", "i32", "f64"], result: "i32" },
   // int tm_switch_prepare(const char *path, uint32_t nosubdir, uint32_t timeout_ms)
   tm_switch_prepare: { parameters: ["buffer", "u32", "u32"], result: "i32" },
   // int tm_switch_attach(MDBX_env *env, uint32_t expect_gen)
