@@ -21,13 +21,17 @@
  *    uncached `getManyInto()`; native C loops on the same handles: `mdbx_get` +
  *    copy, libmdbx's own `mdbx_cache_get` + copy (one entry per record), turbomdbx's
  *    cache one key per call and in batches (what the FFI costs); lmdb-js
- *    `getBinaryFast()`; and two floors measured in C on buffers of the same
+ *    `getBinaryFast()`; two floors measured in C on buffers of the same
  *    sizes as the slot table and the data: a slot read then a value read per
  *    key, one key after the other ("2 dependent reads"), and the same in
- *    prefetched groups of 16 ("prefetched batch");
+ *    prefetched groups of 16 ("prefetched batch"); and the runtime's own floor
+ *    for an allocating read, one fresh Uint8Array of the value's size per key
+ *    ("allocate each result"), from which the ceilings of `get()` and
+ *    `getMany()` are reported;
  *  - relation: per source, its index keys (`<src 16B><dir 1B><type 2B><dst 16B>`,
  *    40 to 60 per source) and the object each names: the uncached `keys()` +
- *    `get()` loop (the baseline), the same loop on the cached objects table,
+ *    `get()` loop (the baseline), the same loop on the cached objects table
+ *    (and with `getInto()`, which allocates no value),
  *    `follow()` and `followBatches()` (cached), and `follow()` uncached;
  *  - writes: 100,000 random puts in one committed transaction, and 100 one-put
  *    transactions (nosync), into the cached environment against the plain one.
@@ -622,6 +626,22 @@ async function runDataset(ds: Dataset, label: string): Promise<void> {
           return s;
         });
       }
+      {
+        // what a result of its own costs this runtime, with no database at all: one fresh Uint8Array of the
+        // value's size per key, copied from a hot buffer (get() and getMany() pay it on every key; getInto() and
+        // getManyInto() do not)
+        const b = batches(), hot = new Uint8Array(64 * 1024 + vs);
+        fillRandom(hot, prng(11));
+        fns.set("floor: allocate each result", () => {
+          const base = b.next() * GET_BATCH;
+          let s = 0;
+          for (let i = base; i < base + GET_BATCH; i++) {
+            const o = (i * 64) & 0xffff, v = hot.slice(o, o + vs);
+            s += v[0] + v[v.length - 1];
+          }
+          return s;
+        });
+      }
       for (
         const [name, group] of [["floor: 2 dependent reads", 1], ["floor: prefetched batch", FLOOR_GROUP]] as const
       ) {
@@ -717,6 +737,22 @@ async function runDataset(ds: Dataset, label: string): Promise<void> {
         "max",
         Infinity,
       );
+      // the ceilings of the allocating reads: a result of its own per key costs what the allocation floor costs,
+      // however fast the lookup (medians per key; reported, not targets)
+      const med = (impl: string) => p.medianMs[impl]!;
+      const alloc = med("floor: allocate each result");
+      target(
+        `${what}: ceiling of get() cached / get() uncached: uncached get() / (getInto() cached + allocation) (reported)`,
+        med("uncached get()") / (med("getInto()") + alloc),
+        "max",
+        Infinity,
+      );
+      target(
+        `${what}: ceiling of getMany() / get() uncached: uncached get() / (getManyInto() + allocation) (reported)`,
+        med("uncached get()") / (med("getManyInto()") + alloc),
+        "max",
+        Infinity,
+      );
     }
 
     // --- relation: a prefix scan of a source's index keys, then the object each one names ---
@@ -748,6 +784,16 @@ async function runDataset(ds: Dataset, label: string): Promise<void> {
         }
         return sum;
       };
+      // the same loop without a value of its own per destination: what the loop costs less one allocation per step
+      const into = new Uint8Array(vs);
+      const loopInto = (ri: Bin, objects: Bin) => (txn: ReturnType<Env["beginRead"]>, src: Uint8Array) => {
+        let sum = 0;
+        for (const k of txn.keys(ri, { prefix: src })) {
+          const n = txn.getInto(objects, k.subarray(19, REL_KEY), into);
+          sum += into[0] + into[n - 1];
+        }
+        return sum;
+      };
       const follow = (ri: Bin, objects: Bin) => (txn: ReturnType<Env["beginRead"]>, src: Uint8Array) => {
         let sum = 0;
         for (const { value } of txn.follow(ri, src, objects, { at: 19, length: KEY_SIZE })) {
@@ -758,6 +804,7 @@ async function runDataset(ds: Dataset, label: string): Promise<void> {
       const fns: Fns = new Map<string, () => unknown>([
         ["uncached keys() + get()", per(envP, loop(relP, tp))],
         ["keys() + get()", per(env, loop(relCached, t))],
+        ["keys() + getInto()", per(env, loopInto(relCached, t))],
         ["follow()", per(env, follow(relCached, t))],
         [
           "followBatches()",
@@ -793,6 +840,15 @@ async function runDataset(ds: Dataset, label: string): Promise<void> {
       target("followBatches() cached / keys() + get() uncached", "followBatches()", 10);
       target("keys() + get() cached / uncached", "keys() + get()", 3);
       target("follow() uncached / keys() + get() uncached", "uncached follow()", 1);
+      addTarget({
+        dataset: label,
+        name: `relation (~${fan} per source): keys() + getInto() cached / keys() + get() uncached (reported)`,
+        value: pairRatio(p, "uncached keys() + get()", "keys() + getInto()"),
+        unit: "x",
+        kind: "max",
+        bound: Infinity,
+        rounds: p.rounds,
+      });
     }
 
     // --- writes: cached environment (relocation tracking on) against the plain one ---
