@@ -26,6 +26,7 @@ export type {
   Size,
   SyncMode,
 } from "./src/env.ts";
+export type { LogEntry, Logger, LogLevel } from "./src/log.ts";
 export { ReadTxn, Txn, WriteTxn } from "./src/txn.ts";
 export type { Canary, PutOptions, RangeOptions, Stat, TableEntry, TxnInfo, UnsafeView } from "./src/txn.ts";
 export { Table } from "./src/table.ts";

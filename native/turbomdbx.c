@@ -77,14 +77,16 @@ static int tm_pair_out(uint8_t *out, uint32_t cap, const MDBX_val *k, const MDBX
   return (int)need;
 }
 
-/* Called once by the loader: names the patch level and quiets libmdbx's
- * default logger to errors (it prints notices and routine warnings, such as
- * "wipe txn" after a lazy-sync close, on stderr otherwise). */
+/* native/log.c: libmdbx's log goes to a ring that JavaScript drains, never to stderr */
+void tm_log_install(void);
+
+/* Called once by the loader: names the patch level and installs turbomdbx's
+ * logger, before any other call can make libmdbx log. */
 TM_API const char *tm_version(void) {
   static int once;
   if (!once) {
     once = 1;
-    mdbx_setup_debug(MDBX_LOG_ERROR, MDBX_DBG_DONTCHANGE, MDBX_LOGGER_DONTCHANGE);
+    tm_log_install();
   }
   return mdbx_turbomdbx_patchlevel();
 }

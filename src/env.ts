@@ -42,6 +42,15 @@ import {
   WriteTxn,
 } from "./txn.ts";
 import { progressOf, type RebuildOptions, RebuildPhase, type RebuildResult, resultOf } from "./rebuild.ts";
+import {
+  flushLog,
+  type Logger,
+  type LogLevel,
+  type LogRegistration,
+  pollLog,
+  registerLogger,
+  unregisterLogger,
+} from "./log.ts";
 
 /** A size in bytes: a number, or a string such as "64GiB", "512MiB", "4KiB", "1GB". */
 export type Size = number | string;
@@ -127,6 +136,23 @@ export interface OpenOptions {
   recovery?: boolean;
   /** Other libmdbx options (mdbx_env_set_option) set before the database opens. */
   options?: Partial<Record<OptionName, number>>;
+  /**
+   * Receives libmdbx's log messages (a lock held by another process, a
+   * damaged meta page, a full map, …) from this open on until `close()`.
+   * libmdbx never writes to stderr: without a logger its messages are
+   * dropped. libmdbx's log is process-wide, so every registered logger gets
+   * every environment's messages. They are delivered on the JavaScript
+   * thread: after a failure (whose `MdbxError.detail` is the last of them),
+   * at the end of `open()`, of each top-level transaction, of `check()` and
+   * of `close()`. See docs/api.md, "libmdbx's log".
+   */
+  logger?: Logger;
+  /**
+   * The least severe messages the logger receives (default "warning"). A
+   * release build of libmdbx (this one) logs nothing above "notice", so
+   * "verbose" and "debug" give what "notice" gives.
+   */
+  logLevel?: LogLevel;
 }
 
 const UNITS: Record<string, number> = {
@@ -342,12 +368,15 @@ interface EnvCell {
   key?: string;
   /** Files replaced by a live rebuild, still open for transactions begun before. */
   old: Handle[];
+  /** The `logger` option's registration, until close. */
+  log?: LogRegistration | null;
 }
 
 const finalizer = new FinalizationRegistry<EnvCell>((cell) => {
   for (const h of cell.old) fn.tm_env_close(h, 0);
   if (cell.h !== null) fn.tm_env_close(cell.h, 0);
   if (cell.key !== undefined) open_paths.delete(cell.key);
+  unregisterLogger(cell.log);
 });
 
 /** An open database. Close it with `close()` or `using`. */
@@ -780,6 +809,7 @@ export class Env implements Disposable {
       ),
       `checking ${this.path}`,
     );
+    pollLog(); // what libmdbx logged during the check, to the loggers
     const issues = new TextDecoder().decode(log.subarray(0, n)).split("\n").filter((l) => l !== "");
     return {
       ok: res[0] === 0 && issues.length === 0,
@@ -897,7 +927,20 @@ export class Env implements Disposable {
     const r = fn.tm_env_close(h, 0);
     this.#hsr?.close();
     this.#hsr = null;
-    check(r, `closing ${this.path}`);
+    const reg = this.#cell.log;
+    this.#cell.log = null;
+    try {
+      check(r, `closing ${this.path}`);
+    } finally {
+      // after a last delivery of what the close logged, to this logger and every other
+      if (reg) unregisterLogger(reg);
+      else pollLog();
+    }
+  }
+
+  /** @internal The `logger` option's registration, released at close. */
+  _setLog(r: LogRegistration | null): void {
+    this.#cell.log = r;
   }
 
   // ------------------------------------------------------------ live rebuild
@@ -1172,13 +1215,22 @@ export function open(path: string, options: OpenOptions = {}): Env {
       `${path} is already open in this process; libmdbx allows one Env per file per process, so share that Env`,
     );
   }
-  const h = openHandle(path, options);
-  // the real limit (options.options may have set it too): sizes the per-transaction dirty-table marks
-  const maxTables = fn.tm_env_get_option(h, Option.maxTables, scratch.i32Bytes);
-  const env = new Env(path, h, !!options.readOnly, scratch.i32[0] === 0 ? maxTables : 32768, options);
-  env._setKey(key);
-  open_paths.add(key);
-  return env;
+  // registered first: what libmdbx logs while opening (a lock held elsewhere, a damaged meta) reaches it
+  const reg = registerLogger(options.logger, options.logLevel);
+  let env: Env | undefined;
+  try {
+    const h = openHandle(path, options);
+    // the real limit (options.options may have set it too): sizes the per-transaction dirty-table marks
+    const maxTables = fn.tm_env_get_option(h, Option.maxTables, scratch.i32Bytes);
+    env = new Env(path, h, !!options.readOnly, scratch.i32[0] === 0 ? maxTables : 32768, options);
+    env._setKey(key);
+    env._setLog(reg);
+    open_paths.add(key);
+    return env;
+  } finally {
+    flushLog();
+    if (env === undefined) unregisterLogger(reg);
+  }
 }
 
 /**

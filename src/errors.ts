@@ -118,19 +118,27 @@ export class MdbxError extends Error {
   readonly code: number;
   /** The code's name, e.g. `MDBX_NOTFOUND`. */
   readonly codeName: string;
+  /**
+   * The last message libmdbx logged about this failure, as "function: message"
+   * (for example `badpage: corrupted leaf-page #7, …` or `gc_alloc_ex: unable
+   * alloc 1 …`), if it logged one; undefined otherwise.
+   */
+  readonly detail?: string;
 
   /**
    * An error with a native code; its message is prefixed with the code's name.
    *
    * @param code the native code: negative for libmdbx's own, positive for an errno value
    * @param message what happened and what to do about it
+   * @param detail libmdbx's own message about it, if any (becomes `detail`)
    */
-  constructor(code: number, message: string) {
+  constructor(code: number, message: string, detail?: string) {
     const codeName = errorName(code);
     super(`${codeName}: ${message}`);
     this.name = "MdbxError";
     this.code = code;
     this.codeName = codeName;
+    if (detail !== undefined) this.detail = detail;
   }
 }
 

@@ -27,6 +27,7 @@ import { CopyFlags, DbFlags, PutFlags, Scan } from "./constants.ts";
 import { backend, check, decoder, detachAll, fail, fn, growOut, misuse, NOTFOUND, scratch } from "./core.ts";
 import { ErrorCode, MdbxError } from "./errors.ts";
 import type { Handle } from "./ffi/mod.ts";
+import { pollLog } from "./log.ts";
 import { prefixBytes, Table } from "./table.ts";
 import { Cursor, type CursorCell, type Entry } from "./cursor.ts";
 import type { CacheState } from "./cache.ts";
@@ -276,6 +277,8 @@ function finish(c: TxnCell, how: "commit" | "abort" | "reset", why: string): num
     if (how === "commit" && r >= 0 && c.parent) (c.parent.onDiscard ??= []).push(...c.onDiscard);
     else if (how === "abort" || r < 0) { for (const f of c.onDiscard) f(); }
   }
+  // what libmdbx logged during the transaction, to the loggers (a failure's caller drains it for the error's detail)
+  if (c.parent === null && r >= 0) pollLog();
   return r;
 }
 
