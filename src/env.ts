@@ -41,6 +41,7 @@ import {
   type World,
   WriteTxn,
 } from "./txn.ts";
+import { type CheckOptions, type CheckResult, runCheck, timeout16dot16, unopenableResult } from "./check.ts";
 import { progressOf, type RebuildOptions, RebuildPhase, type RebuildResult, resultOf } from "./rebuild.ts";
 import {
   flushLog,
@@ -276,46 +277,6 @@ export interface GcInfo {
   maxReaderLag: number;
   /** Pages that readers of old snapshots keep from being reused. */
   maxRetainedPages: number;
-}
-
-/** The outcome of `env.check()` (mdbx_env_chk). */
-export interface CheckResult {
-  /** True when no problem was found. */
-  ok: boolean;
-  /** All problems found. */
-  problems: number;
-  /** Problems in the meta pages. */
-  metaProblems: number;
-  /** Problems in the structure of the page trees (all of them). */
-  treeProblems: number;
-  /** Problems in the structure of the GC's tree. */
-  gcTreeProblems: number;
-  /** Problems in the structure of the tables' trees. */
-  kvTreeProblems: number;
-  /** Problems in the GC's content (free-page lists). */
-  gcProblems: number;
-  /** Problems in the tables' content (keys, values, order). */
-  kvProblems: number;
-  /** Tables checked (including the main table and the GC). */
-  tables: number;
-  /** Pages the check visited. */
-  processedPages: number;
-  /** Pages allocated (up to the last used page). */
-  allocatedPages: number;
-  /** Pages the data file has. */
-  backedPages: number;
-  /** Pages in the GC. */
-  gcPages: number;
-  /** Pages of the GC that can be reused now. */
-  reclaimablePages: number;
-  /** Allocated pages that no tree uses (in a sound database, as many as the GC holds). */
-  unusedPages: number;
-  /** Bytes of keys and values stored. */
-  payloadBytes: number;
-  /** The txnid of the checked snapshot. */
-  txnId: number;
-  /** One line per issue: "object: issue ...". */
-  issues: string[];
 }
 
 /** The outcome of `env.defrag()`. */
@@ -789,48 +750,18 @@ export class Env implements Disposable {
 
   /**
    * Checks the integrity of the database (libmdbx's mdbx_env_chk, the engine of
-   * `mdbx_chk`): page trees, GC, key order and space accounting, on a read
-   * snapshot. `ignoreOrder` is for tables with custom comparators; `skipKeys`
-   * skips the key/value pass (faster).
+   * `mdbx_chk`): page trees, GC, key order and space accounting on a read
+   * snapshot, and the file's three meta pages. Damage is reported, not thrown:
+   * `ok` false, one line per problem in `issues`, and `stopped` when the check
+   * could not go on (a damaged page under which nothing can be walked). It
+   * throws only when no check can be made (a closed environment, no reader
+   * slot). `ignoreOrder` is for tables with custom comparators; `skipKeys`
+   * skips the key/value pass (faster). To check a database that is not open,
+   * or one that may be too damaged to open, use `checkDatabase(path)`.
    */
-  check(options: { ignoreOrder?: boolean; skipKeys?: boolean; timeoutSeconds?: number } = {}): CheckResult {
+  check(options: CheckOptions = {}): CheckResult {
     const h = this.#h();
-    const f = (options.skipKeys ? 4 : 0) | (options.ignoreOrder ? 8 : 0);
-    const log = new Uint8Array(64 * 1024);
-    const res = new Float64Array(16);
-    const n = check(
-      fn.tm_env_chk(
-        h,
-        f,
-        Math.round((options.timeoutSeconds ?? 0) * 65536),
-        log,
-        log.length,
-        new Uint8Array(res.buffer),
-      ),
-      `checking ${this.path}`,
-    );
-    pollLog(); // what libmdbx logged during the check, to the loggers
-    const issues = new TextDecoder().decode(log.subarray(0, n)).split("\n").filter((l) => l !== "");
-    return {
-      ok: res[0] === 0 && issues.length === 0,
-      problems: res[0],
-      metaProblems: res[1],
-      treeProblems: res[2],
-      gcTreeProblems: res[3],
-      kvTreeProblems: res[4],
-      gcProblems: res[5],
-      kvProblems: res[6],
-      tables: res[7],
-      processedPages: res[8],
-      allocatedPages: res[9],
-      backedPages: res[10],
-      gcPages: res[11],
-      reclaimablePages: res[12],
-      unusedPages: res[13],
-      payloadBytes: res[14],
-      txnId: res[15],
-      issues,
-    };
+    return runCheck(h, this.path, !!this.#options.noSubdir, options);
   }
 
   /**
@@ -1230,6 +1161,67 @@ export function open(path: string, options: OpenOptions = {}): Env {
   } finally {
     flushLog();
     if (env === undefined) unregisterLogger(reg);
+  }
+}
+
+/** Options of `checkDatabase()`. */
+export interface CheckDatabaseOptions extends CheckOptions {
+  /** `path` names the data file itself, not a directory. */
+  noSubdir?: boolean;
+  /** Path of the turbomdbx shared library (as for `open()`). */
+  libraryPath?: string;
+  /** Receives libmdbx's log messages while the database is opened and checked (as for `open()`). */
+  logger?: Logger;
+  /** The least severe messages the logger receives (default "warning"). */
+  logLevel?: LogLevel;
+}
+
+/** open() errors that say the file is damaged: a check reports them instead of throwing. */
+const DAMAGED = new Set<number>([
+  ErrorCode.CORRUPTED,
+  ErrorCode.INVALID,
+  ErrorCode.PAGE_NOTFOUND,
+  ErrorCode.PROBLEM,
+  ErrorCode.VERSION_MISMATCH,
+  ErrorCode.INCOMPATIBLE,
+  ErrorCode.EIO,
+]);
+
+/**
+ * Checks the database at `path` without trusting it: opens it read-only with
+ * `validation: true` (every page libmdbx reads is validated, so damage is an
+ * error, never a crash), runs `env.check()` and closes it. A file too damaged
+ * to open (cut short, no valid meta page) is reported as an issue with
+ * `stopped`, not thrown. Throws for what is not damage: a missing path, a
+ * database open in this process (check it with `env.check()`), bad options.
+ * The CLI's `turbomdbx chk <db>` prints the same report.
+ */
+export function checkDatabase(path: string, options: CheckDatabaseOptions = {}): CheckResult {
+  if (typeof path !== "string" || path === "") throw new TypeError("checkDatabase() needs a path string");
+  timeout16dot16(options.timeoutSeconds, "the timeoutSeconds option of checkDatabase()");
+  let env: Env;
+  try {
+    env = open(path, {
+      readOnly: true,
+      create: false,
+      validation: true,
+      noSubdir: options.noSubdir,
+      libraryPath: options.libraryPath,
+      logger: options.logger,
+      logLevel: options.logLevel,
+    });
+  } catch (e) {
+    if (e instanceof MdbxError && DAMAGED.has(e.code)) return unopenableResult(e.message);
+    throw e;
+  }
+  try {
+    return env.check({
+      ignoreOrder: options.ignoreOrder,
+      skipKeys: options.skipKeys,
+      timeoutSeconds: options.timeoutSeconds,
+    });
+  } finally {
+    env.close();
   }
 }
 

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { deleteDatabase, ErrorCode, errorName, MdbxError, open } from "../mod.ts";
 import { tempEnv, throwsMdbx } from "./helpers.ts";
+import { errorAdvice } from "../src/errors.ts";
 
 test("ErrorCode holds libmdbx's negative codes and positive errno values", () => {
   assert.equal(ErrorCode.SUCCESS, 0);
@@ -159,4 +160,14 @@ test("deleteDatabase of a database this process has open says to close its Env, 
   }
   t.env.close();
   assert.equal(deleteDatabase(t.path), true);
+});
+
+test("the advice of MDBX_CORRUPTED, MDBX_PROBLEM and MDBX_PAGE_NOTFOUND points to checkDatabase, chk and a backup", () => {
+  for (const code of [ErrorCode.CORRUPTED, ErrorCode.PROBLEM, ErrorCode.PAGE_NOTFOUND]) {
+    const advice = errorAdvice(code) ?? "";
+    assert.match(advice, /checkDatabase\(path\)/, errorName(code));
+    assert.match(advice, /turbomdbx chk <db>/, errorName(code));
+    assert.match(advice, /restore the database from a backup/, errorName(code));
+    assert.doesNotMatch(advice, /env\.check\(\)/, errorName(code));
+  }
 });

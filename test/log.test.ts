@@ -108,6 +108,7 @@ test("a damaged page read with validation prints nothing on stderr; MDBX_CORRUPT
     assert.equal(quiet.error?.codeName, "MDBX_CORRUPTED");
     assert.match(quiet.error!.detail ?? "", /^badpage: /);
     assert.match(quiet.error!.message, /libmdbx reported: badpage: /, "named in the message too");
+    assert.match(quiet.error!.message, /checkDatabase\(path\)/, "the advice points to checkDatabase");
     const logged = run("read", p, JSON.stringify({ validation: true }), "error");
     assert.ok(logged.entries.some((e) => e.where === "badpage" && /corrupted leaf-page #\d+/.test(e.message)));
   } finally {

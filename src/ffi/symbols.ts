@@ -124,6 +124,8 @@ export const symbols = {
   // native/rebuild.c — live rebuild and the switch every process follows
   // int tm_dxb_inspect(const char *path, int32_t nosubdir, double *out) (native/integrity.c)
   tm_dxb_inspect: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
+  // int tm_dxb_metas(const char *path, int32_t nosubdir, double out[9]) (native/integrity.c)
+  tm_dxb_metas: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
   // int tm_dxb_extend(const char *path, int32_t nosubdir, double bytes)
   tm_dxb_extend: { parameters: ["buffer", "i32", "f64"], result: "i32" },
   // int tm_switch_prepare(const char *path, uint32_t nosubdir, uint32_t timeout_ms)
