@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { describe, type KeyKind, kindSize, type ValueKind } from "./codec.ts";
+import { checkU32, describe, type KeyKind, kindSize, type ValueKind } from "./codec.ts";
 import {
   CopyFlags,
   DbFlags,
@@ -636,14 +636,14 @@ export class Env implements Disposable {
     };
   }
 
-  /** Largest key in bytes for a table of these flags (default: a plain table). */
+  /** Largest key in bytes for a table of these flags (`DbFlags`; default: a plain table). */
   maxKeySize(tableFlags = 0): number {
-    return fn.tm_env_maxkeysize(this.#h(), tableFlags);
+    return fn.tm_env_maxkeysize(this.#h(), checkU32(tableFlags, "maxKeySize(tableFlags): tableFlags", " (DbFlags)"));
   }
 
-  /** Largest value in bytes for a table of these flags (default: a plain table). */
+  /** Largest value in bytes for a table of these flags (`DbFlags`; default: a plain table). */
   maxValueSize(tableFlags = 0): number {
-    return fn.tm_env_maxvalsize(this.#h(), tableFlags);
+    return fn.tm_env_maxvalsize(this.#h(), checkU32(tableFlags, "maxValueSize(tableFlags): tableFlags", " (DbFlags)"));
   }
 
   /** The environment flags in effect (MDBX_env_flags_t). */
@@ -804,7 +804,7 @@ export class Env implements Disposable {
   /** Pre-faults the map into memory (mdbx_env_warmup); `force` reads every page. */
   warmup(options: { force?: boolean; lock?: boolean; timeoutSeconds?: number } = {}): void {
     const f = (options.force ? 1 : 0) | (options.lock ? 4 : 0);
-    const t = Math.round((options.timeoutSeconds ?? 0) * 65536);
+    const t = timeout16dot16(options.timeoutSeconds, "the timeoutSeconds option of warmup()");
     check(fn.tm_env_warmup(this.#h(), null, f, t), "warmup");
   }
 
@@ -1146,6 +1146,7 @@ export function open(path: string, options: OpenOptions = {}): Env {
       `${path} is already open in this process; libmdbx allows one Env per file per process, so share that Env`,
     );
   }
+  openMode(options.mode); // checked before anything is opened (a u32 of the native call)
   // registered first: what libmdbx logs while opening (a lock held elsewhere, a damaged meta) reaches it
   const reg = registerLogger(options.logger, options.logLevel);
   let env: Env | undefined;
@@ -1317,6 +1318,17 @@ function checkDataFile(path: string, options: OpenOptions): void {
   }
 }
 
+/** The `mode` option of open(): permission bits (a u32 of the native call), checked before anything is opened. */
+function openMode(mode: unknown): number {
+  if (mode === undefined) return 0o644;
+  if (typeof mode !== "number" || !Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+    throw new RangeError(
+      `the mode option of open() must be permission bits from 0 to 0o777 (e.g. 0o644); got ${describe(mode)}`,
+    );
+  }
+  return mode;
+}
+
 function openOnce(path: string, options: OpenOptions): Handle {
   checkDataFile(path, options);
   let flags = syncFlags(options.sync ?? "durable");
@@ -1362,7 +1374,7 @@ function openOnce(path: string, options: OpenOptions): Handle {
         "setting the geometry",
       );
     }
-    const mode = options.create === false ? 0 : options.mode ?? 0o644;
+    const mode = options.create === false ? 0 : openMode(options.mode);
     const r = fn.tm_env_open(h, cString(path), flags >>> 0, mode);
     if (r === -ErrorCode.ENOENT && options.create === false) {
       throw new MdbxError(ErrorCode.ENOENT, `${path} does not exist (and create: false was given)`);

@@ -217,6 +217,7 @@ test("check options out of range are RangeErrors naming them, on both runtimes (
     }
     using env = open(p, { sync: "lazy" });
     assert.throws(() => env.check({ timeoutSeconds: 2 ** 32 }), /timeoutSeconds option of check\(\)/);
+    assert.throws(() => env.warmup({ timeoutSeconds: 1e6 }), /timeoutSeconds option of warmup\(\)/);
     assert.equal(env.check({ timeoutSeconds: 600 }).ok, true);
   } finally {
     removeDir(dir);
