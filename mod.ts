@@ -12,9 +12,9 @@
  *
  * @module
  */
-export { deleteDatabase, Env, open, parseSize } from "./src/env.ts";
+export { checkDatabase, deleteDatabase, Env, open, parseSize } from "./src/env.ts";
 export type {
-  CheckResult,
+  CheckDatabaseOptions,
   DefragResult,
   EnvInfo,
   GcInfo,
@@ -26,6 +26,8 @@ export type {
   Size,
   SyncMode,
 } from "./src/env.ts";
+export type { CheckOptions, CheckResult } from "./src/check.ts";
+export type { LogEntry, Logger, LogLevel } from "./src/log.ts";
 export { ReadTxn, Txn, WriteTxn } from "./src/txn.ts";
 export type { Canary, PutOptions, RangeOptions, Stat, TableEntry, TxnInfo, UnsafeView } from "./src/txn.ts";
 export { Table } from "./src/table.ts";

@@ -143,27 +143,50 @@ static bool is_magic(uint64_t mv) {
          mv == ((MAGIC << 8) + 255) /* legacy development */;
 }
 
-/* Whether `p` is a valid meta page number `i`; `ps` 0 accepts any valid page size. */
-static bool meta_valid(const uint8_t *p, unsigned i, uint32_t ps) {
+/* Why a meta page is not valid (tm_dxb_metas() reports these; src/check.ts words them). */
+enum {
+  META_OK = 0,
+  META_UNREADABLE = 1, /* the file ends before it */
+  META_MAGIC = 2,      /* not libmdbx's magic and format version */
+  META_PGNO = 3,       /* the page header names another page */
+  META_FLAGS = 4,      /* the page header does not say "meta" */
+  META_PAGESIZE = 5,   /* not a power of two from 256 to 65536, or not the file's */
+  META_TXNID = 6,      /* the txnids at its two ends differ (not completely written) or are out of range */
+  META_SIGN = 7,       /* a steady signature that does not check */
+  META_GEOMETRY = 8,   /* bounds or the first unallocated page out of range */
+  META_PURGED = 9,     /* txnid 0 at both ends: libmdbx's own rollback purged it (not damage) */
+};
+
+/* Why `p` is not a valid meta page number `i` (META_OK if it is); `ps` 0 accepts any valid page size. */
+static int meta_problem(const uint8_t *p, unsigned i, uint32_t ps) {
   const uint8_t *m = p + META;
-  if (!is_magic(rd64(m)) || rd32(p + 16) != i || rd16(p + 10) != P_META)
-    return false;
+  if (!is_magic(rd64(m)))
+    return META_MAGIC;
+  if (rd32(p + 16) != i)
+    return META_PGNO;
+  if (rd16(p + 10) != P_META)
+    return META_FLAGS;
   const uint32_t pagesize = rd32(m + 44);
   if (pagesize < MIN_PAGESIZE || pagesize > MAX_PAGESIZE || (pagesize & (pagesize - 1)) || (ps && pagesize != ps))
-    return false;
+    return META_PAGESIZE;
   const uint64_t txnid = rd64(m + 8);
+  if (txnid == 0 && rd64(m + 176) == 0)
+    return META_PURGED; /* a rollback after an unclean shutdown rewrites the meta it undoes with txnid 0 */
   if (txnid != rd64(m + 176) || txnid < 1 || txnid > MAX_TXNID)
-    return false; /* not completely written */
+    return META_TXNID; /* not completely written */
   const uint64_t sign = rd64(m + 168);
   if (sign > 1 && sign != ~UINT64_C(0))
-    return false; /* a steady signature that does not check */
+    return META_SIGN; /* a steady signature that does not check */
   const uint32_t lower = rd32(m + 24), upper = rd32(m + 28), next = rd32(m + 36);
   if (lower < NUM_METAS || lower > MAX_PAGENO + 1 || upper < lower || upper > MAX_PAGENO + 1)
-    return false;
+    return META_GEOMETRY;
   if (next < NUM_METAS || next - 1 > MAX_PAGENO)
-    return false;
-  return true;
+    return META_GEOMETRY;
+  return META_OK;
 }
+
+/* Whether `p` is a valid meta page number `i`; `ps` 0 accepts any valid page size. */
+static bool meta_valid(const uint8_t *p, unsigned i, uint32_t ps) { return meta_problem(p, i, ps) == META_OK; }
 
 /* Whether another process holds the database's lock file or an exclusive lock on its data file. */
 static bool locked_by_other(int dxb_fd, const char *lck) {
@@ -360,4 +383,39 @@ TM_API int tm_dxb_extend(const char *path, int32_t nosubdir, double bytes) {
   }
   free(dxb);
   return rc;
+}
+
+/* For a check: the state of each of the three meta pages of the data file, which mdbx_env_chk does not look at
+ * (it checks the trees of the meta it uses). `out` (doubles): per meta i, [3i] a META_* code (0: valid), [3i+1]
+ * its txnid, [3i+2] 1 when steady, at the page size tm_dxb_inspect() finds. Returns that page size; 0 when the
+ * file is missing, empty, shorter than its meta pages or has no valid meta (tm_dxb_inspect()'s verdicts, which
+ * open() refuses); or a negative errno. Writes nothing. */
+TM_API int tm_dxb_metas(const char *path, int32_t nosubdir, double *out) {
+  memset(out, 0, 3 * NUM_METAS * sizeof(double));
+  double found[8];
+  const int st = tm_dxb_inspect(path, nosubdir, found);
+  if (st < 0)
+    return st;
+  if (st != DXB_OK && st != DXB_TRUNCATED)
+    return 0;
+  const uint32_t ps = (uint32_t)found[2];
+  char *dxb = nosubdir ? cat(path, "") : cat(path, "/mdbx.dat");
+  if (!dxb)
+    return -ENOMEM;
+  const int fd = open_ro(dxb);
+  free(dxb);
+  if (fd < 0)
+    return -errno;
+  uint8_t page[MIN_PAGESIZE];
+  for (unsigned i = 0; i < NUM_METAS; i++) {
+    if (!read_meta(fd, ps, i, page)) {
+      out[3 * i] = META_UNREADABLE;
+      continue;
+    }
+    out[3 * i] = meta_problem(page, i, ps);
+    out[3 * i + 1] = (double)rd64(page + META + 8);
+    out[3 * i + 2] = rd64(page + META + 168) > 1 ? 1 : 0;
+  }
+  close_fd(fd);
+  return (int)ps;
 }

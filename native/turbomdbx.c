@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(_WIN32) || defined(_WIN64)
 #include <direct.h>
@@ -77,14 +78,16 @@ static int tm_pair_out(uint8_t *out, uint32_t cap, const MDBX_val *k, const MDBX
   return (int)need;
 }
 
-/* Called once by the loader: names the patch level and quiets libmdbx's
- * default logger to errors (it prints notices and routine warnings, such as
- * "wipe txn" after a lazy-sync close, on stderr otherwise). */
+/* native/log.c: libmdbx's log goes to a ring that JavaScript drains, never to stderr */
+void tm_log_install(void);
+
+/* Called once by the loader: names the patch level and installs turbomdbx's
+ * logger, before any other call can make libmdbx log. */
 TM_API const char *tm_version(void) {
   static int once;
   if (!once) {
     once = 1;
-    mdbx_setup_debug(MDBX_LOG_ERROR, MDBX_DBG_DONTCHANGE, MDBX_LOGGER_DONTCHANGE);
+    tm_log_install();
   }
   return mdbx_turbomdbx_patchlevel();
 }
@@ -833,52 +836,238 @@ TM_API int tm_env_defrag(MDBX_env *env, double atleast, double time_atleast_s, d
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
+#if defined(_WIN32) || defined(_WIN64)
+#include <windows.h>
+#endif
 
-/* The check context with our log after it: callbacks get &ctx and recover the log. */
+/* The check context with our report after it: callbacks get &ctx and recover the report.
+ *
+ * A check reports damage rather than failing on it: every issue libmdbx finds
+ * (through the `issue` callback) and every error line it prints (a stage that
+ * could not go on: "walk_pages() failed, error …") becomes one line of `out`,
+ * naming the page, table or entry and what is wrong; the first stage that
+ * ended with an error is recorded, so that JavaScript can say where the check
+ * had to stop. The check's cursors validate every page they read
+ * (mdbx_env_chk sets z_pagecheck on them whatever the environment's
+ * MDBX_VALIDATION), so a damaged page is reported as such. */
 typedef struct {
   MDBX_chk_context_t ctx;
   uint8_t *out;
-  uint32_t cap, used;
+  uint32_t cap, used, lines;
+  /* the first stage that ended with an error, and that error */
+  int stop_stage, stop_err;
+  /* the deadline of `timeout` (monotonic ms; 0: none) */
+  double deadline_ms;
+  int timed_out;
+  /* the one line libmdbx prints into at a time */
+  MDBX_chk_line_t line;
+  int line_busy;
+  char line_buf[8];
+  char pending[1024];
+  size_t pending_len;
 } tm_chk_log;
 
-/* Each issue becomes one line "object: issue [#entry] extra\n" in `out` (truncated at cap). */
-static void tm_chk_issue(MDBX_chk_context_t *ctx, const char *object, uint64_t entry_number, const char *issue,
-                         const char *extra_fmt, va_list extra_args) {
-  tm_chk_log *l = (tm_chk_log *)ctx;
-  char line[512];
-  int n = snprintf(line, sizeof(line), "%s: %s", object ? object : "?", issue ? issue : "?");
-  if (n < 0)
+static double tm_now_ms(void) {
+#if defined(_WIN32) || defined(_WIN64)
+  return (double)GetTickCount64();
+#else
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+#endif
+}
+
+static void tm_chk_emit(tm_chk_log *l, const char *line, size_t n) {
+  while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
+    n--;
+  if (n == 0)
     return;
-  if (entry_number && n < (int)sizeof(line))
-    n += snprintf(line + n, sizeof(line) - n, " (entry %llu)", (unsigned long long)entry_number);
-  if (extra_fmt && n < (int)sizeof(line)) {
-    line[n++] = ' ';
-    n += vsnprintf(line + n, sizeof(line) - n, extra_fmt, extra_args);
-  }
-  if (n >= (int)sizeof(line))
-    n = sizeof(line) - 1;
-  line[n++] = '\n';
-  if (l->used + (uint32_t)n <= l->cap) {
-    memcpy(l->out + l->used, line, (size_t)n);
-    l->used += (uint32_t)n;
+  l->lines++;
+  if (l->used + n + 1 <= l->cap) {
+    memcpy(l->out + l->used, line, n);
+    l->out[l->used + n] = '\n';
+    l->used += (uint32_t)n + 1;
   }
 }
 
-/* Integrity check of an open environment (mdbx_env_chk). `res` gets 16 doubles:
- * total problems, meta, tree, gc tree, kv tree, gc, kv problems, tables, processed pages,
- * allocated pages, backed pages, gc pages, reclaimable pages, unused pages, payload bytes,
- * recent txnid. `log` gets one line per issue. Returns the log's length or an error. */
+/* Names the table a table's scope is about: "table \"name\"", "the main table" or "the GC". */
+static int tm_chk_table_name(const MDBX_chk_table_t *t, char *buf, size_t cap) {
+  const MDBX_val *v = &t->name;
+  if (v->iov_base == MDBX_CHK_MAIN)
+    return snprintf(buf, cap, "the main table");
+  if (v->iov_base == MDBX_CHK_GC)
+    return snprintf(buf, cap, "the GC");
+  int n = snprintf(buf, cap, "table \"");
+  const uint8_t *p = v->iov_base;
+  for (size_t i = 0; i < v->iov_len && n > 0 && (size_t)n + 6 < cap; i++)
+    n += (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\') ? snprintf(buf + n, cap - n, "%c", p[i])
+                                                                        : snprintf(buf + n, cap - n, "\\x%02x", p[i]);
+  if (n > 0 && (size_t)n + 2 < cap)
+    n += snprintf(buf + n, cap - n, "\"");
+  return n;
+}
+
+/* What the innermost scope with an object (a table) or else its stage is about. */
+static int tm_chk_scope_name(const MDBX_chk_context_t *ctx, char *buf, size_t cap) {
+  const MDBX_chk_scope_t *s = ctx->scope;
+  if (!s)
+    return snprintf(buf, cap, "the database");
+  for (int d = ctx->scope_nesting; d > 0 && !s->object; d--)
+    s = s - 1;
+  if (s->object && (s->stage == MDBX_chk_maindb || s->stage == MDBX_chk_tables || s->stage == MDBX_chk_gc))
+    return tm_chk_table_name(s->object, buf, cap);
+  switch (ctx->scope->stage) {
+  case MDBX_chk_meta:
+    return snprintf(buf, cap, "the meta pages");
+  case MDBX_chk_tree:
+    return snprintf(buf, cap, "the page trees");
+  case MDBX_chk_gc:
+    return snprintf(buf, cap, "the GC");
+  case MDBX_chk_space:
+    return snprintf(buf, cap, "the page accounting");
+  case MDBX_chk_maindb:
+    return snprintf(buf, cap, "the main table");
+  case MDBX_chk_tables:
+    return snprintf(buf, cap, "the tables");
+  default:
+    return snprintf(buf, cap, "the database");
+  }
+}
+
+/* Each issue becomes one line: "page 123: invalid/corrupted (leaf-page, parent 5)", "table \"t\", entry 7: wrong
+ * order of entries", "the meta pages: backed-pages 9 > dxb-file-pages 8". */
+static void tm_chk_issue(MDBX_chk_context_t *ctx, const char *object, uint64_t entry_number, const char *issue,
+                         const char *extra_fmt, va_list extra_args) {
+  tm_chk_log *l = (tm_chk_log *)ctx;
+  char line[768];
+  int n;
+  const int numbered = entry_number != UINT64_MAX && (entry_number || object);
+  if (object && strcmp(object, "page") == 0 && numbered)
+    n = snprintf(line, sizeof(line), "page %llu: %s", (unsigned long long)entry_number, issue ? issue : "damaged");
+  else {
+    char where[160];
+    tm_chk_scope_name(ctx, where, sizeof(where));
+    if (object && numbered)
+      n = snprintf(line, sizeof(line), "%s, %s %llu: %s", where, object, (unsigned long long)entry_number,
+                   issue ? issue : "damaged");
+    else if (object)
+      n = snprintf(line, sizeof(line), "%s, %s: %s", where, object, issue ? issue : "damaged");
+    else
+      n = snprintf(line, sizeof(line), "%s: %s", where, issue ? issue : "");
+  }
+  if (n < 0)
+    return;
+  if (n >= (int)sizeof(line))
+    n = sizeof(line) - 1;
+  if (extra_fmt && n + 4 < (int)sizeof(line)) {
+    n += snprintf(line + n, sizeof(line) - n, issue ? " (" : "");
+    int m = vsnprintf(line + n, sizeof(line) - n, extra_fmt, extra_args);
+    if (m > 0)
+      n += m;
+    if (n >= (int)sizeof(line) - 1)
+      n = sizeof(line) - 2;
+    while (n > 0 && line[n - 1] == '\n')
+      n--;
+    if (issue)
+      line[n++] = ')';
+  }
+  tm_chk_emit(l, line, (size_t)n);
+}
+
+/* libmdbx prints error lines (a stage that failed) through these; the rest of its report is not wanted. The text
+ * goes straight into `pending` (print_chars, print_format), so libmdbx's own line buffer stays empty. */
+static MDBX_chk_line_t *tm_chk_print_begin(MDBX_chk_context_t *ctx, MDBX_chk_severity_t severity) {
+  tm_chk_log *l = (tm_chk_log *)ctx;
+  if ((severity & MDBX_chk_severity_kind_mask) > (MDBX_chk_error & MDBX_chk_severity_kind_mask) || l->line_busy)
+    return NULL;
+  l->line_busy = 1;
+  memset(&l->line, 0, sizeof(l->line));
+  l->line.severity = (uint8_t)severity;
+  l->line.empty = 1;
+  l->line.begin = l->line.out = l->line.end = l->line_buf;
+  int n = tm_chk_scope_name(ctx, l->pending, sizeof(l->pending) - 2);
+  l->pending_len = n < 0 ? 0 : (size_t)n < sizeof(l->pending) - 2 ? (size_t)n : sizeof(l->pending) - 3;
+  l->pending[l->pending_len++] = ':';
+  l->pending[l->pending_len++] = ' ';
+  return &l->line;
+}
+
+static void tm_chk_print_chars(MDBX_chk_line_t *line, const char *str, size_t len) {
+  tm_chk_log *l = (tm_chk_log *)line->ctx;
+  const size_t room = sizeof(l->pending) - l->pending_len;
+  if (len > room)
+    len = room;
+  memcpy(l->pending + l->pending_len, str, len);
+  l->pending_len += len;
+}
+
+static void tm_chk_print_format(MDBX_chk_line_t *line, const char *fmt, va_list args) {
+  tm_chk_log *l = (tm_chk_log *)line->ctx;
+  const size_t room = sizeof(l->pending) - l->pending_len;
+  if (room < 2)
+    return;
+  const int n = vsnprintf(l->pending + l->pending_len, room, fmt, args);
+  if (n > 0)
+    l->pending_len += (size_t)n < room ? (size_t)n : room - 1;
+}
+
+static void tm_chk_print_flush(MDBX_chk_line_t *line) { (void)line; }
+
+static void tm_chk_print_done(MDBX_chk_line_t *line) {
+  tm_chk_log *l = (tm_chk_log *)line->ctx;
+  tm_chk_emit(l, l->pending, l->pending_len);
+  l->pending_len = 0;
+  l->line_busy = 0;
+}
+
+static int tm_chk_stage_end(MDBX_chk_context_t *ctx, MDBX_chk_stage_t stage, int err) {
+  tm_chk_log *l = (tm_chk_log *)ctx;
+  if (!l->stop_err && err != MDBX_SUCCESS && err != MDBX_RESULT_TRUE && err != MDBX_PROBLEM) {
+    l->stop_stage = (int)stage;
+    l->stop_err = err;
+  }
+  return err;
+}
+
+static bool tm_chk_break(MDBX_chk_context_t *ctx) {
+  tm_chk_log *l = (tm_chk_log *)ctx;
+  if (l->deadline_ms > 0 && tm_now_ms() > l->deadline_ms)
+    l->timed_out = 1;
+  return l->timed_out != 0;
+}
+
+/* Integrity check of an open environment (mdbx_env_chk), which reports damage instead of failing on it.
+ * `res` gets 21 doubles: total problems, meta, tree, gc tree, kv tree, gc, kv problems, tables, processed pages,
+ * allocated pages, backed pages, gc pages, reclaimable pages, unused pages, payload bytes, recent txnid; then
+ * [16] mdbx_env_chk's result, [17] the first stage that ended with an error (MDBX_chk_stage_t, 0: none) and
+ * [18] that error, [19] 1 when the check stopped at `timeout_16dot16` (0: none), [20] issue lines (also those
+ * that did not fit in `cap`). `log` gets one line per issue. Returns the log's length. */
 TM_API int tm_env_chk(MDBX_env *env, uint32_t flags, uint32_t timeout_16dot16, uint8_t *log, uint32_t cap,
                       double *res) {
   MDBX_chk_callbacks_t cb;
   memset(&cb, 0, sizeof(cb));
   cb.issue = tm_chk_issue;
-  tm_chk_log l;
-  memset(&l, 0, sizeof(l));
-  l.out = log;
-  l.cap = cap;
-  int rc = mdbx_env_chk(env, &cb, &l.ctx, (MDBX_chk_flags_t)flags, MDBX_chk_error, timeout_16dot16);
-  const MDBX_chk_context_t ctx = l.ctx;
+  cb.print_begin = tm_chk_print_begin;
+  cb.print_flush = tm_chk_print_flush;
+  cb.print_done = tm_chk_print_done;
+  cb.print_chars = tm_chk_print_chars;
+  cb.print_format = tm_chk_print_format;
+  cb.stage_end = tm_chk_stage_end;
+  cb.check_break = tm_chk_break;
+  tm_chk_log *l = calloc(1, sizeof(tm_chk_log));
+  if (!l)
+    return tm_rc(MDBX_ENOMEM);
+  l->out = log;
+  l->cap = cap;
+  if (timeout_16dot16)
+    l->deadline_ms = tm_now_ms() + timeout_16dot16 / 65.536;
+  /* mdbx_env_chk leaves result.recent_txnid unset: the newest txnid when the check began stands for it */
+  MDBX_envinfo info;
+  memset(&info, 0, sizeof(info));
+  mdbx_env_info_ex(env, NULL, &info, sizeof(info));
+  int rc = mdbx_env_chk(env, &cb, &l->ctx, (MDBX_chk_flags_t)flags, MDBX_chk_error, timeout_16dot16);
+  const MDBX_chk_context_t ctx = l->ctx;
   size_t n = 0;
   res[n++] = (double)ctx.result.total_problems;
   res[n++] = (double)ctx.result.problems_meta;
@@ -895,10 +1084,15 @@ TM_API int tm_env_chk(MDBX_env *env, uint32_t flags, uint32_t timeout_16dot16, u
   res[n++] = (double)ctx.result.reclaimable_pages;
   res[n++] = (double)ctx.result.unused_pages;
   res[n++] = (double)ctx.result.total_payload_bytes;
-  res[n++] = (double)ctx.result.recent_txnid;
-  if (rc != MDBX_SUCCESS && rc != MDBX_RESULT_TRUE)
-    return tm_rc(rc);
-  return (int)l.used;
+  res[n++] = (double)(ctx.result.recent_txnid ? ctx.result.recent_txnid : info.mi_recent_txnid);
+  res[n++] = (double)rc;
+  res[n++] = (double)l->stop_stage;
+  res[n++] = (double)l->stop_err;
+  res[n++] = (double)l->timed_out;
+  res[n++] = (double)l->lines;
+  const int used = (int)l->used;
+  free(l);
+  return used;
 }
 
 /* -------------------------------------------------------------- errors --- */

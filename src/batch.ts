@@ -13,7 +13,7 @@
  * @module
  */
 import type { KeyInput, KeyKind, KeyOf, ValueKind, ValueOf } from "./codec.ts";
-import { describe } from "./codec.ts";
+import { checkLimit, checkU32, describe, U32_MAX } from "./codec.ts";
 import { fn, growOut, scratch } from "./core.ts";
 import type { Table } from "./table.ts";
 import type { Txn } from "./txn.ts";
@@ -111,6 +111,12 @@ export function getManyInto<K extends KeyKind>(
   if (!Number.isInteger(start) || start < 0 || start > n) {
     throw new RangeError(`getManyInto: start ${start} is not an index of the ${n} keys`);
   }
+  if (target.length > U32_MAX) {
+    throw new RangeError(
+      `getManyInto: the target is ${target.length} bytes; the native call addresses at most ${U32_MAX}: ` +
+        "pass a smaller target",
+    );
+  }
   if (positions.length < 2 * n) {
     throw new RangeError(
       `getManyInto: positions holds ${positions.length} numbers; ${n} keys need ${2 * n} (offset and length each)`,
@@ -207,8 +213,10 @@ export function* follow<IK extends KeyKind, OK extends KeyKind, V extends ValueK
         `index key), got at ${describe(at)} and length ${describe(len)}`,
     );
   }
-  let limit = o.limit ?? Infinity;
-  if (!(limit >= 0)) throw new RangeError(`follow: limit must be a non-negative number, got ${describe(o.limit)}`);
+  // u32s of the native call: Deno and Bun must say the same about a larger one
+  checkU32(at, "follow: options.at", " (a byte offset in the index key)");
+  checkU32(len, "follow: options.length", " (bytes of the object key)");
+  let limit = checkLimit(o.limit ?? Infinity, "follow: options.limit");
   if (ti.keys !== "binary" && ti.keys !== "string") {
     throw new TypeError(`follow: ${ti} needs binary or string keys to be scanned by prefix (it has ${ti.keys} keys)`);
   }

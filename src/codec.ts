@@ -223,6 +223,31 @@ export function describe(v: unknown): string {
   return `${/^[AEIO]/.test(name) ? "an" : "a"} ${name}`;
 }
 
+/** The largest value of a C uint32_t. */
+export const U32_MAX = 0xffffffff;
+
+/**
+ * A number from user input that goes to the library as a C uint32_t, checked
+ * before the call: Deno's FFI refuses anything else with a bare "Invalid FFI
+ * u32 type" TypeError, and Bun's wraps it around, so both must get this
+ * RangeError naming the parameter (`what`) instead.
+ */
+export function checkU32(v: unknown, what: string, unit = ""): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > U32_MAX) {
+    throw new RangeError(`${what} must be an integer from 0 to ${U32_MAX}${unit}; got ${describe(v)}`);
+  }
+  return v;
+}
+
+/** A count limit from user input: a whole number from 0, or Infinity (no limit). */
+export function checkLimit(v: unknown, what: string): number {
+  if (v === Infinity) return v;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
+    throw new RangeError(`${what} must be a whole number from 0 (or Infinity: no limit); got ${describe(v)}`);
+  }
+  return v;
+}
+
 /** libmdbx's default key order (cmp_lexical): memcmp over the shorter length, then the length. */
 export function lexicalCompare(a: Uint8Array, b: Uint8Array): number {
   const n = a.length < b.length ? a.length : b.length;

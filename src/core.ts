@@ -10,6 +10,7 @@
  */
 import { type Backend, loadBackend, native, type NativeFunctions } from "./ffi/mod.ts";
 import { errorAdvice, ErrorCode, MdbxError } from "./errors.ts";
+import { detailOf, flushLog, initLog } from "./log.ts";
 
 /** The loaded library's functions; set by `load()`, which every Env open calls first. */
 export let fn: NativeFunctions;
@@ -20,6 +21,7 @@ export let backend: Backend;
 export function load(libraryPath?: string): Backend {
   backend = loadBackend(libraryPath);
   fn = backend.fn;
+  initLog();
   return backend;
 }
 
@@ -28,13 +30,38 @@ export function codeOf(r: number): number {
   return r <= -30000 ? r : -r;
 }
 
-/** Throws MdbxError for a negative wrapper return; `what` says what was being done. */
+/** Codes for which libmdbx's own last message says what the error's text cannot (which page, which check). */
+const EXPLAINED_BY_LOG = new Set<number>([
+  ErrorCode.CORRUPTED,
+  ErrorCode.PAGE_NOTFOUND,
+  ErrorCode.PROBLEM,
+  ErrorCode.INVALID,
+  ErrorCode.VERSION_MISMATCH,
+  ErrorCode.PANIC,
+  ErrorCode.WANNA_RECOVERY,
+  ErrorCode.INCOMPATIBLE,
+  ErrorCode.EIO,
+]);
+
+/**
+ * Throws MdbxError for a negative wrapper return; `what` says what was being
+ * done. libmdbx's messages logged since the last delivery are delivered now;
+ * the last error or warning among them becomes the error's `detail` (and part
+ * of its message where it names what the code cannot: a damaged page, a
+ * failed check).
+ */
 export function fail(r: number, what: string): never {
   const code = codeOf(r);
   const b = native();
+  const detail = detailOf(flushLog());
   const native_msg = b.cstring(b.fn.tm_strerror(code)).replace(/^MDBX_[A-Z_]+: /, "");
   const advice = errorAdvice(code);
-  throw new MdbxError(code, `${what}: ${native_msg}${advice && advice !== native_msg ? ` (${advice})` : ""}`);
+  const said = detail !== undefined && EXPLAINED_BY_LOG.has(code) ? `; libmdbx reported: ${detail}` : "";
+  throw new MdbxError(
+    code,
+    `${what}: ${native_msg}${said}${advice && advice !== native_msg ? ` (${advice})` : ""}`,
+    detail,
+  );
 }
 
 /** Checks a wrapper's return: negative is an error. */

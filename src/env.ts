@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { describe, type KeyKind, kindSize, type ValueKind } from "./codec.ts";
+import { checkU32, describe, type KeyKind, kindSize, type ValueKind } from "./codec.ts";
 import {
   CopyFlags,
   DbFlags,
@@ -41,7 +41,17 @@ import {
   type World,
   WriteTxn,
 } from "./txn.ts";
+import { type CheckOptions, type CheckResult, runCheck, timeout16dot16, unopenableResult } from "./check.ts";
 import { progressOf, type RebuildOptions, RebuildPhase, type RebuildResult, resultOf } from "./rebuild.ts";
+import {
+  flushLog,
+  type Logger,
+  type LogLevel,
+  type LogRegistration,
+  pollLog,
+  registerLogger,
+  unregisterLogger,
+} from "./log.ts";
 
 /** A size in bytes: a number, or a string such as "64GiB", "512MiB", "4KiB", "1GB". */
 export type Size = number | string;
@@ -127,6 +137,23 @@ export interface OpenOptions {
   recovery?: boolean;
   /** Other libmdbx options (mdbx_env_set_option) set before the database opens. */
   options?: Partial<Record<OptionName, number>>;
+  /**
+   * Receives libmdbx's log messages (a lock held by another process, a
+   * damaged meta page, a full map, …) from this open on until `close()`.
+   * libmdbx never writes to stderr: without a logger its messages are
+   * dropped. libmdbx's log is process-wide, so every registered logger gets
+   * every environment's messages. They are delivered on the JavaScript
+   * thread: after a failure (whose `MdbxError.detail` is the last of them),
+   * at the end of `open()`, of each top-level transaction, of `check()` and
+   * of `close()`. See docs/api.md, "libmdbx's log".
+   */
+  logger?: Logger;
+  /**
+   * The least severe messages the logger receives (default "warning"). A
+   * release build of libmdbx (this one) logs nothing above "notice", so
+   * "verbose" and "debug" give what "notice" gives.
+   */
+  logLevel?: LogLevel;
 }
 
 const UNITS: Record<string, number> = {
@@ -252,46 +279,6 @@ export interface GcInfo {
   maxRetainedPages: number;
 }
 
-/** The outcome of `env.check()` (mdbx_env_chk). */
-export interface CheckResult {
-  /** True when no problem was found. */
-  ok: boolean;
-  /** All problems found. */
-  problems: number;
-  /** Problems in the meta pages. */
-  metaProblems: number;
-  /** Problems in the structure of the page trees (all of them). */
-  treeProblems: number;
-  /** Problems in the structure of the GC's tree. */
-  gcTreeProblems: number;
-  /** Problems in the structure of the tables' trees. */
-  kvTreeProblems: number;
-  /** Problems in the GC's content (free-page lists). */
-  gcProblems: number;
-  /** Problems in the tables' content (keys, values, order). */
-  kvProblems: number;
-  /** Tables checked (including the main table and the GC). */
-  tables: number;
-  /** Pages the check visited. */
-  processedPages: number;
-  /** Pages allocated (up to the last used page). */
-  allocatedPages: number;
-  /** Pages the data file has. */
-  backedPages: number;
-  /** Pages in the GC. */
-  gcPages: number;
-  /** Pages of the GC that can be reused now. */
-  reclaimablePages: number;
-  /** Allocated pages that no tree uses (in a sound database, as many as the GC holds). */
-  unusedPages: number;
-  /** Bytes of keys and values stored. */
-  payloadBytes: number;
-  /** The txnid of the checked snapshot. */
-  txnId: number;
-  /** One line per issue: "object: issue ...". */
-  issues: string[];
-}
-
 /** The outcome of `env.defrag()`. */
 export interface DefragResult {
   /** True when defragmentation reached its goal (false: stopped by limits, readers or obstacles). */
@@ -342,12 +329,15 @@ interface EnvCell {
   key?: string;
   /** Files replaced by a live rebuild, still open for transactions begun before. */
   old: Handle[];
+  /** The `logger` option's registration, until close. */
+  log?: LogRegistration | null;
 }
 
 const finalizer = new FinalizationRegistry<EnvCell>((cell) => {
   for (const h of cell.old) fn.tm_env_close(h, 0);
   if (cell.h !== null) fn.tm_env_close(cell.h, 0);
   if (cell.key !== undefined) open_paths.delete(cell.key);
+  unregisterLogger(cell.log);
 });
 
 /** An open database. Close it with `close()` or `using`. */
@@ -646,14 +636,14 @@ export class Env implements Disposable {
     };
   }
 
-  /** Largest key in bytes for a table of these flags (default: a plain table). */
+  /** Largest key in bytes for a table of these flags (`DbFlags`; default: a plain table). */
   maxKeySize(tableFlags = 0): number {
-    return fn.tm_env_maxkeysize(this.#h(), tableFlags);
+    return fn.tm_env_maxkeysize(this.#h(), checkU32(tableFlags, "maxKeySize(tableFlags): tableFlags", " (DbFlags)"));
   }
 
-  /** Largest value in bytes for a table of these flags (default: a plain table). */
+  /** Largest value in bytes for a table of these flags (`DbFlags`; default: a plain table). */
   maxValueSize(tableFlags = 0): number {
-    return fn.tm_env_maxvalsize(this.#h(), tableFlags);
+    return fn.tm_env_maxvalsize(this.#h(), checkU32(tableFlags, "maxValueSize(tableFlags): tableFlags", " (DbFlags)"));
   }
 
   /** The environment flags in effect (MDBX_env_flags_t). */
@@ -760,47 +750,18 @@ export class Env implements Disposable {
 
   /**
    * Checks the integrity of the database (libmdbx's mdbx_env_chk, the engine of
-   * `mdbx_chk`): page trees, GC, key order and space accounting, on a read
-   * snapshot. `ignoreOrder` is for tables with custom comparators; `skipKeys`
-   * skips the key/value pass (faster).
+   * `mdbx_chk`): page trees, GC, key order and space accounting on a read
+   * snapshot, and the file's three meta pages. Damage is reported, not thrown:
+   * `ok` false, one line per problem in `issues`, and `stopped` when the check
+   * could not go on (a damaged page under which nothing can be walked). It
+   * throws only when no check can be made (a closed environment, no reader
+   * slot). `ignoreOrder` is for tables with custom comparators; `skipKeys`
+   * skips the key/value pass (faster). To check a database that is not open,
+   * or one that may be too damaged to open, use `checkDatabase(path)`.
    */
-  check(options: { ignoreOrder?: boolean; skipKeys?: boolean; timeoutSeconds?: number } = {}): CheckResult {
+  check(options: CheckOptions = {}): CheckResult {
     const h = this.#h();
-    const f = (options.skipKeys ? 4 : 0) | (options.ignoreOrder ? 8 : 0);
-    const log = new Uint8Array(64 * 1024);
-    const res = new Float64Array(16);
-    const n = check(
-      fn.tm_env_chk(
-        h,
-        f,
-        Math.round((options.timeoutSeconds ?? 0) * 65536),
-        log,
-        log.length,
-        new Uint8Array(res.buffer),
-      ),
-      `checking ${this.path}`,
-    );
-    const issues = new TextDecoder().decode(log.subarray(0, n)).split("\n").filter((l) => l !== "");
-    return {
-      ok: res[0] === 0 && issues.length === 0,
-      problems: res[0],
-      metaProblems: res[1],
-      treeProblems: res[2],
-      gcTreeProblems: res[3],
-      kvTreeProblems: res[4],
-      gcProblems: res[5],
-      kvProblems: res[6],
-      tables: res[7],
-      processedPages: res[8],
-      allocatedPages: res[9],
-      backedPages: res[10],
-      gcPages: res[11],
-      reclaimablePages: res[12],
-      unusedPages: res[13],
-      payloadBytes: res[14],
-      txnId: res[15],
-      issues,
-    };
+    return runCheck(h, this.path, !!this.#options.noSubdir, options);
   }
 
   /**
@@ -843,7 +804,7 @@ export class Env implements Disposable {
   /** Pre-faults the map into memory (mdbx_env_warmup); `force` reads every page. */
   warmup(options: { force?: boolean; lock?: boolean; timeoutSeconds?: number } = {}): void {
     const f = (options.force ? 1 : 0) | (options.lock ? 4 : 0);
-    const t = Math.round((options.timeoutSeconds ?? 0) * 65536);
+    const t = timeout16dot16(options.timeoutSeconds, "the timeoutSeconds option of warmup()");
     check(fn.tm_env_warmup(this.#h(), null, f, t), "warmup");
   }
 
@@ -897,7 +858,20 @@ export class Env implements Disposable {
     const r = fn.tm_env_close(h, 0);
     this.#hsr?.close();
     this.#hsr = null;
-    check(r, `closing ${this.path}`);
+    const reg = this.#cell.log;
+    this.#cell.log = null;
+    try {
+      check(r, `closing ${this.path}`);
+    } finally {
+      // after a last delivery of what the close logged, to this logger and every other
+      if (reg) unregisterLogger(reg);
+      else pollLog();
+    }
+  }
+
+  /** @internal The `logger` option's registration, released at close. */
+  _setLog(r: LogRegistration | null): void {
+    this.#cell.log = r;
   }
 
   // ------------------------------------------------------------ live rebuild
@@ -1172,13 +1146,84 @@ export function open(path: string, options: OpenOptions = {}): Env {
       `${path} is already open in this process; libmdbx allows one Env per file per process, so share that Env`,
     );
   }
-  const h = openHandle(path, options);
-  // the real limit (options.options may have set it too): sizes the per-transaction dirty-table marks
-  const maxTables = fn.tm_env_get_option(h, Option.maxTables, scratch.i32Bytes);
-  const env = new Env(path, h, !!options.readOnly, scratch.i32[0] === 0 ? maxTables : 32768, options);
-  env._setKey(key);
-  open_paths.add(key);
-  return env;
+  openMode(options.mode); // checked before anything is opened (a u32 of the native call)
+  // registered first: what libmdbx logs while opening (a lock held elsewhere, a damaged meta) reaches it
+  const reg = registerLogger(options.logger, options.logLevel);
+  let env: Env | undefined;
+  try {
+    const h = openHandle(path, options);
+    // the real limit (options.options may have set it too): sizes the per-transaction dirty-table marks
+    const maxTables = fn.tm_env_get_option(h, Option.maxTables, scratch.i32Bytes);
+    env = new Env(path, h, !!options.readOnly, scratch.i32[0] === 0 ? maxTables : 32768, options);
+    env._setKey(key);
+    env._setLog(reg);
+    open_paths.add(key);
+    return env;
+  } finally {
+    flushLog();
+    if (env === undefined) unregisterLogger(reg);
+  }
+}
+
+/** Options of `checkDatabase()`. */
+export interface CheckDatabaseOptions extends CheckOptions {
+  /** `path` names the data file itself, not a directory. */
+  noSubdir?: boolean;
+  /** Path of the turbomdbx shared library (as for `open()`). */
+  libraryPath?: string;
+  /** Receives libmdbx's log messages while the database is opened and checked (as for `open()`). */
+  logger?: Logger;
+  /** The least severe messages the logger receives (default "warning"). */
+  logLevel?: LogLevel;
+}
+
+/** open() errors that say the file is damaged: a check reports them instead of throwing. */
+const DAMAGED = new Set<number>([
+  ErrorCode.CORRUPTED,
+  ErrorCode.INVALID,
+  ErrorCode.PAGE_NOTFOUND,
+  ErrorCode.PROBLEM,
+  ErrorCode.VERSION_MISMATCH,
+  ErrorCode.INCOMPATIBLE,
+  ErrorCode.EIO,
+]);
+
+/**
+ * Checks the database at `path` without trusting it: opens it read-only with
+ * `validation: true` (every page libmdbx reads is validated, so damage is an
+ * error, never a crash), runs `env.check()` and closes it. A file too damaged
+ * to open (cut short, no valid meta page) is reported as an issue with
+ * `stopped`, not thrown. Throws for what is not damage: a missing path, a
+ * database open in this process (check it with `env.check()`), bad options.
+ * The CLI's `turbomdbx chk <db>` prints the same report.
+ */
+export function checkDatabase(path: string, options: CheckDatabaseOptions = {}): CheckResult {
+  if (typeof path !== "string" || path === "") throw new TypeError("checkDatabase() needs a path string");
+  timeout16dot16(options.timeoutSeconds, "the timeoutSeconds option of checkDatabase()");
+  let env: Env;
+  try {
+    env = open(path, {
+      readOnly: true,
+      create: false,
+      validation: true,
+      noSubdir: options.noSubdir,
+      libraryPath: options.libraryPath,
+      logger: options.logger,
+      logLevel: options.logLevel,
+    });
+  } catch (e) {
+    if (e instanceof MdbxError && DAMAGED.has(e.code)) return unopenableResult(e.message);
+    throw e;
+  }
+  try {
+    return env.check({
+      ignoreOrder: options.ignoreOrder,
+      skipKeys: options.skipKeys,
+      timeoutSeconds: options.timeoutSeconds,
+    });
+  } finally {
+    env.close();
+  }
 }
 
 /**
@@ -1273,6 +1318,17 @@ function checkDataFile(path: string, options: OpenOptions): void {
   }
 }
 
+/** The `mode` option of open(): permission bits (a u32 of the native call), checked before anything is opened. */
+function openMode(mode: unknown): number {
+  if (mode === undefined) return 0o644;
+  if (typeof mode !== "number" || !Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+    throw new RangeError(
+      `the mode option of open() must be permission bits from 0 to 0o777 (e.g. 0o644); got ${describe(mode)}`,
+    );
+  }
+  return mode;
+}
+
 function openOnce(path: string, options: OpenOptions): Handle {
   checkDataFile(path, options);
   let flags = syncFlags(options.sync ?? "durable");
@@ -1318,7 +1374,7 @@ function openOnce(path: string, options: OpenOptions): Handle {
         "setting the geometry",
       );
     }
-    const mode = options.create === false ? 0 : options.mode ?? 0o644;
+    const mode = options.create === false ? 0 : openMode(options.mode);
     const r = fn.tm_env_open(h, cString(path), flags >>> 0, mode);
     if (r === -ErrorCode.ENOENT && options.create === false) {
       throw new MdbxError(ErrorCode.ENOENT, `${path} does not exist (and create: false was given)`);

@@ -65,7 +65,8 @@ const NAMES = new Map<number, string>(Object.entries(ErrorCode).map(([k, v]) => 
 const ADVICE: Partial<Record<keyof typeof ErrorCode, string>> = {
   KEYEXIST: "the key (or key/value pair) already exists; drop the noOverwrite/noDupData flag to overwrite it",
   NOTFOUND: "no such key or key/value pair",
-  CORRUPTED: "the database file is damaged; check it with env.check() or mdbx_chk, and restore from a backup",
+  CORRUPTED: "the database file is damaged: list the damage with checkDatabase(path) (or `turbomdbx chk <db>`), " +
+    "copy out what still reads, and restore the database from a backup",
   PANIC: "libmdbx hit a fatal error and the environment can no longer be used; close it and open it again",
   VERSION_MISMATCH: "the file was written by an incompatible libmdbx version",
   INVALID: "the file is not an MDBX database (or its header is damaged)",
@@ -74,8 +75,12 @@ const ADVICE: Partial<Record<keyof typeof ErrorCode, string>> = {
   DBS_FULL: "too many named tables are open; open the environment with a larger maxTables",
   READERS_FULL: "the reader table is full; end unused read transactions or open with a larger maxReaders",
   TXN_FULL: "the write transaction has too many dirty pages; commit in smaller batches",
-  CURSOR_FULL: "the cursor stack is too deep (internal limit); the database may be corrupted",
-  PAGE_FULL: "a page has no room (internal error); the database may be corrupted",
+  PAGE_NOTFOUND: "a page the database refers to is missing or of the wrong kind: the file is damaged; list the " +
+    "damage with checkDatabase(path) (or `turbomdbx chk <db>`) and restore the database from a backup",
+  CURSOR_FULL: "the cursor stack is too deep (internal limit); the database may be damaged: check it with " +
+    "checkDatabase(path) (or `turbomdbx chk <db>`)",
+  PAGE_FULL: "a page has no room (internal error); the database may be damaged: check it with checkDatabase(path) " +
+    "(or `turbomdbx chk <db>`)",
   UNABLE_EXTEND_MAPSIZE: "the map could not be extended; another process may hold the old size, or memory is short",
   INCOMPATIBLE: "the operation does not fit the table's flags (for example a dupsort operation on a plain table), " +
     "or the table was opened with flags that differ from how it was created",
@@ -84,7 +89,8 @@ const ADVICE: Partial<Record<keyof typeof ErrorCode, string>> = {
   BAD_VALSIZE: "the key or value has a size the table does not accept (too long, or not 4/8 bytes for integer keys)",
   BAD_DBI: "the table handle is not valid in this transaction (it was dropped, opened by an aborted transaction, " +
     "or created after this transaction began)",
-  PROBLEM: "an unexpected internal problem; check the database with env.check()",
+  PROBLEM: "libmdbx met an inconsistency, most often a damaged database file: list the damage with " +
+    "checkDatabase(path) (or `turbomdbx chk <db>`) and restore the database from a backup if it reports any",
   BUSY: "the database is in use in a way that forbids this (for example opened exclusively, or already open in " +
     "this process: open each file once per process and share the Env)",
   EMULTIVAL: "the key has several values; name the value to change, or use a cursor",
@@ -118,19 +124,27 @@ export class MdbxError extends Error {
   readonly code: number;
   /** The code's name, e.g. `MDBX_NOTFOUND`. */
   readonly codeName: string;
+  /**
+   * The last message libmdbx logged about this failure, as "function: message"
+   * (for example `badpage: corrupted leaf-page #7, …` or `gc_alloc_ex: unable
+   * alloc 1 …`), if it logged one; undefined otherwise.
+   */
+  readonly detail?: string;
 
   /**
    * An error with a native code; its message is prefixed with the code's name.
    *
    * @param code the native code: negative for libmdbx's own, positive for an errno value
    * @param message what happened and what to do about it
+   * @param detail libmdbx's own message about it, if any (becomes `detail`)
    */
-  constructor(code: number, message: string) {
+  constructor(code: number, message: string, detail?: string) {
     const codeName = errorName(code);
     super(`${codeName}: ${message}`);
     this.name = "MdbxError";
     this.code = code;
     this.codeName = codeName;
+    if (detail !== undefined) this.detail = detail;
   }
 }
 

@@ -12,6 +12,8 @@
  * @module
  */
 import {
+  checkLimit,
+  checkU32,
   describe,
   type Interval,
   type KeyInput,
@@ -19,6 +21,7 @@ import {
   type KeyOf,
   prefixEnd,
   prefixInterval,
+  U32_MAX,
   type ValueInput,
   type ValueKind,
   type ValueOf,
@@ -27,6 +30,7 @@ import { CopyFlags, DbFlags, PutFlags, Scan } from "./constants.ts";
 import { backend, check, decoder, detachAll, fail, fn, growOut, misuse, NOTFOUND, scratch } from "./core.ts";
 import { ErrorCode, MdbxError } from "./errors.ts";
 import type { Handle } from "./ffi/mod.ts";
+import { pollLog } from "./log.ts";
 import { prefixBytes, Table } from "./table.ts";
 import { Cursor, type CursorCell, type Entry } from "./cursor.ts";
 import type { CacheState } from "./cache.ts";
@@ -276,6 +280,8 @@ function finish(c: TxnCell, how: "commit" | "abort" | "reset", why: string): num
     if (how === "commit" && r >= 0 && c.parent) (c.parent.onDiscard ??= []).push(...c.onDiscard);
     else if (how === "abort" || r < 0) { for (const f of c.onDiscard) f(); }
   }
+  // what libmdbx logged during the transaction, to the loggers (a failure's caller drains it for the error's detail)
+  if (c.parent === null && r >= 0) pollLog();
   return r;
 }
 
@@ -510,10 +516,22 @@ export abstract class Txn {
     if (!(target instanceof Uint8Array)) throw new TypeError(`getInto: target must be a Uint8Array`);
     const room = target.length - offset;
     if (!Number.isInteger(offset) || offset < 0 || room < 0) {
-      throw new RangeError(`getInto: offset ${offset} is not within the target's ${target.length} bytes`);
+      throw new RangeError(`getInto: offset ${describe(offset)} is not within the target's ${target.length} bytes`);
     }
+    // both are u32s of the native call; no value is that long, so a larger room is as good as the largest
+    checkU32(offset, "getInto: offset", " (bytes)");
     const kb = t.k.encode(key, "key");
-    const n = fn.tm_cache_get_at(this._cacheOf(t), h, t.dbi, this._c.snap, kb, t.k.len, target, offset, room);
+    const n = fn.tm_cache_get_at(
+      this._cacheOf(t),
+      h,
+      t.dbi,
+      this._c.snap,
+      kb,
+      t.k.len,
+      target,
+      offset,
+      Math.min(room, U32_MAX),
+    );
     if (n < 0) {
       if (n === NOTFOUND) return -1;
       this._fail(n, "get", t);
@@ -937,11 +955,9 @@ function* scan<K extends KeyKind, V extends ValueKind>(
   const rev = !!o.reverse;
   if (rev) flags |= Scan.REVERSE;
   if (o.uniqueKeys && !(flags & Scan.DUPS_OF_KEY)) flags |= Scan.NODUP;
-  let limit = o.limit ?? Infinity;
-  const offset = o.offset ?? 0;
-  if (!(limit >= 0) || !(offset >= 0) || !Number.isInteger(offset)) {
-    throw new RangeError(`limit and offset must be non-negative integers (got ${o.limit}, ${o.offset})`);
-  }
+  let limit = checkLimit(o.limit ?? Infinity, `the limit option of a range read of ${t}`);
+  // a u32 of the native scan: range-checked here, so Deno and Bun say the same
+  const offset = checkU32(o.offset ?? 0, `the offset option of a range read of ${t}`, " (entries to skip)");
   // start / end keys, copied: the iterator outlives the encoders' scratch
   let start: Uint8Array | null = null, end: Uint8Array | null = null;
   const lower = o.gte ?? o.gt, upper = o.lte ?? o.lt;

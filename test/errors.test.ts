@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { deleteDatabase, ErrorCode, errorName, MdbxError, open } from "../mod.ts";
 import { tempEnv, throwsMdbx } from "./helpers.ts";
+import { errorAdvice } from "../src/errors.ts";
 
 test("ErrorCode holds libmdbx's negative codes and positive errno values", () => {
   assert.equal(ErrorCode.SUCCESS, 0);
@@ -159,4 +160,84 @@ test("deleteDatabase of a database this process has open says to close its Env, 
   }
   t.env.close();
   assert.equal(deleteDatabase(t.path), true);
+});
+
+test("the advice of MDBX_CORRUPTED, MDBX_PROBLEM and MDBX_PAGE_NOTFOUND points to checkDatabase, chk and a backup", () => {
+  for (const code of [ErrorCode.CORRUPTED, ErrorCode.PROBLEM, ErrorCode.PAGE_NOTFOUND]) {
+    const advice = errorAdvice(code) ?? "";
+    assert.match(advice, /checkDatabase\(path\)/, errorName(code));
+    assert.match(advice, /turbomdbx chk <db>/, errorName(code));
+    assert.match(advice, /restore the database from a backup/, errorName(code));
+    assert.doesNotMatch(advice, /env\.check\(\)/, errorName(code));
+  }
+});
+
+test("numbers that go to the library as u32 are range-checked first: a RangeError naming the parameter", () => {
+  using te = tempEnv();
+  const { env } = te;
+  const t = env.table("t", { keys: "string", values: "string" });
+  const idx = env.table("idx");
+  env.write((txn) => txn.put(t, "a", "1"));
+  // each was "TypeError: Invalid FFI u32 type" in Deno and a wrapped-around number (or EINVAL) in Bun
+  const cases: [string, () => unknown, RegExp][] = [
+    [
+      "range offset",
+      () => env.read((txn) => [...txn.range(t, { offset: 2 ** 32 })]),
+      /offset option of a range read of table "t" must be an integer from 0 to 4294967295/,
+    ],
+    [
+      "range limit",
+      () => env.read((txn) => [...txn.keys(t, { limit: 2.5 })]),
+      /limit option of a range read of table "t" must be a whole number/,
+    ],
+    ["count offset", () => env.read((txn) => txn.count(t, { offset: -1 })), /offset option of a range read/],
+    [
+      "follow at",
+      () => env.read((txn) => [...txn.follow(idx, "", t, { at: 2 ** 32, length: 1 })]),
+      /follow: options\.at must be an integer from 0 to 4294967295/,
+    ],
+    [
+      "follow length",
+      () => env.read((txn) => [...txn.follow(idx, "", t, { at: 0, length: 2 ** 33 })]),
+      /follow: options\.length must be an integer/,
+    ],
+    [
+      "follow limit",
+      () => env.read((txn) => [...txn.follow(idx, "", t, { at: 0, length: 1, limit: 0.5 })]),
+      /follow: options\.limit must be a whole number/,
+    ],
+    [
+      "getInto offset",
+      () => env.read((txn) => txn.getInto(t, "a", new Uint8Array(8), 2 ** 32)),
+      /getInto: offset the number 4294967296 is not within/,
+    ],
+    [
+      "maxKeySize flags",
+      () => env.maxKeySize(2 ** 32),
+      /maxKeySize\(tableFlags\): tableFlags must be an integer from 0 to 4294967295/,
+    ],
+    ["maxValueSize flags", () => env.maxValueSize(-1), /maxValueSize\(tableFlags\): tableFlags must be an integer/],
+    [
+      "warmup timeout",
+      () => env.warmup({ timeoutSeconds: 2 ** 20 }),
+      /timeoutSeconds option of warmup\(\) must be a number of seconds from 0 to 65535/,
+    ],
+    [
+      "check timeout",
+      () => env.check({ timeoutSeconds: -1 }),
+      /timeoutSeconds option of check\(\) must be a number of seconds/,
+    ],
+    [
+      "open mode",
+      () => open(path.join(te.dir, "other"), { mode: 2 ** 32 }),
+      /the mode option of open\(\) must be permission bits from 0 to 0o777/,
+    ],
+    ["open mode", () => open(path.join(te.dir, "other"), { mode: 0o1777 }), /the mode option of open\(\)/],
+  ];
+  for (const [what, f, message] of cases) {
+    assert.throws(f, (e: unknown) => e instanceof RangeError && message.test(e.message), what);
+  }
+  // in range they work as before
+  assert.equal(env.read((txn) => [...txn.range(t, { offset: 4294967295 })]).length, 0);
+  assert.ok(env.maxKeySize(0) > 0);
 });

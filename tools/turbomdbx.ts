@@ -11,6 +11,7 @@
  *   copy <db> <dest> [--no-compact]    a consistent copy (compacted by default)
  *   readers <db>                       the reader lock table
  *   rebuild <db>                       live rebuild: compact, restore key order (docs/rebuild.md)
+ *   chk <db> [--skip-keys] [--ignore-order]   integrity check (read-only, validated): exit 1 on damage
  *
  * `<db>` is a database folder, or the data file itself. `<table>` is a table
  * name; `-` is the main (unnamed) table. Keys of integer-key tables are given
@@ -19,7 +20,7 @@
  * when they hold control characters, and as `0x…` hex otherwise (always hex
  * with `--hex`).
  *
- * Exit codes: 0 success, 1 key not found, 2 usage or database error.
+ * Exit codes: 0 success, 1 key not found (`get`) or damage found (`chk`), 2 usage or database error.
  *
  * Compiled binaries: `bun tools/build.ts` builds `zig-out/bin/turbomdbx-cli`
  * with the shared library embedded (see tools/cli-bun.ts); for Deno,
@@ -32,7 +33,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import process from "node:process";
-import { DbFlags, type Env, libraryCandidates, loadLibrary, open, type Table } from "../mod.ts";
+import { checkDatabase, DbFlags, type Env, libraryCandidates, loadLibrary, open, type Table } from "../mod.ts";
 
 const USAGE = `usage: turbomdbx <command> [arguments]
 
@@ -44,6 +45,9 @@ const USAGE = `usage: turbomdbx <command> [arguments]
   readers <db>                           the reader lock table
   rebuild <db>                           rebuild the database live: compacted, leaves in key
                                          order, while other processes keep reading and writing
+  chk <db> [--skip-keys] [--ignore-order]
+                                         check the database's integrity without trusting it: every
+                                         issue found is printed; exit code 1 if it is damaged
 
 <db> is a database folder or data file; <table> "-" is the main table.
 Integer-key tables take and print decimal keys. With --hex, keys are given and
@@ -103,6 +107,9 @@ export function run(argv: string[], options: CliOptions = {}): number | Promise<
       case "readers":
         need(1, "<db>");
         return withEnv(rest[0], (env) => readers(env, out));
+      case "chk":
+        need(1, "<db>");
+        return chk(rest[0], { skipKeys: flags.has("skip-keys"), ignoreOrder: flags.has("ignore-order") }, out);
       case "rebuild":
         need(1, "<db>");
         return rebuild(rest[0], out, err).catch((e) => {
@@ -132,8 +139,9 @@ function parseArgs(argv: string[]): { positional: string[]; flags: Map<string, s
     else if (a.startsWith("--")) {
       const [name, value] = a.slice(2).split("=", 2);
       if (name === "limit" && value === undefined) flags.set(name, argv[++i] ?? "");
-      else if (["help", "hex", "no-compact", "limit"].includes(name)) flags.set(name, value ?? "");
-      else throw new UsageError(`unknown option ${a}`);
+      else if (["help", "hex", "no-compact", "limit", "skip-keys", "ignore-order"].includes(name)) {
+        flags.set(name, value ?? "");
+      } else throw new UsageError(`unknown option ${a}`);
     } else positional.push(a);
   }
   return { positional, flags };
@@ -172,6 +180,30 @@ export function prepareLibrary(libraryPath?: string): string {
       } catch { /* left for the OS temp cleaner */ }
     }
   }
+}
+
+/**
+ * `chk <db>`: checkDatabase() (read-only, every page validated, damage reported
+ * rather than thrown). Prints "ok …" and returns 0, or every issue and a
+ * summary and returns 1.
+ */
+function chk(dbPath: string, options: { skipKeys: boolean; ignoreOrder: boolean }, out: (s: string) => void): number {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dbPath);
+  } catch {
+    throw new Error(`${dbPath} does not exist`);
+  }
+  const r = checkDatabase(dbPath, { ...options, noSubdir: st.isFile() });
+  const what = `${int(r.processedPages)} pages, ${int(r.tables)} tables, txnid ${r.txnId}`;
+  if (r.ok) {
+    out(`ok: ${dbPath} (${what})`);
+    return 0;
+  }
+  for (const issue of r.issues) out(issue);
+  if (r.stopped !== undefined) out(`stopped: ${r.stopped}`);
+  out(`damaged: ${dbPath}: ${int(r.problems)} problem${r.problems === 1 ? "" : "s"} (${what})`);
+  return 1;
 }
 
 /** `rebuild <db>`: a live rebuild with a progress bar (on a terminal) or progress lines (otherwise). */

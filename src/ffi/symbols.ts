@@ -124,6 +124,8 @@ export const symbols = {
   // native/rebuild.c — live rebuild and the switch every process follows
   // int tm_dxb_inspect(const char *path, int32_t nosubdir, double *out) (native/integrity.c)
   tm_dxb_inspect: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
+  // int tm_dxb_metas(const char *path, int32_t nosubdir, double out[9]) (native/integrity.c)
+  tm_dxb_metas: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
   // int tm_dxb_extend(const char *path, int32_t nosubdir, double bytes)
   tm_dxb_extend: { parameters: ["buffer", "i32", "f64"], result: "i32" },
   // int tm_switch_prepare(const char *path, uint32_t nosubdir, uint32_t timeout_ms)
@@ -148,6 +150,13 @@ export const symbols = {
   tm_env_close_retired: { parameters: ["pointer"], result: "i32" },
   // int tm_leaf_order(MDBX_txn *txn, uint32_t dbi, double out[2])
   tm_leaf_order: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
+  // native/log.c — libmdbx's log, kept in a ring instead of printed
+  // int tm_log_level(int32_t level)
+  tm_log_level: { parameters: ["i32"], result: "i32" },
+  // double tm_log_counter(void) (the address of a u32: messages written)
+  tm_log_counter: { parameters: [], result: "f64" },
+  // int tm_log_drain(uint8_t *out, uint32_t cap)
+  tm_log_drain: { parameters: ["buffer", "u32"], result: "i32" },
   // int mdbx_env_set_hsr(MDBX_env *env, MDBX_hsr_func fn)
   mdbx_env_set_hsr: { parameters: ["pointer", "pointer"], result: "i32" },
 
