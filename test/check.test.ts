@@ -15,23 +15,12 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { checkDatabase, type CheckResult, open } from "../mod.ts";
 import { removeDir, runtimeCommand, tempDir } from "./helpers.ts";
+import { int, prng } from "./children/cache_data.ts";
 import { damageMeta, damagePage, oldestMeta, pagesOf, populate } from "./damage.ts";
 
 const child = fileURLToPath(new URL("./children/check_child.ts", import.meta.url));
 const cli = fileURLToPath(new URL("../tools/turbomdbx.ts", import.meta.url));
 const soak = process.env.TURBOMDBX_SOAK === "1";
-
-/** xorshift32: the flips of a fuzz case follow from its seed (TURBOMDBX_SEED=<n> replays from n). */
-function prng(seed: number): () => number {
-  let x = (seed * 0x9e3779b9) >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>>= 0);
-  };
-}
 
 interface Outcome {
   result?: CheckResult;
@@ -239,9 +228,9 @@ test("randomly byte-flipped files, opened with validation, read and checked, nev
       const bytes = new Uint8Array(good);
       // a few bursts of flipped bytes, anywhere past the meta pages (damaged metas are the tests above)
       const pages = Math.floor(bytes.length / pageSize);
-      for (let k = 1 + (rand() % 4); k > 0; k--) {
-        const at = (3 + (rand() % (pages - 3))) * pageSize + (rand() % pageSize);
-        for (let j = 0; j < 1 + (rand() % 16) && at + j < bytes.length; j++) bytes[at + j] ^= 1 + (rand() % 255);
+      for (let k = int(rand, 1, 4); k > 0; k--) {
+        const at = int(rand, 3, pages - 1) * pageSize + int(rand, 0, pageSize - 1);
+        for (let j = 0; j < int(rand, 1, 16) && at + j < bytes.length; j++) bytes[at + j] ^= int(rand, 1, 255);
       }
       fs.writeFileSync(path.join(p, "mdbx.dat"), bytes);
       const o = run("scan", p);
