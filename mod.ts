@@ -49,5 +49,5 @@ export type {
 } from "./src/concurrent/mod.ts";
 export { DbFlags, EnvFlags, PutFlags } from "./src/constants.ts";
 export type { OptionName } from "./src/constants.ts";
-export { libraryCandidates, libraryFileName, loadLibrary, runtime } from "./src/ffi/mod.ts";
-export type { Library } from "./src/ffi/mod.ts";
+export { libraryCandidates, libraryFileName, libraryInfo, loadLibrary, runtime } from "./src/ffi/mod.ts";
+export type { Library, LibraryInfo, LoadLibraryOptions } from "./src/ffi/mod.ts";

@@ -22,6 +22,8 @@ export interface SymbolDef {
 export const symbols = {
   // const char *tm_version(void)
   tm_version: { parameters: [], result: "pointer" },
+  // const char *tm_build_info(void): "libmdbx version<TAB>git describe<TAB>build target"
+  tm_build_info: { parameters: [], result: "pointer" },
   // const char *tm_strerror(int32_t code)
   tm_strerror: { parameters: ["i32"], result: "pointer" },
 
