@@ -33,7 +33,16 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import process from "node:process";
-import { checkDatabase, DbFlags, type Env, libraryCandidates, loadLibrary, open, type Table } from "../mod.ts";
+import {
+  checkDatabase,
+  DbFlags,
+  type Env,
+  libraryCandidates,
+  loadLibrary,
+  MdbxError,
+  open,
+  type Table,
+} from "../mod.ts";
 
 const USAGE = `usage: turbomdbx <command> [arguments]
 
@@ -57,6 +66,12 @@ printed in hex and values are printed in hex.`;
 export interface CliOptions {
   /** The library to load (the compiled binary passes its embedded copy). */
   libraryPath?: string;
+  /**
+   * Check `libraryPath` against the SHA-256 that the installed package records
+   * for this platform before loading it (a binary compiled from the installed
+   * package, which embeds the platform package's library).
+   */
+  verifyLibrary?: boolean;
   /** Standard output, one line per call (default console.log). */
   out?: (line: string) => void;
   /** Standard error (default console.error). */
@@ -79,7 +94,7 @@ export function run(argv: string[], options: CliOptions = {}): number | Promise<
     const need = (n: number, what: string) => {
       if (rest.length !== n) throw new UsageError(`${command} takes ${what}`);
     };
-    prepareLibrary(options.libraryPath);
+    prepareLibrary(options.libraryPath, options.verifyLibrary);
     switch (command) {
       case "stat":
         need(1, "<db>");
@@ -153,15 +168,15 @@ function parseArgs(argv: string[]): { positional: string[]; flags: Map<string, s
  * where the bundle says it is: then it is copied to a temp file, loaded from
  * there, and the temp file is removed again (the loaded mapping stays valid).
  */
-export function prepareLibrary(libraryPath?: string): string {
+export function prepareLibrary(libraryPath?: string, verify = false): string {
   const candidates = libraryCandidates(libraryPath);
   const first = candidates[0];
-  if (!first) return loadLibrary(libraryPath).path;
+  if (!first?.path) return loadLibrary(libraryPath).path;
   try {
-    return loadLibrary(first.path).path;
+    return loadLibrary(first.path, { verify: verify && first.path === libraryPath }).path;
   } catch (e) {
-    // The file loaded but is the wrong library: a copy would not help.
-    if (e instanceof Error && e.message.includes("patch level")) throw e;
+    // The file loaded but is the wrong library, or failed its SHA-256: a copy would not help.
+    if (e instanceof MdbxError || (e instanceof Error && e.message.includes("patch level"))) throw e;
     let bytes: Uint8Array;
     try {
       bytes = fs.readFileSync(first.path);
@@ -172,7 +187,7 @@ export function prepareLibrary(libraryPath?: string): string {
     const copy = path.join(dir, path.basename(first.path).replace(/-[a-z0-9]+(\.\w+)$/, "$1"));
     fs.writeFileSync(copy, bytes, { mode: 0o755 });
     try {
-      return loadLibrary(copy).path;
+      return loadLibrary(copy, { verify }).path;
     } finally {
       // Unlinking a loaded library is fine on Linux and macOS; Windows keeps it locked.
       try {
