@@ -12,6 +12,7 @@
  *   readers <db>                       the reader lock table
  *   rebuild <db>                       live rebuild: compact, restore key order (docs/rebuild.md)
  *   chk <db> [--skip-keys] [--ignore-order]   integrity check (read-only, validated): exit 1 on damage
+ *   library                            the loaded library: file, how it was found, SHA-256 check, versions
  *
  * `<db>` is a database folder, or the data file itself. `<table>` is a table
  * name; `-` is the main (unnamed) table. Keys of integer-key tables are given
@@ -38,6 +39,7 @@ import {
   DbFlags,
   type Env,
   libraryCandidates,
+  libraryInfo,
   loadLibrary,
   MdbxError,
   open,
@@ -57,6 +59,8 @@ const USAGE = `usage: turbomdbx <command> [arguments]
   chk <db> [--skip-keys] [--ignore-order]
                                          check the database's integrity without trusting it: every
                                          issue found is printed; exit code 1 if it is damaged
+  library                                the shared library in use: its file, how it was found,
+                                         whether its SHA-256 was verified, libmdbx version and target
 
 <db> is a database folder or data file; <table> "-" is the main table.
 Integer-key tables take and print decimal keys. With --hex, keys are given and
@@ -122,6 +126,22 @@ export function run(argv: string[], options: CliOptions = {}): number | Promise<
       case "readers":
         need(1, "<db>");
         return withEnv(rest[0], (env) => readers(env, out));
+      case "library": {
+        need(0, "no arguments");
+        const i = libraryInfo();
+        const rows: [string, string][] = [
+          ["path", i.path],
+          ["from", i.from],
+          ["verified", i.verified ? "yes" : "no"],
+          ...(i.sha256 ? [["sha256", i.sha256] as [string, string]] : []),
+          ["libmdbx", `${i.mdbxVersion} (${i.mdbxDescribe})`],
+          ["patch level", i.patchLevel],
+          ["target", i.target],
+          ["turbomdbx", `${i.version ?? "checkout"} (${i.distribution}, ${i.runtime})`],
+        ];
+        for (const [k, v] of rows) out(`${k.padEnd(12)}${v}`);
+        return 0;
+      }
       case "chk":
         need(1, "<db>");
         return chk(rest[0], { skipKeys: flags.has("skip-keys"), ignoreOrder: flags.has("ignore-order") }, out);
