@@ -244,6 +244,11 @@ test("a missing platform package fails with what was tried and what to install",
 test("bun build --compile of the CLI from the installed package embeds and verifies the library", () => {
   const { app, work } = install();
   const env = childEnv(work);
+  // the package's bin, as `bunx turbomdbx` runs it: the installed package's library, verified
+  const viaBin = run(bin("bun"), [path.join("node_modules", ".bin", "turbomdbx"), "library"], app, env);
+  assert.equal(viaBin.status, 0, viaBin.out);
+  assert.match(viaBin.out, new RegExp(`from\\s+the ${host!.packageName} package`));
+  assert.match(viaBin.out, /verified\s+yes/);
   const r = run(
     bin("bun"),
     [path.join("node_modules", "turbomdbx", "tools", "build.js"), "--outfile", "cli"],

@@ -189,14 +189,15 @@ function parseArgs(argv: string[]): { positional: string[]; flags: Map<string, s
  * there, and the temp file is removed again (the loaded mapping stays valid).
  */
 export function prepareLibrary(libraryPath?: string, verify = false): string {
-  const candidates = libraryCandidates(libraryPath);
-  const first = candidates[0];
-  if (!first?.path) return loadLibrary(libraryPath).path;
   try {
-    return loadLibrary(first.path, { verify: verify && first.path === libraryPath }).path;
+    return loadLibrary(libraryPath, { verify: verify && libraryPath !== undefined }).path;
   } catch (e) {
     // The file loaded but is the wrong library, or failed its SHA-256: a copy would not help.
     if (e instanceof MdbxError || (e instanceof Error && e.message.includes("patch level"))) throw e;
+    const first = libraryCandidates(libraryPath).find((c) => c.path);
+    if (!first) throw e;
+    // A copy of an installed package's library is checked as the package's file would be.
+    verify = libraryPath !== undefined ? verify : first.from.startsWith("the @turbomdbx/");
     let bytes: Uint8Array;
     try {
       bytes = fs.readFileSync(first.path);

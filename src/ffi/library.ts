@@ -119,8 +119,10 @@ function exists(path: string): boolean {
  */
 function resolvePackageFile(t: PlatformTarget, windows: boolean): { path: string } | { missing: string } {
   let url: string;
+  // Through a reference: the specifier is computed, and only this (npm) distribution resolves it.
+  const meta = import.meta;
   try {
-    url = import.meta.resolve(`${t.packageName}/package.json`);
+    url = meta.resolve(`${t.packageName}/package.json`);
   } catch (e) {
     return { missing: `not installed (${(e as Error).message.split("\n")[0]})` };
   }
