@@ -118,6 +118,7 @@ function runApp(
   specifier: string,
   env: Record<string, string>,
   flags: string[] = [],
+  execute = true,
 ) {
   const entry = `entry_${which}.ts`;
   fs.writeFileSync(
@@ -125,12 +126,13 @@ function runApp(
     `import * as turbomdbx from ${JSON.stringify(specifier)};\nimport { main } from "./package_app.ts";\n` +
       `await main(turbomdbx, ${JSON.stringify(path.join(app, `db-${which}`))});\n`,
   );
+  if (!execute) return { status: 0, out: "" };
   const args = which === "bun" ? [entry] : ["run", ...flags, entry];
   return run(bin(which), args, app, env);
 }
 
-/** The Deno flags README gives for the npm package: FFI, and reading the library to check it. */
-const DENO_NPM_FLAGS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-env", "--node-modules-dir=manual"];
+/** The Deno permissions README gives for the packages: FFI, and reading the library to check it. */
+const DENO_NPM_FLAGS = ["--allow-ffi", "--allow-read"];
 
 function assertWorked(r: { status: number | null; out: string }, which: string, app: string) {
   assert.equal(r.status, 0, r.out);
@@ -192,6 +194,15 @@ test("npm pack: the platform package holds the library with os/cpu/libc; the mai
 test("the installed npm package runs under Bun: open, write, cached reads, concurrent transactions", () => {
   const { app, work } = install();
   assertWorked(runApp(app, "bun", "turbomdbx", childEnv(work)), "bun", app);
+}, { timeout: 180_000 });
+
+test("a bundle made with bun build finds the platform package at run time", () => {
+  const { app, work } = install();
+  const env = childEnv(work);
+  runApp(app, "bun", "turbomdbx", env, [], false); // writes entry_bun.ts
+  const b = run(bin("bun"), ["build", "entry_bun.ts", "--target=bun", "--outfile", "out/bundle.js"], app, env);
+  assert.equal(b.status, 0, b.out);
+  assertWorked(run(bin("bun"), [path.join("out", "bundle.js")], app, env), "bundle", app);
 }, { timeout: 180_000 });
 
 test("the installed npm package runs under Deno with an npm: specifier and a node_modules folder", () => {
@@ -291,7 +302,7 @@ test(
       const env = childEnv(work, { DENO_DIR: denoDir, JSR_URL: registry.jsrUrl, NPM_CONFIG_REGISTRY: registry.npmUrl });
       // the server answers in this process: the child runs asynchronously
       const r = await new Promise<{ status: number | null; out: string }>((resolve, reject) => {
-        const c = spawn(bin("deno"), ["run", "--allow-ffi", "--allow-read", "--allow-write", "--allow-env", entry], {
+        const c = spawn(bin("deno"), ["run", ...DENO_NPM_FLAGS, entry], {
           cwd: app,
           env,
         });

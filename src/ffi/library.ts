@@ -255,5 +255,7 @@ export function installAdvice(host: HostPlatform): string {
   }
   return `Install this platform's package: \`npm install ${pkg}@${v}\` or \`bun add ${pkg}@${v}\` ` +
     "(an optional dependency of turbomdbx: installs with --omit=optional / --no-optional, or a lockfile made " +
-    `without it, leave it out), or ${fromSource}.`;
+    `without it, leave it out), or ${fromSource}. A single binary (bun build --compile) has no node_modules: ` +
+    `embed the library with \`import lib from "${pkg}/${fits[0].file}" with { type: "file" }\` and load it with ` +
+    "`loadLibrary(lib, { verify: true })`.";
 }
