@@ -15,7 +15,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { libraryFileName, runtime } from "../mod.ts";
+import { libraryFileName, libraryInfo, runtime } from "../mod.ts";
 import { hostTargets, sha256File } from "../src/ffi/library.ts";
 import { checkVersions } from "../tools/release.ts";
 import { checkExports, readExports } from "../tools/exports.ts";
@@ -374,6 +374,42 @@ test("versions are kept in step: package.json is the source, deno.json must agre
     fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "turbomdbx", version: "1.2.3" }));
     fs.writeFileSync(path.join(dir, "deno.json"), JSON.stringify({ name: "@turbomdbx/turbomdbx", version: "1.2.4" }));
     assert.throws(() => checkVersions(dir), /package\.json says 1\.2\.3, deno\.json says 1\.2\.4/);
+  } finally {
+    removeDir(dir);
+  }
+}, { timeout: 180_000 });
+
+test("libraryInfo() in a checkout: the local build, unverified, with libmdbx's version and the build target", () => {
+  const info = libraryInfo();
+  assert.equal(info.path, hostLib);
+  assert.equal(info.from, "the local build");
+  assert.equal(info.verified, false);
+  assert.equal(info.sha256, undefined);
+  assert.equal(info.distribution, "source");
+  assert.equal(info.version, undefined);
+  assert.equal(info.mdbxVersion, "0.14.3");
+  assert.match(info.mdbxDescribe, /^v0\.14\.3-/);
+  assert.equal(info.patchLevel, "turbomdbx-3");
+  assert.equal(info.target.split("-")[0], readExports(hostLib).machine, "the triple names this machine's CPU");
+}, {
+  // with TURBOMDBX_LIB the suite runs on another library, not the local build
+  ignore: process.env.TURBOMDBX_LIB !== undefined,
+  timeout: 180_000,
+});
+
+test("a checkout records no SHA-256: loadLibrary(path, { verify: true }) is refused with MDBX_EBADSIGN", () => {
+  const dir = tempDir();
+  try {
+    const script = path.join(dir, "verify.ts");
+    fs.writeFileSync(
+      script,
+      `import { loadLibrary } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};\n` +
+        `try { loadLibrary(${JSON.stringify(hostLib)}, { verify: true }); console.log("LOADED"); }\n` +
+        `catch (e) { console.log("ERROR " + e.codeName + " " + e.message); }\n`,
+    );
+    const r = run(process.execPath, runtime === "deno" ? ["run", "-A", script] : [script], dir, childEnv(dir));
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.out, /ERROR MDBX_EBADSIGN .*cannot be verified: this copy of turbomdbx is a checkout/);
   } finally {
     removeDir(dir);
   }
