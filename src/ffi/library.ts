@@ -137,9 +137,10 @@ function resolvePackageFile(t: PlatformTarget, windows: boolean): { path: string
 let jsrPackages: Map<string, { path: string } | { missing: string }> | undefined;
 
 /**
- * JSR only: imports the host's npm platform packages (Deno fetches them into
- * its npm cache on first use). Runs once, at module load, unless
- * TURBOMDBX_LIB names the library; a failure is kept for the error message.
+ * JSR only: imports the host's npm platform package (Deno fetches it into its
+ * npm cache on first use; on Linux the other C library's package only if the
+ * best fit fails). Runs once, at module load, unless TURBOMDBX_LIB names the
+ * library; a failure is kept for the error message.
  */
 export async function prepareJsrPackages(host: HostPlatform, windows: boolean): Promise<void> {
   if (!prebuilt.importPackage || jsrPackages) return;
@@ -149,6 +150,7 @@ export async function prepareJsrPackages(host: HostPlatform, windows: boolean): 
       const url = await prebuilt.importPackage(t.name);
       const path = url ? fileUrlToPath(new URL(url), windows) : undefined;
       found.set(t.name, path ? { path } : { missing: `npm:${t.packageName} gave no file path (${url})` });
+      if (path) break; // the best fit is there: the other C library's package is not fetched
     } catch (e) {
       found.set(t.name, {
         missing: `npm:${t.packageName}@${prebuilt.version} could not be imported: ${
@@ -184,7 +186,12 @@ export function candidates(
   for (const t of hostTargets(host)) {
     const from = `the ${t.packageName} package`;
     const r = prebuilt.distribution === "jsr"
-      ? jsrPackages?.get(t.name) ?? { missing: "not imported (TURBOMDBX_LIB was set when turbomdbx was loaded)" }
+      ? jsrPackages?.get(t.name) ??
+        {
+          missing: jsrPackages
+            ? "not imported (a better fit was found)"
+            : "not imported (TURBOMDBX_LIB was set when turbomdbx was loaded)",
+        }
       : resolvePackageFile(t, windows);
     list.push("path" in r ? { path: r.path, from, target: t } : { path: "", from, target: t, missing: r.missing });
   }
