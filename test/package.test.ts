@@ -300,18 +300,17 @@ test(
       );
       const denoDir = path.join(work, "jsr-deno-dir"); // a fresh cache: everything comes from the registries
       const env = childEnv(work, { DENO_DIR: denoDir, JSR_URL: registry.jsrUrl, NPM_CONFIG_REGISTRY: registry.npmUrl });
-      // the server answers in this process: the child runs asynchronously
-      const r = await new Promise<{ status: number | null; out: string }>((resolve, reject) => {
-        const c = spawn(bin("deno"), ["run", ...DENO_NPM_FLAGS, entry], {
-          cwd: app,
-          env,
+      // the server answers in this process: the children run asynchronously
+      const deno = (args: string[]) =>
+        new Promise<{ status: number | null; out: string }>((resolve, reject) => {
+          const c = spawn(bin("deno"), args, { cwd: app, env });
+          let out = "";
+          c.stdout.on("data", (d) => out += d);
+          c.stderr.on("data", (d) => out += d);
+          c.on("error", reject);
+          c.on("close", (status) => resolve({ status, out }));
         });
-        let out = "";
-        c.stdout.on("data", (d) => out += d);
-        c.stderr.on("data", (d) => out += d);
-        c.on("error", reject);
-        c.on("close", (status) => resolve({ status, out }));
-      });
+      const r = await deno(["run", ...DENO_NPM_FLAGS, entry]);
       assert.equal(r.status, 0, r.out);
       const res = result(r.out);
       assert.equal(res.error, undefined, String(res.error));
@@ -328,6 +327,11 @@ test(
       assert.ok(registry.requests.includes(`/jsr/@turbomdbx/turbomdbx/${version}/src/ffi/library.ts`));
       const tgz = registry.requests.filter((u) => u.endsWith(".tgz"));
       assert.deepEqual(tgz, [`/npm/-/${host!.packageName.slice(1).replace("/", "-")}-${version}.tgz`]);
+      // the package's CLI export, run straight from the registry
+      const cli = await deno(["run", ...DENO_NPM_FLAGS, "jsr:@turbomdbx/turbomdbx/cli", "library"]);
+      assert.equal(cli.status, 0, cli.out);
+      assert.match(cli.out, /verified\s+yes/);
+      assert.match(cli.out, new RegExp(`turbomdbx\\s+${version.replaceAll(".", "\\.")} \\(jsr, deno\\)`));
     } finally {
       await registry.close();
     }
