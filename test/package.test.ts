@@ -327,6 +327,14 @@ test(
       assert.equal(cli.status, 0, cli.out);
       assert.match(cli.out, /verified\s+yes/);
       assert.match(cli.out, new RegExp(`turbomdbx\\s+${version.replaceAll(".", "\\.")} \\(jsr, deno\\)`));
+      // the copy in Deno's cache is checked on every load, not only when it was downloaded
+      const cached = info.path as string;
+      const bytes = fs.readFileSync(cached);
+      bytes[bytes.length - 100] ^= 0xff;
+      fs.writeFileSync(cached, bytes);
+      const tampered = result((await deno(["run", ...DENO_NPM_FLAGS, entry])).out);
+      assert.equal(tampered.codeName, "MDBX_EBADSIGN", JSON.stringify(tampered));
+      assert.ok(tampered.error!.includes(`refusing to load ${cached}`), JSON.stringify(tampered));
     } finally {
       await registry.close();
     }
