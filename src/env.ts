@@ -654,10 +654,19 @@ export class Env implements Disposable {
    * file may grow to, `growth` and `shrink` the steps, `now` its size. Fields
    * left out keep their value. The answer to `MDBX_MAP_FULL`: the failed write
    * transaction is aborted, `env.resize({ upper })` grows the limit, and the
-   * next write transaction succeeds without reopening. Readers may keep
-   * running; the new geometry is stored in the file, so other processes follow
-   * it at their next transaction. Call it outside a write transaction.
-   * Returns the geometry now in effect.
+   * next write transaction succeeds without reopening. Readers of other
+   * processes may keep running; the new geometry is stored in the file, so
+   * other processes follow it at their next transaction. Call it outside a
+   * write transaction.
+   *
+   * A larger `upper` needs more address space for the map. turbomdbx's
+   * transactions are not tied to threads (MDBX_NOSTICKYTHREADS), under which
+   * libmdbx never moves a map; when no transaction of this Env is open,
+   * turbomdbx lets this resize move it (native/geometry.c), so it succeeds
+   * wherever the address space allows. With transactions open (their
+   * snapshots and views point into the map) it only grows in place, and
+   * throws MDBX_UNABLE_EXTEND_MAPSIZE saying to end them when the addresses
+   * after the map are taken. Returns the geometry now in effect.
    */
   resize(geometry: Pick<Geometry, "upper" | "now" | "growth" | "shrink">): EnvInfo["geometry"] {
     const h = this.#h();
@@ -675,7 +684,17 @@ export class Env implements Disposable {
     const sz = (s: Size | undefined, what: string) => (s === undefined ? -1 : parseSize(s, what));
     const upper = sz(geometry.upper, "resize(): upper"), now = sz(geometry.now, "resize(): now");
     const growth = sz(geometry.growth, "resize(): growth"), shrink = sz(geometry.shrink, "resize(): shrink");
-    const r = fn.tm_env_set_geometry(h, -1, now, upper, growth, shrink, -1);
+    // nothing of this process in the map: libmdbx may move it (native/geometry.c); otherwise it grows in place or fails
+    const live = this.#core.live.size;
+    const r = fn.tm_env_resize(h, -1, now, upper, growth, shrink, live === 0 && this.#rebuild === null ? 1 : 0);
+    if (r === ErrorCode.UNABLE_EXTEND_MAPSIZE && live > 0) {
+      throw new MdbxError(
+        ErrorCode.UNABLE_EXTEND_MAPSIZE,
+        `resizing ${this.path} to an upper bound of ${upper} bytes: the map cannot grow where it is (the addresses ` +
+          `after it are taken) and cannot move while this Env has ${live} open transaction${live === 1 ? "" : "s"}, ` +
+          "whose snapshots and views point into it: end them and call resize() again",
+      );
+    }
     if (r < 0) {
       const before = this.info().geometry;
       fail(

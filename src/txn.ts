@@ -1483,6 +1483,13 @@ export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
     env.follow();
     h = fn.tm_txn_begin(env.world.h, null, flags, scratch.i32Bytes);
   }
+  if (h === null && scratch.i32[0] === ErrorCode.UNABLE_EXTEND_MAPSIZE && env.live.size === 0) {
+    // issue 14: another process raised the upper bound (env.resize) past this process's map, which could not grow in
+    // place; nothing of this Env points into the map, so it may move (native/geometry.c): map it, begin again
+    if (fn.tm_env_resize(env.world.h, -1, -1, -1, -1, -1, 1) === 0) {
+      h = fn.tm_txn_begin(env.world.h, null, flags, scratch.i32Bytes);
+    }
+  }
   if (h === null) {
     if (scratch.i32[0] === SWITCHED) {
       throw new MdbxError(
