@@ -54,7 +54,20 @@ function compareTuples(a: readonly TupleElement[], b: readonly TupleElement[]): 
 
 const STRINGS = ["", "a", "ab", "b", "\0", "a\0b", "é", "z", "😀", "\uffff", "follows", "likes", "A"];
 const NUMBERS = [0, -0, 1, -1, 1.5, -1.5, 2, 255, 256, -256, 1e300, -1e300, 5e-324, Infinity, -Infinity, 2 ** 53];
-const BIGINTS = [0n, 1n, -1n, 255n, 256n, -255n, -256n, 2n ** 64n, -(2n ** 64n), 2n ** 63n - 1n, -(2n ** 63n), 10n ** 30n];
+const BIGINTS = [
+  0n,
+  1n,
+  -1n,
+  255n,
+  256n,
+  -255n,
+  -256n,
+  2n ** 64n,
+  -(2n ** 64n),
+  2n ** 63n - 1n,
+  -(2n ** 63n),
+  10n ** 30n,
+];
 
 function randomElement(rng: () => number, depth: number): TupleElement {
   switch (int(rng, 0, depth > 1 ? 7 : 8)) {
@@ -241,7 +254,10 @@ test("int64 keys sort in signed numeric order and read back as bigints", () => {
     assert.deepEqual([...txn.keys(tbl, { gte: -1, lt: 2 })], model.filter((v) => v >= -1n && v < 2n));
   });
   t.env.write((txn) => {
-    assert.throws(() => txn.put(tbl, 2n ** 63n, "x"), (e) => e instanceof RangeError && /64 signed bits/.test(e.message));
+    assert.throws(
+      () => txn.put(tbl, 2n ** 63n, "x"),
+      (e) => e instanceof RangeError && /64 signed bits/.test(e.message),
+    );
     assert.throws(() => txn.put(tbl, 1.5, "x"), RangeError);
     assert.throws(() => txn.put(tbl, "1" as never, "x"), RangeError);
   });
