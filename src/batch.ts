@@ -219,7 +219,7 @@ export function* follow<IK extends KeyKind, OK extends KeyKind, V extends ValueK
   let limit = checkLimit(o.limit ?? Infinity, "follow: options.limit");
   if (ti.keys !== "binary" && ti.keys !== "string" && ti.keys !== "tuple") {
     throw new TypeError(
-      `follow: ${ti} needs binary, string or tuple keys to be scanned by prefix (it has ${ti.keys} keys)`,
+      `follow: ${ti} needs binary or string keys (or tuple keys) to be scanned by prefix (it has ${ti.keys} keys)`,
     );
   }
   if (ti.dupSort) throw new TypeError(`follow: ${ti} is a dupSort table; follow() scans the keys of a plain index`);
