@@ -378,9 +378,15 @@ export class Codec {
         return readOrderedDouble(src, off);
       case USER:
         return this.#vc!.decode(copyOut(src, off, len));
+      case MSGPACK:
+      case JSON_:
+        // msgpackr (copyBuffers) and JSON.parse keep nothing of the bytes: a view of the read buffer is enough
+        if (this.#vc instanceof MsgpackCodec || this.#vc instanceof JsonCodec) {
+          return this.#vc.decode(src.subarray(off, off + len));
+        }
+        return this.#vc!.decode(copyOut(src, off, len));
       default:
-        // msgpackr and JSON copy what they keep (copyBuffers), so a view of the scratch is enough
-        return this.#vc!.decode(src.subarray(off, off + len));
+        return this.#vc!.decode(copyOut(src, off, len));
     }
   }
 
