@@ -483,7 +483,7 @@ test("after MDBX_MAP_FULL, env.resize({ upper }) lets writes go on without reope
   const db = path.join(dir, "db");
   try {
     const env = open(db, { sync: "lazy", geometry: { lower: "64KiB", upper: "1MiB", growth: "64KiB" } });
-    const tbl = env.table("t");
+    const tbl = env.table("t", { cache: true }); // the get() cache must follow a map that moves
     env.write((txn) => txn.put(tbl, "first", new Uint8Array(100).fill(1)));
     const { cmd, args } = runtimeCommand(childScript, ["reader", db]);
     const reader = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
@@ -534,6 +534,14 @@ test("after MDBX_MAP_FULL, env.resize({ upper }) lets writes go on without reope
         for (let j = i; j < i + 2000; j++) txn.put(tbl, `k${String(j).padStart(6, "0")}`, new Uint8Array(1000).fill(j));
       });
       assert.equal(env.read((txn) => txn.count(tbl)), 1 + i + 2000);
+      env.read((txn) => {
+        for (let r = 0; r < 2; r++) { // a miss, then a hit, of the cache
+          assert.deepEqual(txn.get(tbl, "first"), new Uint8Array(100).fill(1));
+          for (const j of [0, i - 1, i, i + 1999]) {
+            assert.deepEqual(txn.get(tbl, `k${String(j).padStart(6, "0")}`), new Uint8Array(1000).fill(j));
+          }
+        }
+      });
       // the other process, which had the database open with the old limit, reads and writes past it
       reader.stdin!.write("go\n");
       const m = await waitFor(/read (\d+) (\d+)\n/);
