@@ -381,6 +381,7 @@ export class Codec {
       case MSGPACK:
       case JSON_:
         // msgpackr (copyBuffers) and JSON.parse keep nothing of the bytes: a view of the read buffer is enough
+        if (off === 0 && this.#vc instanceof MsgpackCodec) return this.#vc.decodeHead(src, len);
         if (this.#vc instanceof MsgpackCodec || this.#vc instanceof JsonCodec) {
           return this.#vc.decode(src.subarray(off, off + len));
         }

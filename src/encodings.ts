@@ -96,6 +96,16 @@ export class MsgpackCodec<T = unknown> implements ValueCodec<T> {
   decode(bytes: Uint8Array): T {
     return this.#unpackr.unpack(bytes) as T;
   }
+
+  /**
+   * @internal The value of the msgpack bytes `src[0 .. len)`: turbomdbx's read
+   * buffer, read in place. msgpackr caches a DataView on the buffer it reads,
+   * so one long-lived buffer costs no DataView per read, where a fresh
+   * subarray would.
+   */
+  decodeHead(src: Uint8Array, len: number): T {
+    return this.#unpackr.unpack(src, len) as T;
+  }
 }
 
 /** A JSON codec: UTF-8 JSON text (see `json()`). */
