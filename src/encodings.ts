@@ -5,8 +5,38 @@
  *
  * @module
  */
-import { Packr, Unpackr } from "msgpackr";
+import { createRequire } from "node:module";
 import { decoder, encoder } from "./core.ts";
+
+type Msgpackr = typeof import("msgpackr");
+type Packr = InstanceType<Msgpackr["Packr"]>;
+type Unpackr = InstanceType<Msgpackr["Unpackr"]>;
+
+/**
+ * msgpackr, loaded once: through the import map / node_modules resolution of
+ * an ESM import where the importing program has one (Bun, npm, Deno with
+ * turbomdbx's deno.json, JSR), else (Deno running a script outside this
+ * package's folder, which sees no import map) from the node_modules folder
+ * next to turbomdbx's sources.
+ */
+const msgpackr: Msgpackr | null = await import("msgpackr").then((m) => m as Msgpackr, () => null) ??
+  (() => {
+    try {
+      return createRequire(import.meta.url)("msgpackr") as Msgpackr;
+    } catch {
+      return null;
+    }
+  })();
+
+function loadMsgpackr(): Msgpackr {
+  if (msgpackr === null) {
+    throw new Error(
+      "msgpack values need the npm package msgpackr, which could not be loaded: install it (npm install msgpackr), " +
+        'or, on Deno, map it in your deno.json: "imports": { "msgpackr": "npm:msgpackr@^1.12.1" }',
+    );
+  }
+  return msgpackr;
+}
 
 /**
  * A value codec of your own: `encode` turns a value into the bytes stored,
@@ -69,6 +99,7 @@ export class MsgpackCodec<T = unknown> implements ValueCodec<T> {
     }
     this.options = Object.freeze({ ...options });
     const records = !!options.records || structures !== undefined;
+    const { Packr, Unpackr } = loadMsgpackr();
     // copyBuffers: a decoded binary must not be a view of turbomdbx's scratch buffer, which the next read reuses
     if (!records) {
       this.#packr = new Packr({ useRecords: false });
