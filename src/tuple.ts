@@ -272,26 +272,21 @@ function corrupt(what: string): TypeError {
 let pos = 0;
 
 function readString(b: Uint8Array, p: number, end: number): string {
+  // short ASCII without NUL (the usual key part): built as it is scanned, ending at its terminator
+  let s = "";
+  let i = p;
+  for (const stop = Math.min(end, p + 48); i < stop; i++) {
+    const c = b[i];
+    if (c === 0 || c >= 0x80) break;
+    s += String.fromCharCode(c);
+  }
+  if (i < end && b[i] === 0 && !(i + 1 < end && b[i + 1] === 0xff)) {
+    pos = i + 1;
+    return s;
+  }
   const t = terminator(b, p, end);
   pos = t + 1;
-  let ascii = t - p <= 32;
-  if (ascii) {
-    for (let i = p; i < t; i++) {
-      if (b[i] >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-  }
-  let hasNul = false;
-  for (let i = p; i < t; i++) {
-    if (b[i] === 0) {
-      hasNul = true;
-      break;
-    }
-  }
-  if (hasNul) return decoder.decode(unescape(b, p, t));
-  if (ascii) return String.fromCharCode.apply(null, b.subarray(p, t) as unknown as number[]);
+  for (let j = p; j < t; j++) if (b[j] === 0) return decoder.decode(unescape(b, p, t));
   return decoder.decode(b.subarray(p, t));
 }
 
