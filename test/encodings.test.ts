@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ErrorCode, json, MdbxError, msgpack, open, packTuple, type ValueCodec, VersionMismatchError } from "../mod.ts";
 import { Packr } from "msgpackr";
-import { removeDir, runtimeCommand, tempDir, tempEnv, throwsMdbx } from "./helpers.ts";
+import { assertStockChk, removeDir, runtimeCommand, tempDir, tempEnv, throwsMdbx } from "./helpers.ts";
 import { compareBytes, int, prng } from "./children/cache_data.ts";
 
 const SEED = Number(process.env.TURBOMDBX_SEED ?? 1414);
@@ -442,6 +442,7 @@ test("delRange deletes exactly the keys of random ranges and prefixes, against a
   assert.equal(t.env.read((txn) => txn.count(tbl)), 0);
   const report = t.env.check();
   assert.ok(report.ok, report.issues.join("\n"));
+  assertStockChk(t.path); // what mdbx_cursor_delete_range left is a stock libmdbx file
 });
 
 test("delRange on dupSort and tuple tables deletes every value of the keys in range", () => {
@@ -555,6 +556,7 @@ test("after MDBX_MAP_FULL, env.resize({ upper }) lets writes go on without reope
       );
       assert.throws(() => env.resize({ upper: "lots" }), RangeError);
       assert.ok(env.check().ok);
+      assertStockChk(db); // the geometry written by the resize is stock libmdbx's
     } finally {
       if (reader.exitCode === null) reader.kill("SIGKILL");
       env.close();
