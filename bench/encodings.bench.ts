@@ -7,12 +7,13 @@
  *   deno run -A bench/encodings.bench.ts [...]
  *
  * Data: N objects (default 100,000) `{ n, name, kind, score, tags }` under
- * random 16-byte keys, stored four ways: turbomdbx `values: "msgpack"`
- * (msgpackr, plain maps), turbomdbx `msgpack({ structures })` (msgpackr
- * records with a fixed structure list), turbomdbx raw bytes (the msgpack
- * bytes in a binary table: the same B+tree work without the codec), and
- * lmdb-js with its defaults (msgpackr with record structures shared through
- * the database). Each iteration is 1000 random operations.
+ * random 16-byte keys, stored five ways: turbomdbx `values: "msgpack"`
+ * (msgpackr, plain maps), `msgpack({ records: true })` (msgpackr records,
+ * each value carrying its structure), `msgpack({ structures })` (records
+ * with a fixed shared structure list), raw bytes (the msgpack bytes in a
+ * binary table: the same B+tree work without the codec), and lmdb-js with
+ * its defaults (msgpackr records, each value carrying its structure: the
+ * like-for-like is `records: true`). Each iteration is 1000 random operations.
  *
  * Workloads (ratio = turbomdbx's time over the baseline's; lower is better):
  *  - get: `txn.get()` of an object in a read transaction; lmdb-js `db.get()`
@@ -76,6 +77,7 @@ const plain = env.table("plain", { values: "msgpack" });
 const shape = ["n", "name", "kind", "score", "tags"];
 const recordsCodec = msgpack<Obj>({ structures: [shape] });
 const records = env.table("records", { values: recordsCodec });
+const own = env.table("own", { values: msgpack<Obj>({ records: true }) });
 const raw = env.table("raw");
 const relations = env.table("relations", { keys: "tuple", values: "msgpack" });
 const packed = env.table("packed");
@@ -95,6 +97,7 @@ log(`encodings bench on ${runtimeInfo().runtime} ${runtimeInfo().version}: ${N} 
         const o = objectOf(j);
         txn.put(plain, keys[j], o);
         txn.put(records, keys[j], o);
+        txn.put(own, keys[j], o);
         txn.put(raw, keys[j], enc.encode(o).slice());
       }
     });
@@ -126,7 +129,12 @@ log(`encodings bench on ${runtimeInfo().runtime} ${runtimeInfo().version}: ${N} 
 // sanity: every store holds the same object
 env.read((txn) => {
   const want = JSON.stringify(objectOf(7));
-  const got = { plain: txn.get(plain, keys[7]), records: txn.get(records, keys[7]), lmdb: ldb.get(keys[7]) };
+  const got = {
+    plain: txn.get(plain, keys[7]),
+    records: txn.get(records, keys[7]),
+    own: txn.get(own, keys[7]),
+    lmdb: ldb.get(keys[7]),
+  };
   for (const [name, v] of Object.entries(got)) {
     if (JSON.stringify(v) !== want) throw new Error(`${name} returned ${JSON.stringify(v)}, not ${want}`);
   }
@@ -159,6 +167,14 @@ run(
       let s = 0;
       env.read((txn) => {
         for (let i = 0; i < OPS; i++) s += txn.get(records, keys[p[i]])!.score;
+      });
+      return s;
+    }],
+    ["turbomdbx-own", () => {
+      const p = nextPicks();
+      let s = 0;
+      env.read((txn) => {
+        for (let i = 0; i < OPS; i++) s += txn.get(own, keys[p[i]])!.score;
       });
       return s;
     }],
@@ -195,6 +211,12 @@ run(
       const p = nextPicks();
       const txn = env.beginWrite();
       for (let i = 0; i < OPS; i++) txn.put(records, keys[p[i]], objs[i]);
+      txn.abort();
+    }],
+    ["turbomdbx-own", () => {
+      const p = nextPicks();
+      const txn = env.beginWrite();
+      for (let i = 0; i < OPS; i++) txn.put(own, keys[p[i]], objs[i]);
       txn.abort();
     }],
     ["raw", () => {
@@ -275,8 +297,10 @@ run(
 /** The ratios the suite is judged by: [workload, contender, baseline, target (contender / baseline below it)]. */
 const JUDGED: [string, string, string, number | undefined][] = [
   ["get", "turbomdbx", "lmdb-js", 1],
+  ["get", "turbomdbx-own", "lmdb-js", 1],
   ["get", "turbomdbx-records", "lmdb-js", 1],
   ["put", "turbomdbx", "lmdb-js", 1],
+  ["put", "turbomdbx-own", "lmdb-js", 1],
   ["put", "turbomdbx-records", "lmdb-js", 1],
   ["get", "turbomdbx", "raw", undefined],
   ["get", "turbomdbx-records", "raw", undefined],
@@ -286,6 +310,7 @@ const JUDGED: [string, string, string, number | undefined][] = [
 ];
 const LABEL: Record<string, string> = {
   "turbomdbx": 'turbomdbx values: "msgpack"',
+  "turbomdbx-own": "turbomdbx msgpack({ records: true })",
   "turbomdbx-records": "turbomdbx msgpack({ structures })",
   "raw": "turbomdbx raw bytes",
   "lmdb-js": "lmdb-js (default msgpack)",
