@@ -37,7 +37,13 @@ export type { CacheOptions, CacheStats } from "./src/cache.ts";
 export type { FollowBatch, FollowEntry, FollowOptions } from "./src/batch.ts";
 export type { RebuildOptions, RebuildPhaseName, RebuildProgress, RebuildResult } from "./src/rebuild.ts";
 export type { Entry } from "./src/cursor.ts";
-export type { KeyInput, KeyKind, KeyOf, ValueInput, ValueKind, ValueOf } from "./src/codec.ts";
+export type { KeyInput, KeyKind, KeyOf, PrefixInput, ValueInput, ValueKind, ValueOf } from "./src/codec.ts";
+export { json, JsonCodec, msgpack, MsgpackCodec } from "./src/encodings.ts";
+export type { MsgpackOptions, ValueCodec } from "./src/encodings.ts";
+export { packTuple, unpackTuple } from "./src/tuple.ts";
+export type { Tuple, TupleElement } from "./src/tuple.ts";
+export { VersionMismatchError } from "./src/versions.ts";
+export type { Version } from "./src/versions.ts";
 export { ErrorCode, errorName, MdbxError } from "./src/errors.ts";
 export { ConcurrentTxn, ConflictError, DeadlockError, LockTimeoutError } from "./src/concurrent/mod.ts";
 export type {

@@ -224,6 +224,12 @@ export const symbols = {
   tm_put_reserve: { parameters: ["pointer", "u32", "buffer", "u32", "u32", "u32", "buffer"], result: "i32" },
   // int tm_del(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, const void *val, uint32_t vlen, int32_t has_val)
   tm_del: { parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "i32"], result: "i32" },
+  // native/range.c (issue 14): int tm_del_range(MDBX_txn *txn, uint32_t dbi, const void *lo, uint32_t lolen,
+  //                                           const void *hi, uint32_t hilen, uint32_t flags, double out[1])
+  tm_del_range: { parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "u32", "buffer"], result: "i32" },
+  // native/geometry.c (issue 14): int tm_env_resize(MDBX_env *env, double lower, double now, double upper,
+  //                                                 double growth, double shrink, int32_t movable)
+  tm_env_resize: { parameters: ["pointer", "f64", "f64", "f64", "f64", "f64", "i32"], result: "i32" },
   // int tm_replace(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, const void *val, uint32_t vlen,
   //                int32_t has_val, uint32_t flags, void *out, uint32_t cap)
   tm_replace: {
