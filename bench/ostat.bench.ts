@@ -182,29 +182,47 @@ function median(xs: number[]): number {
   return s[s.length >> 1];
 }
 
-/** Median µs of one warm rank at random keys (batches of 1000, several rounds). */
-function warmRankUs(env: Env, n: number, seed: number): number {
-  const t = env.table("data") as Bin;
-  const rng = prng(seed);
-  const keys = Array.from({ length: 1000 }, () => key(Math.floor(rng() * n)));
-  return env.read((txn) => {
-    txn.count(t, { gte: keys[0] }); // warm
-    const times: number[] = [];
-    for (let r = 0; r < 15; r++) {
-      const s = performance.now();
-      let sum = 0;
-      for (const k of keys) sum += txn.rank(t, k);
-      times.push((performance.now() - s) * 1000 / keys.length);
-      if (sum < 0) log("");
+/**
+ * Warm rank cost at several table sizes, in paired rounds: each round times
+ * 2000 ranks of random keys on every size (rotating order), so drift of the
+ * machine or the runtime's heap lands on all sizes alike. Returns the median
+ * µs per rank of each size and the median over rounds of largest / smallest.
+ */
+function flatness(envs: { n: number; env: Env }[]): { us: number[]; ratio: number; rounds: number } {
+  const txns = envs.map(({ env }) => env.beginRead());
+  try {
+    const sets = envs.map(({ n }, i) => {
+      const rng = prng(5 + i);
+      return Array.from({ length: 2000 }, () => key(Math.floor(rng() * n)));
+    });
+    const tables = envs.map(({ env }) => env.table("data") as Bin);
+    txns.forEach((txn, i) => txn.count(tables[i], { gte: sets[i][0] })); // warm: every branch memoised
+    const times = envs.map(() => [] as number[]);
+    const rounds = 31;
+    let sink = 0;
+    for (let r = 0; r < rounds; r++) {
+      for (let j = 0; j < envs.length; j++) {
+        const i = (r + j) % envs.length, txn = txns[i], t = tables[i];
+        const s = performance.now();
+        for (const k of sets[i]) sink += txn.rank(t, k);
+        times[i].push((performance.now() - s) * 1000 / sets[i].length);
+      }
     }
-    return median(times);
-  });
+    if (sink < 0) log("");
+    const last = envs.length - 1;
+    return {
+      us: times.map(median),
+      ratio: median(times[last].map((x, r) => x / times[0][r])),
+      rounds,
+    };
+  } finally {
+    for (const txn of txns) txn.abort();
+  }
 }
 
 const rt = runtimeInfo();
 log(`ostat.bench.ts: ${rt.runtime} ${rt.version}, ${args.records} entries${args.large ? ", --large" : ""}`);
 const t0 = performance.now();
-const flat: Record<string, number> = {};
 try {
   const N = args.records;
   const env = build(N, "main", true);
@@ -285,7 +303,6 @@ try {
         return s;
       });
     });
-    flat[String(N)] = warmRankUs(env, N, 3);
 
     // --- writes with counts warm -------------------------------------------------------------------------------------
     {
@@ -334,31 +351,31 @@ try {
         unit: "ms",
       });
     }
+
+    // --- flatness: the same warm rank at 100k, N (and 10M) entries -----------------------------------------------
+    const others = [100_000, ...(args.large ? [10_000_000] : [])].filter((n) => n !== N);
+    const built = others.map((n) => ({ n, env: build(n, `n${n}`) }));
+    try {
+      const envs = [...built, { n: N, env }].sort((a, b) => a.n - b.n);
+      const f = flatness(envs);
+      envs.forEach(({ n }, i) =>
+        row({ name: `warm rank at ${n.toLocaleString("en-US")} entries, us`, value: f.us[i], unit: "us" })
+      );
+      row({
+        name: `warm rank cost, ${envs[envs.length - 1].n.toLocaleString("en-US")} / ${
+          envs[0].n.toLocaleString("en-US")
+        } entries`,
+        value: f.ratio,
+        unit: "x",
+        max: 2,
+        rounds: f.rounds,
+      });
+    } finally {
+      for (const b of built) b.env.close();
+    }
   } finally {
     env.close();
   }
-
-  // --- flatness ------------------------------------------------------------------------------------------------------
-  for (const n of [100_000, ...(args.large ? [10_000_000] : [])]) {
-    if (n === N) continue;
-    const e = build(n, `n${n}`);
-    try {
-      flat[String(n)] = warmRankUs(e, n, 5);
-    } finally {
-      e.close();
-    }
-  }
-  const sizes = Object.keys(flat).map(Number).sort((a, b) => a - b);
-  for (const n of sizes) {
-    row({ name: `warm rank at ${n.toLocaleString("en-US")} entries, us`, value: flat[String(n)], unit: "us" });
-  }
-  const fl = Object.values(flat);
-  row({
-    name: `warm rank cost, largest / smallest of ${sizes.map((n) => n.toLocaleString("en-US")).join(", ")} entries`,
-    value: Math.max(...fl) / Math.min(...fl),
-    unit: "x",
-    max: 2,
-  });
 
   // --- relation index ------------------------------------------------------------------------------------------------
   relations();
