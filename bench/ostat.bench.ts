@@ -188,7 +188,9 @@ function median(xs: number[]): number {
  * machine or the runtime's heap lands on all sizes alike. Returns the median
  * µs per rank of each size and the median over rounds of largest / smallest.
  */
-function flatness(envs: { n: number; env: Env }[]): { us: number[]; ratio: number; rounds: number } {
+function flatness(
+  envs: { n: number; env: Env }[],
+): { us: number[]; ratio: number; getUs: number[]; getRatio: number; rounds: number } {
   const txns = envs.map(({ env }) => env.beginRead());
   try {
     const sets = envs.map(({ n }, i) => {
@@ -197,7 +199,7 @@ function flatness(envs: { n: number; env: Env }[]): { us: number[]; ratio: numbe
     });
     const tables = envs.map(({ env }) => env.table("data") as Bin);
     txns.forEach((txn, i) => txn.count(tables[i], { gte: sets[i][0] })); // warm: every branch memoised
-    const times = envs.map(() => [] as number[]);
+    const times = envs.map(() => [] as number[]), gets = envs.map(() => [] as number[]);
     const rounds = 31;
     let sink = 0;
     for (let r = 0; r < rounds; r++) {
@@ -206,6 +208,10 @@ function flatness(envs: { n: number; env: Env }[]): { us: number[]; ratio: numbe
         const s = performance.now();
         for (const k of sets[i]) sink += txn.rank(t, k);
         times[i].push((performance.now() - s) * 1000 / sets[i].length);
+        // beside it, the B-tree lookup of the same keys: how much of the growth is the tree's, not the counts'
+        const s2 = performance.now();
+        for (const k of sets[i]) sink += txn.get(t, k)!.length;
+        gets[i].push((performance.now() - s2) * 1000 / sets[i].length);
       }
     }
     if (sink < 0) log("");
@@ -213,6 +219,8 @@ function flatness(envs: { n: number; env: Env }[]): { us: number[]; ratio: numbe
     return {
       us: times.map(median),
       ratio: median(times[last].map((x, r) => x / times[0][r])),
+      getUs: gets.map(median),
+      getRatio: median(gets[last].map((x, r) => x / gets[0][r])),
       rounds,
     };
   } finally {
@@ -368,6 +376,21 @@ try {
         value: f.ratio,
         unit: "x",
         max: 2,
+        rounds: f.rounds,
+      });
+      envs.forEach(({ n }, i) =>
+        row({
+          name: `get() of the same keys at ${n.toLocaleString("en-US")} entries, us`,
+          value: f.getUs[i],
+          unit: "us",
+        })
+      );
+      row({
+        name: `get() cost beside it, ${envs[envs.length - 1].n.toLocaleString("en-US")} / ${
+          envs[0].n.toLocaleString("en-US")
+        } entries`,
+        value: f.getRatio,
+        unit: "x",
         rounds: f.rounds,
       });
     } finally {

@@ -128,6 +128,13 @@ typedef struct os_memo {
 
 #define DEFAULT_BUDGET ((size_t)64 << 20)
 
+/* Checks a negative control can turn off (tm_ostat_test_disable): the tests
+ * must fail without them. */
+enum {
+  OS_TEST_MEMO_DIRTY = 1, /* memoise every page version, dirty pages of a write transaction too */
+};
+static uint32_t os_test_disabled;
+
 static inline uint32_t os_hash(uint32_t pgno, uint64_t txnid) {
   uint64_t h = (txnid * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)pgno * 0xc2b2ae3d27d4eb4full);
   h ^= h >> 29;
@@ -402,7 +409,7 @@ static int branch_sums(os_q *q, const uint8_t *p, int two, const uint64_t **out,
   const uint64_t txnid = pg_txnid(p);
   if (unlikely(n == 0))
     return MDBX_CORRUPTED;
-  const int committed = txnid < q->tree.committed_below && txnid != 0;
+  const int committed = txnid != 0 && (txnid < q->tree.committed_below || (os_test_disabled & OS_TEST_MEMO_DIRTY));
   if (committed) {
     const uint64_t *hit = memo_lookup(q->memo, pgno, txnid, n, two);
     if (hit) {
@@ -876,3 +883,6 @@ TM_API int tm_ostat_configure(MDBX_env *env, double budget, int32_t clear) {
   }
   return 0;
 }
+
+/* Negative controls only (native/test/ostat.c): turns checks off for the whole process. */
+TM_API void tm_ostat_test_disable(uint32_t mask) { os_test_disabled = mask; }
