@@ -14,7 +14,15 @@
 import { test } from "./shim.ts";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { configureOrderStatistics, type Env, orderStatistics, type ReadTxn, type Table, type Txn } from "../mod.ts";
+import {
+  configureOrderStatistics,
+  type Env,
+  orderStatistics,
+  type ReadTxn,
+  type Table,
+  type Txn,
+  type WriteTxn,
+} from "../mod.ts";
 import { assertStockChk, tempEnv } from "./helpers.ts";
 import { compareBytes, int, prng } from "./children/cache_data.ts";
 
@@ -147,12 +155,8 @@ function verify(txn: Txn, t: Table<"binary", "binary">, m: Model, rng: () => num
   }
 }
 
-function workload(env: Env, rounds: number, dupSort: boolean, seed: number): void {
-  const rng = prng(seed);
-  const t = env.table(dupSort ? "dups" : "plain", { dupSort });
-  const model = new Model(dupSort);
-  const pinned: { txn: ReadTxn; model: Model }[] = [];
-  const change = (txn: import("../mod.ts").WriteTxn, m: Model, ops: number) => {
+function changer(t: Table<"binary", "binary">, dupSort: boolean, rng: () => number) {
+  return (txn: WriteTxn, m: Model, ops: number) => {
     for (let i = 0; i < ops; i++) {
       const r = rng();
       if (r < 0.6) {
@@ -173,6 +177,14 @@ function workload(env: Env, rounds: number, dupSort: boolean, seed: number): voi
       }
     }
   };
+}
+
+function workload(env: Env, rounds: number, dupSort: boolean, seed: number): void {
+  const rng = prng(seed);
+  const t = env.table(dupSort ? "dups" : "plain", { dupSort });
+  const model = new Model(dupSort);
+  const pinned: { txn: ReadTxn; model: Model }[] = [];
+  const change = changer(t, dupSort, rng);
   for (let round = 0; round < rounds; round++) {
     const where = `${t} round ${round}`;
     const w = env.beginWrite();
@@ -231,6 +243,35 @@ test("a tiny memo budget turns the memo over and every answer stays exact", () =
   db.env.read((txn) => configureOrderStatistics(txn, { budget: 2048, clear: true }));
   workload(db.env, SOAK ? 100 : 15, false, SEED + 2);
   db.env.read((txn) => assert.ok(orderStatistics(txn).turnovers > 0, "turnovers"));
+});
+
+test("rebuild switches: counts stay exact on the new file, for a reader pinned on the old one, and with writes during the copy", async () => {
+  using db = tempEnv({ pageSize: 512 }, "turbomdbx-ostat-rebuild-");
+  const { env } = db;
+  const rng = prng(SEED + 4);
+  for (const dupSort of [false, true]) {
+    const t = env.table(dupSort ? "dups" : "plain", { dupSort });
+    const model = new Model(dupSort);
+    const change = changer(t, dupSort, rng);
+    for (let i = 0; i < 3; i++) env.write((w) => change(w, model, 20));
+    env.read((txn) => verify(txn, t, model, rng, `${t} before the rebuilds`)); // memo warm on the first file
+    for (let r = 0; r < 2; r++) {
+      const old = env.beginRead(), oldModel = model.clone();
+      const p = env.rebuild();
+      for (let i = 0; i < 3; i++) env.write((w) => change(w, model, 5)); // while the copy runs
+      await p;
+      env.read((txn) => verify(txn, t, model, rng, `${t} after rebuild ${r}`));
+      verify(old, t, oldModel, rng, `${t} pinned on the file before rebuild ${r}`);
+      old.end();
+      env.write((w) => {
+        change(w, model, 5);
+        verify(w, t, model, rng, `${t} write txn after rebuild ${r}`);
+      });
+      env.read((txn) => verify(txn, t, model, rng, `${t} committed after rebuild ${r}`));
+    }
+  }
+  env.close();
+  assertStockChk(db.path);
 });
 
 test("count() gives what walking the range gives, for every option of range()", () => {
