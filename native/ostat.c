@@ -532,7 +532,10 @@ static int q_rank(os_q *q, const MDBX_val *key, int le, uint64_t *out) {
         return rc;
       if (i > 0)
         r += q->keys ? cum[pg_numkeys(p) + i - 1] : cum[i - 1];
-      pgno = nd_child(pg_node(p, i, q->psize));
+      const uint8_t *node = pg_node(p, i, q->psize);
+      if (unlikely(!node))
+        return MDBX_CORRUPTED;
+      pgno = nd_child(node);
       continue;
     }
     if (unlikely(!(f & P_LEAF) || (f & P_DUPFIX)))
@@ -580,10 +583,10 @@ static uint64_t q_total_keys(os_q *q, int *rc) {
   return k;
 }
 
-/* The index-th position of a B-tree of single entries (a nested tree): its
- * leaf page and the slot on it. */
-static int nested_at(os_q *q, uint32_t root, uint64_t index, MDBX_val *val) {
-  uint32_t pgno = root;
+/* Descends from page `pgno` to the leaf that holds position *index (counting
+ * values, or keys with `keys`); *index becomes the position within that leaf.
+ * `two`: the tree is a dupsort main tree (its memo entries hold both sums). */
+static int descend_by_index(os_q *q, uint32_t pgno, int two, int keys, uint64_t *index, const uint8_t **leaf) {
   for (unsigned depth = 0;; depth++) {
     if (unlikely(depth > MAX_HEIGHT))
       return MDBX_CURSOR_FULL;
@@ -592,41 +595,55 @@ static int nested_at(os_q *q, uint32_t root, uint64_t index, MDBX_val *val) {
     if (rc != MDBX_SUCCESS)
       return rc;
     const uint16_t f = pg_flags(p);
-    const uint32_t n = pg_numkeys(p);
-    if (f & P_BRANCH) {
-      const uint64_t *cum;
-      rc = branch_sums(q, p, 0, &cum, depth);
-      if (rc != MDBX_SUCCESS)
-        return rc;
-      uint32_t lo = 0, hi = n - 1; /* first i with cum[i] > index */
-      while (lo < hi) {
-        const uint32_t mid = lo + (hi - lo) / 2;
-        if (cum[mid] > index)
-          hi = mid;
-        else
-          lo = mid + 1;
-      }
-      if (lo > 0)
-        index -= cum[lo - 1];
-      pgno = nd_child(pg_node(p, lo, q->psize));
-      continue;
-    }
-    if (unlikely(index >= n))
-      return MDBX_CORRUPTED;
-    if (f & P_DUPFIX) {
-      const uint32_t ks = ld16(p + 8);
-      if (unlikely(PAGE_HEADER + (index + 1) * ks > q->psize))
+    if (!(f & P_BRANCH)) {
+      if (unlikely(!(f & P_LEAF)))
         return MDBX_CORRUPTED;
-      val->iov_base = (void *)(p + PAGE_HEADER + index * ks);
-      val->iov_len = ks;
+      *leaf = p;
       return MDBX_SUCCESS;
     }
-    const uint8_t *node = pg_node(p, (uint32_t)index, q->psize);
+    const uint32_t n = pg_numkeys(p);
+    const uint64_t *cum;
+    rc = branch_sums(q, p, two, &cum, depth);
+    if (rc != MDBX_SUCCESS)
+      return rc;
+    const uint64_t *c = keys ? cum + n : cum;
+    if (*index >= c[n - 1])
+      return MDBX_NOTFOUND;
+    uint32_t lo = 0, hi = n - 1; /* the first child with c[i] > index */
+    while (lo < hi) {
+      const uint32_t mid = lo + (hi - lo) / 2;
+      if (c[mid] > *index)
+        hi = mid;
+      else
+        lo = mid + 1;
+    }
+    if (lo > 0)
+      *index -= c[lo - 1];
+    const uint8_t *node = pg_node(p, lo, q->psize);
     if (unlikely(!node))
       return MDBX_CORRUPTED;
-    *val = nd_key(node);
+    pgno = nd_child(node);
+  }
+}
+
+/* Entry i of a leaf page or sub-page of `size` bytes holding single entries:
+ * a DUPFIX slot, or a node's key (values are the keys of nested structures). */
+static int slot_at(const uint8_t *p, uint32_t size, uint64_t i, MDBX_val *val) {
+  if (unlikely(i >= pg_numkeys(p)))
+    return MDBX_CORRUPTED;
+  if (pg_flags(p) & P_DUPFIX) {
+    const uint32_t ks = ld16(p + 8);
+    if (unlikely(PAGE_HEADER + (i + 1) * ks > size))
+      return MDBX_CORRUPTED;
+    val->iov_base = (void *)(p + PAGE_HEADER + i * ks);
+    val->iov_len = ks;
     return MDBX_SUCCESS;
   }
+  const uint8_t *node = pg_node(p, (uint32_t)i, size);
+  if (unlikely(!node))
+    return MDBX_CORRUPTED;
+  *val = nd_key(node);
+  return MDBX_SUCCESS;
 }
 
 /* The value at position d of a dupsort node's values. */
@@ -638,92 +655,53 @@ static int dup_at(os_q *q, const uint8_t *n, uint64_t d, MDBX_val *val) {
     val->iov_len = nd_dsize(n);
     return MDBX_SUCCESS;
   }
-  if (f & N_TREE)
-    return nested_at(q, ld32(data + 8), d, val);
-  /* a sub-page: a page header (its pgno and txnid mean nothing), then DUPFIX slots or nodes */
-  const uint32_t ds = nd_dsize(n), cnt = pg_numkeys(data);
-  if (unlikely(d >= cnt))
-    return MDBX_CORRUPTED;
-  if (pg_flags(data) & P_DUPFIX) {
-    const uint32_t ks = ld16(data + 8);
-    if (unlikely(PAGE_HEADER + (d + 1) * ks > ds))
-      return MDBX_CORRUPTED;
-    val->iov_base = (void *)(data + PAGE_HEADER + d * ks);
-    val->iov_len = ks;
-    return MDBX_SUCCESS;
-  }
-  const uint8_t *node = pg_node(data, (uint32_t)d, ds);
-  if (unlikely(!node))
-    return MDBX_CORRUPTED;
-  *val = nd_key(node);
-  return MDBX_SUCCESS;
+  if (!(f & N_TREE)) /* a sub-page: a page header (its pgno and txnid mean nothing), then slots or nodes */
+    return slot_at(data, nd_dsize(n), d, val);
+  const uint8_t *leaf;
+  int rc = descend_by_index(q, ld32(data + 8), 0, 0, &d, &leaf);
+  if (rc == MDBX_NOTFOUND)
+    rc = MDBX_CORRUPTED; /* the node's item count promised more */
+  return rc != MDBX_SUCCESS ? rc : slot_at(leaf, q->psize, d, val);
 }
 
 /* The key (and, for a dupsort table counting values, the value) of the
- * entry at `index` (0-based, < total). */
+ * entry at `index` (0-based). */
 static int q_at(os_q *q, uint64_t index, MDBX_val *key, MDBX_val *val, int *has_val) {
   *has_val = 0;
   if (q->tree.root == UINT32_MAX)
     return MDBX_NOTFOUND;
-  uint32_t pgno = q->tree.root;
-  for (unsigned depth = 0;; depth++) {
-    if (unlikely(depth > MAX_HEIGHT))
-      return MDBX_CURSOR_FULL;
-    const uint8_t *p;
-    int rc = q_page(q, pgno, &p);
+  const uint8_t *p;
+  int rc = descend_by_index(q, q->tree.root, q->two, q->keys, &index, &p);
+  if (rc != MDBX_SUCCESS)
+    return rc;
+  if (unlikely(pg_flags(p) & P_DUPFIX))
+    return MDBX_CORRUPTED;
+  const uint32_t n = pg_numkeys(p);
+  if (!q->dupsort || q->keys) {
+    if (index >= n)
+      return MDBX_NOTFOUND;
+    const uint8_t *node = pg_node(p, (uint32_t)index, q->psize);
+    if (unlikely(!node))
+      return MDBX_CORRUPTED;
+    *key = nd_key(node);
+    return MDBX_SUCCESS;
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t *node = pg_node(p, i, q->psize);
+    if (unlikely(!node))
+      return MDBX_CORRUPTED;
+    uint64_t c;
+    rc = node_values(p, q->psize, node, &c);
     if (rc != MDBX_SUCCESS)
       return rc;
-    const uint16_t f = pg_flags(p);
-    const uint32_t n = pg_numkeys(p);
-    if (f & P_BRANCH) {
-      const uint64_t *cum;
-      rc = branch_sums(q, p, q->two, &cum, depth);
-      if (rc != MDBX_SUCCESS)
-        return rc;
-      const uint64_t *c = q->keys ? cum + n : cum;
-      if (index >= c[n - 1])
-        return MDBX_NOTFOUND;
-      uint32_t lo = 0, hi = n - 1;
-      while (lo < hi) {
-        const uint32_t mid = lo + (hi - lo) / 2;
-        if (c[mid] > index)
-          hi = mid;
-        else
-          lo = mid + 1;
-      }
-      if (lo > 0)
-        index -= c[lo - 1];
-      pgno = nd_child(pg_node(p, lo, q->psize));
-      continue;
-    }
-    if (unlikely(!(f & P_LEAF) || (f & P_DUPFIX)))
-      return MDBX_CORRUPTED;
-    if (!q->dupsort || q->keys) {
-      if (index >= n)
-        return MDBX_NOTFOUND;
-      const uint8_t *node = pg_node(p, (uint32_t)index, q->psize);
-      if (unlikely(!node))
-        return MDBX_CORRUPTED;
+    if (index < c) {
       *key = nd_key(node);
-      return MDBX_SUCCESS;
+      *has_val = 1;
+      return dup_at(q, node, index, val);
     }
-    for (uint32_t i = 0; i < n; i++) {
-      const uint8_t *node = pg_node(p, i, q->psize);
-      if (unlikely(!node))
-        return MDBX_CORRUPTED;
-      uint64_t c;
-      rc = node_values(p, q->psize, node, &c);
-      if (rc != MDBX_SUCCESS)
-        return rc;
-      if (index < c) {
-        *key = nd_key(node);
-        *has_val = 1;
-        return dup_at(q, node, index, val);
-      }
-      index -= c;
-    }
-    return MDBX_NOTFOUND;
+    index -= c;
   }
+  return MDBX_NOTFOUND;
 }
 
 /* Positions `cur` on the entry at `index`. */
