@@ -782,19 +782,24 @@ TM_API int tm_ostat_count(const MDBX_txn *txn, uint32_t dbi, uint32_t flags, con
   return q_finish(&q, rc);
 }
 
+/* One query that puts `cur` on the entry at `index`; k and v: the entry there. */
+static int seek_cursor(MDBX_cursor *cur, uint32_t flags, double index, MDBX_val *k, MDBX_val *v) {
+  if (!(index >= 0) || index > 9007199254740991.0)
+    return MDBX_NOTFOUND;
+  os_q q;
+  int rc = q_begin(&q, mdbx_cursor_txn(cur), mdbx_cursor_dbi(cur), flags);
+  if (rc == MDBX_SUCCESS)
+    rc = q_seek(&q, cur, (uint64_t)index, k, v);
+  q_end(&q);
+  return rc;
+}
+
 /* The entry at `index` into `out` as [u32 klen][u32 vlen][u32 0][key][value];
  * returns the bytes needed (more than cap: nothing copied, call again). */
 TM_API int tm_ostat_at(MDBX_cursor *cur, uint32_t flags, double index, uint8_t *out, uint32_t cap) {
-  if (!(index >= 0) || index > 9007199254740991.0)
-    return tm_rc(MDBX_NOTFOUND);
-  os_q q;
-  int rc = q_begin(&q, mdbx_cursor_txn(cur), mdbx_cursor_dbi(cur), flags);
-  if (rc != MDBX_SUCCESS)
-    return q_finish(&q, rc);
   MDBX_val k, v;
   /* plain, or dupsort by keys: MDBX_SET_KEY stands on the key's first value */
-  rc = q_seek(&q, cur, (uint64_t)index, &k, &v);
-  q_end(&q);
+  const int rc = seek_cursor(cur, flags, index, &k, &v);
   if (rc != MDBX_SUCCESS)
     return tm_rc(rc);
   const uint32_t kl = (uint32_t)k.iov_len, vl = (uint32_t)v.iov_len, zero = 0;
@@ -818,15 +823,8 @@ TM_API int tm_ostat_at(MDBX_cursor *cur, uint32_t flags, double index, uint8_t *
 /* Positions `cur` on the entry at `index` (for a range read that skips
  * `offset` entries; tm_scan then goes on with TM_SCAN_CURRENT). */
 TM_API int tm_ostat_seek(MDBX_cursor *cur, uint32_t flags, double index) {
-  if (!(index >= 0) || index > 9007199254740991.0)
-    return tm_rc(MDBX_NOTFOUND);
-  os_q q;
-  int rc = q_begin(&q, mdbx_cursor_txn(cur), mdbx_cursor_dbi(cur), flags);
-  if (rc != MDBX_SUCCESS)
-    return q_finish(&q, rc);
   MDBX_val k, v;
-  rc = q_seek(&q, cur, (uint64_t)index, &k, &v);
-  return q_finish(&q, rc);
+  return tm_rc(seek_cursor(cur, flags, index, &k, &v));
 }
 
 /* The memo of an environment: out = [entries, bytes, hits, misses, computed,
