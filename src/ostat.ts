@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { checkLimit, describe, type Interval, type KeyInput, type KeyKind, prefixInterval } from "./codec.ts";
+import { checkLimit, checkU32, describe, type Interval, type KeyInput, type KeyKind, prefixInterval } from "./codec.ts";
 import { Scan } from "./constants.ts";
 import { check, fn, growOut, NOTFOUND, scratch } from "./core.ts";
 import type { Cursor, Entry } from "./cursor.ts";
@@ -137,13 +137,17 @@ function span<K extends KeyKind>(txn: Txn, t: Table<K, ValueKind>, o: RangeOptio
   return { first: scratch.f64[0] > 0 ? scratch.f64[1] : 0, count: scratch.f64[0], total: scratch.f64[2] };
 }
 
+/** The offset and limit options, checked with the words (and bounds) of a range read's. */
+function offsetLimit(t: Table, o: RangeOptions<KeyKind>): { offset: number; limit: number } {
+  return {
+    offset: checkU32(o.offset ?? 0, `the offset option of a range read of ${t}`, " (entries to skip)"),
+    limit: checkLimit(o.limit ?? Infinity, `the limit option of a range read of ${t}`),
+  };
+}
+
 /** `txn.count()`: the entries `range(t, o)` would yield, from two descents. */
 export function countRange<K extends KeyKind>(txn: Txn, t: Table<K, ValueKind>, o: RangeOptions<K>): number {
-  const limit = checkLimit(o.limit ?? Infinity, `the limit option of a count of ${t}`);
-  const offset = o.offset ?? 0;
-  if (typeof offset !== "number" || !Number.isInteger(offset) || offset < 0) {
-    throw new RangeError(`the offset option of a count of ${t} must be a whole number from 0; got ${describe(offset)}`);
-  }
+  const { offset, limit } = offsetLimit(t, o);
   const n = span(txn, t, o).count - offset;
   return n <= 0 ? 0 : Math.min(n, limit);
 }
@@ -236,13 +240,7 @@ export function sampleRange<K extends KeyKind, V extends ValueKind>(
   const random = o.random ?? Math.random;
   if (typeof random !== "function") throw new TypeError(`the random option of sample() must be a function`);
   const s = span(txn, t, o);
-  const offset = o.offset ?? 0;
-  if (typeof offset !== "number" || !Number.isInteger(offset) || offset < 0) {
-    throw new RangeError(
-      `the offset option of a sample of ${t} must be a whole number from 0; got ${describe(offset)}`,
-    );
-  }
-  const limit = checkLimit(o.limit ?? Infinity, `the limit option of a sample of ${t}`);
+  const { offset, limit } = offsetLimit(t, o);
   // the entries range() would yield: `offset` skipped from the start (the end, reversed), at most `limit`
   const size = Math.max(0, Math.min(s.count - offset, limit));
   const first = o.reverse ? s.first + s.count - offset - size : s.first + offset;
