@@ -169,7 +169,8 @@ export function rankOf<K extends KeyKind>(
 /** One cursor per table and transaction for positional reads (closed with the transaction). */
 const cursors = new WeakMap<TxnCell, Map<number, Cursor>>();
 
-function cursorFor(txn: Txn, t: Table): Cursor {
+/** @internal The transaction's cursor on `t` for positional reads (opened on first use). */
+export function cursorFor(txn: Txn, t: Table): Cursor {
   let m = cursors.get(txn._c);
   if (m === undefined) cursors.set(txn._c, m = new Map());
   let c = m.get(t.dbi);

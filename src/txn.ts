@@ -45,6 +45,7 @@ import {
   sampleRange,
   seekOffset,
 } from "./ostat.ts";
+import { packedDups } from "./relations.ts";
 
 /** @internal The permission bits a copy gets: `mode`, or -1 for the source's own. */
 export function copyMode(mode: number | undefined): number {
@@ -819,6 +820,15 @@ export abstract class Txn {
     options: SampleOptions<K> = {},
   ): Entry<K, V>[] {
     return sampleRange(this, this._table(table), n, options);
+  }
+
+  /**
+   * Every value of `key` in a dupFixed table, back to back in one Uint8Array
+   * (value i at `i * size`; empty if the key is absent), read a page of values
+   * per native call: the compact relation index's scan (docs/order-statistics.md).
+   */
+  dupsPacked<K extends KeyKind>(table: Table<K, ValueKind>, key: KeyInput<K>): Uint8Array {
+    return packedDups(this, this._table(table), key);
   }
 
   // ---- end of order statistics ----
