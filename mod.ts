@@ -53,4 +53,4 @@ export { libraryCandidates, libraryFileName, loadLibrary, runtime } from "./src/
 export type { Library } from "./src/ffi/mod.ts";
 // order statistics (docs/order-statistics.md)
 export { configureOrderStatistics, orderStatistics } from "./src/ostat.ts";
-export type { OrderStatistics, PositionOptions, SampleOptions } from "./src/ostat.ts";
+export type { OrderStatistics, PositionOptions, RankOptions, SampleOptions } from "./src/ostat.ts";

@@ -486,7 +486,7 @@ static int branch_sums(os_q *q, const uint8_t *p, int two, const uint64_t **out,
 
 /* The child index a descent for `key` takes: the last node whose key <= key
  * (node 0 stands for everything below node 1's key). */
-static int branch_search(const os_q *q, const uint8_t *p, const MDBX_val *key, uint32_t *at) {
+static int branch_search(const os_q *q, MDBX_cmp_func cmp, const uint8_t *p, const MDBX_val *key, uint32_t *at) {
   uint32_t lo = 1, hi = pg_numkeys(p); /* answer in [0, n): last i with key_i <= key */
   while (lo < hi) {
     const uint32_t mid = lo + (hi - lo) / 2;
@@ -494,7 +494,7 @@ static int branch_search(const os_q *q, const uint8_t *p, const MDBX_val *key, u
     if (unlikely(!n))
       return MDBX_CORRUPTED;
     MDBX_val k = nd_key(n);
-    if (q->cmp(&k, key) <= 0)
+    if (cmp(&k, key) <= 0)
       lo = mid + 1;
     else
       hi = mid;
@@ -504,7 +504,7 @@ static int branch_search(const os_q *q, const uint8_t *p, const MDBX_val *key, u
 }
 
 /* Nodes of a leaf before `key` (le: before or equal). */
-static int leaf_search(const os_q *q, const uint8_t *p, const MDBX_val *key, int le, uint32_t *at) {
+static int leaf_search(const os_q *q, MDBX_cmp_func cmp, const uint8_t *p, const MDBX_val *key, int le, uint32_t *at) {
   uint32_t lo = 0, hi = pg_numkeys(p);
   while (lo < hi) {
     const uint32_t mid = lo + (hi - lo) / 2;
@@ -512,7 +512,7 @@ static int leaf_search(const os_q *q, const uint8_t *p, const MDBX_val *key, int
     if (unlikely(!n))
       return MDBX_CORRUPTED;
     MDBX_val k = nd_key(n);
-    const int c = q->cmp(&k, key);
+    const int c = cmp(&k, key);
     if (c < 0 || (le && c == 0))
       lo = mid + 1;
     else
@@ -522,8 +522,11 @@ static int leaf_search(const os_q *q, const uint8_t *p, const MDBX_val *key, int
   return MDBX_SUCCESS;
 }
 
-/* Entries before key (le: up to and including key) in the main tree. */
-static int q_rank(os_q *q, const MDBX_val *key, int le, uint64_t *out) {
+static int dup_rank(os_q *q, const uint8_t *node, const MDBX_val *val, int le, uint64_t *out);
+
+/* Entries before key (le: up to and including key) in the main tree; with
+ * `val` (a dupsort table counting values), entries before the pair (key, val). */
+static int q_rank(os_q *q, const MDBX_val *key, const MDBX_val *val, int le, uint64_t *out) {
   uint64_t r = 0;
   *out = 0;
   if (q->tree.root == UINT32_MAX)
@@ -539,7 +542,7 @@ static int q_rank(os_q *q, const MDBX_val *key, int le, uint64_t *out) {
     const uint16_t f = pg_flags(p);
     if (f & P_BRANCH) {
       uint32_t i;
-      rc = branch_search(q, p, key, &i);
+      rc = branch_search(q, q->cmp, p, key, &i);
       if (rc != MDBX_SUCCESS)
         return rc;
       const uint8_t *node = pg_node(p, i, q->psize);
@@ -558,9 +561,23 @@ static int q_rank(os_q *q, const MDBX_val *key, int le, uint64_t *out) {
     if (unlikely(!(f & P_LEAF) || (f & P_DUPFIX)))
       return MDBX_CORRUPTED;
     uint32_t j;
-    rc = leaf_search(q, p, key, le, &j);
+    rc = leaf_search(q, q->cmp, p, key, val ? 0 : le, &j);
     if (rc != MDBX_SUCCESS)
       return rc;
+    if (val && j < pg_numkeys(p)) {
+      /* the key's own values before `val` */
+      const uint8_t *node = pg_node(p, j, q->psize);
+      if (unlikely(!node))
+        return MDBX_CORRUPTED;
+      const MDBX_val k = nd_key(node);
+      if (q->cmp(&k, key) == 0) {
+        uint64_t d;
+        rc = dup_rank(q, node, val, le, &d);
+        if (rc != MDBX_SUCCESS)
+          return rc;
+        r += d;
+      }
+    }
     if (!q->dupsort || q->keys)
       r += j;
     else
@@ -663,6 +680,72 @@ static int slot_at(const uint8_t *p, uint32_t size, uint64_t i, MDBX_val *val) {
   return MDBX_SUCCESS;
 }
 
+/* Entries of a leaf page or sub-page (of single entries) before `val` (le: or equal). */
+static int slots_search(MDBX_cmp_func cmp, const uint8_t *p, uint32_t size, const MDBX_val *val, int le,
+                        uint64_t *at) {
+  uint64_t lo = 0, hi = pg_numkeys(p);
+  while (lo < hi) {
+    const uint64_t mid = lo + (hi - lo) / 2;
+    MDBX_val v;
+    int rc = slot_at(p, size, mid, &v);
+    if (rc != MDBX_SUCCESS)
+      return rc;
+    const int c = cmp(&v, val);
+    if (c < 0 || (le && c == 0))
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *at = lo;
+  return MDBX_SUCCESS;
+}
+
+/* Values of one dupsort node before `val` (le: or equal to it). */
+static int dup_rank(os_q *q, const uint8_t *n, const MDBX_val *val, int le, uint64_t *out) {
+  const MDBX_cmp_func dcmp = mdbx_get_datacmp((MDBX_db_flags_t)q->tree.flags);
+  const uint8_t f = nd_flags(n);
+  const uint8_t *data = nd_data(n);
+  *out = 0;
+  if (!(f & N_DUP)) {
+    const MDBX_val one = {(void *)data, nd_dsize(n)};
+    const int c = dcmp(&one, val);
+    *out = c < 0 || (le && c == 0);
+    return MDBX_SUCCESS;
+  }
+  if (!(f & N_TREE))
+    return slots_search(dcmp, data, nd_dsize(n), val, le, out);
+  uint64_t r = 0;
+  uint32_t pgno = ld32(data + 8);
+  for (unsigned depth = 0;; depth++) {
+    if (unlikely(depth > MAX_HEIGHT))
+      return MDBX_CURSOR_FULL;
+    const uint8_t *p;
+    int rc = q_page(q, pgno, &p);
+    if (rc != MDBX_SUCCESS)
+      return rc;
+    if (!(pg_flags(p) & P_BRANCH)) {
+      uint64_t j;
+      rc = slots_search(dcmp, p, q->psize, val, le, &j);
+      *out = r + j;
+      return rc;
+    }
+    uint32_t i;
+    rc = branch_search(q, dcmp, p, val, &i);
+    if (rc != MDBX_SUCCESS)
+      return rc;
+    const uint64_t *cum;
+    rc = branch_sums(q, p, 0, &cum, depth);
+    if (rc != MDBX_SUCCESS)
+      return rc;
+    if (i > 0)
+      r += cum[i - 1];
+    const uint8_t *node = pg_node(p, i, q->psize);
+    if (unlikely(!node))
+      return MDBX_CORRUPTED;
+    pgno = nd_child(node);
+  }
+}
+
 /* The value at position d of a dupsort node's values. */
 static int dup_at(os_q *q, const uint8_t *n, uint64_t d, MDBX_val *val) {
   const uint8_t f = nd_flags(n);
@@ -757,17 +840,25 @@ static int q_finish(os_q *q, int rc) {
   return tm_rc(rc);
 }
 
-/* Entries before `key` (OS_LE: up to and including it); out[0]. */
+/* Entries before `key` (OS_LE: up to and including it); with `val` (not
+ * NULL; a dupsort table, counting values) entries before the pair; out[0]. */
 TM_API int tm_ostat_rank(const MDBX_txn *txn, uint32_t dbi, uint32_t flags, const void *key, uint32_t klen,
-                         double *out) {
+                         const void *val, uint32_t vlen, double *out) {
   os_q q;
   int rc = q_begin(&q, txn, dbi, flags);
   if (rc != MDBX_SUCCESS)
     return q_finish(&q, rc);
-  uint64_t aligned;
+  if (val && (!q.dupsort || q.keys))
+    return q_finish(&q, MDBX_EINVAL);
+  uint64_t aligned, valigned;
   const MDBX_val k = q_key(&q, key, klen, &aligned);
+  MDBX_val v = tm_val(val, vlen);
+  if ((q.tree.flags & MDBX_INTEGERDUP) && vlen <= 8 && val) {
+    memcpy(&valigned, val, vlen);
+    v.iov_base = &valigned;
+  }
   uint64_t r = 0;
-  rc = q_rank(&q, &k, (flags & OS_LE) != 0, &r);
+  rc = q_rank(&q, &k, val ? &v : NULL, (flags & OS_LE) != 0, &r);
   out[0] = (double)r;
   return q_finish(&q, rc);
 }
@@ -786,12 +877,12 @@ TM_API int tm_ostat_count(const MDBX_txn *txn, uint32_t dbi, uint32_t flags, con
   if (rc == MDBX_SUCCESS && (flags & OS_HAS_LO)) {
     uint64_t aligned;
     const MDBX_val k = q_key(&q, lo, lolen, &aligned);
-    rc = q_rank(&q, &k, (flags & OS_LO_EXCL) != 0, &a);
+    rc = q_rank(&q, &k, NULL, (flags & OS_LO_EXCL) != 0, &a);
   }
   if (rc == MDBX_SUCCESS && (flags & OS_HAS_HI)) {
     uint64_t aligned;
     const MDBX_val k = q_key(&q, hi, hilen, &aligned);
-    rc = q_rank(&q, &k, (flags & OS_HI_INCL) != 0, &b);
+    rc = q_rank(&q, &k, NULL, (flags & OS_HI_INCL) != 0, &b);
   }
   out[0] = (double)(b > a ? b - a : 0);
   out[1] = (double)a;

@@ -13,7 +13,7 @@ import { checkLimit, checkU32, describe, type Interval, type KeyInput, type KeyK
 import { Scan } from "./constants.ts";
 import { check, fn, growOut, NOTFOUND, scratch } from "./core.ts";
 import type { Cursor, Entry } from "./cursor.ts";
-import type { ValueKind } from "./codec.ts";
+import type { ValueInput, ValueKind } from "./codec.ts";
 import { prefixBytes, type Table } from "./table.ts";
 import { decodePair, type RangeOptions, type Txn, type TxnCell } from "./txn.ts";
 
@@ -30,6 +30,12 @@ export interface SampleOptions<K extends KeyKind = KeyKind> extends RangeOptions
 export interface PositionOptions {
   /** With dupSort: positions count keys (one per key, its first value) instead of every value. */
   uniqueKeys?: boolean;
+}
+
+/** Options of `txn.rank()`. */
+export interface RankOptions<V extends ValueKind = ValueKind> extends PositionOptions {
+  /** With dupSort: the rank of the pair (key, value): entries before it, counting the key's smaller values too. */
+  value?: ValueInput<V>;
 }
 
 /** What the order-statistics memo of an environment holds (`orderStatistics(txn)`). */
@@ -152,16 +158,25 @@ export function countRange<K extends KeyKind>(txn: Txn, t: Table<K, ValueKind>, 
   return n <= 0 ? 0 : Math.min(n, limit);
 }
 
-/** `txn.rank()`: entries before `key`. */
-export function rankOf<K extends KeyKind>(
+/** `txn.rank()`: entries before `key` (or before the pair (key, value)). */
+export function rankOf<K extends KeyKind, V extends ValueKind>(
   txn: Txn,
-  t: Table<K, ValueKind>,
+  t: Table<K, V>,
   key: KeyInput<K>,
-  o: PositionOptions = {},
+  o: RankOptions<V> = {},
 ): number {
   const h = txn._h();
+  let vb: Uint8Array | null = null, vlen = 0;
+  if (o.value !== undefined) {
+    if (!t.dupSort) throw new TypeError(`rank with a value needs a dupSort table; ${t} has one value per key`);
+    if (o.uniqueKeys) {
+      throw new TypeError(`rank of ${t}: a value and uniqueKeys exclude each other (keys have no value rank)`);
+    }
+    vb = t.v.encode(o.value, "value");
+    vlen = t.v.len;
+  }
   const kb = t.k.encode(key, "key");
-  const r = fn.tm_ostat_rank(h, t.dbi, keysMode(t, o.uniqueKeys), kb, t.k.len, scratch.f64Bytes);
+  const r = fn.tm_ostat_rank(h, t.dbi, keysMode(t, o.uniqueKeys), kb, t.k.len, vb, vlen, scratch.f64Bytes);
   if (r < 0) txn._fail(r, "rank", t);
   return scratch.f64[0];
 }
@@ -286,7 +301,7 @@ export function seekOffset(
   if (start !== null && (flags & Scan.HAS_START)) {
     // forward: the first entry at or after start; reverse: the last at or before it
     const le = rev ? !excl : excl;
-    const r = fn.tm_ostat_rank(h, t.dbi, keys | (le ? OS.LE : 0), start, start.length, scratch.f64Bytes);
+    const r = fn.tm_ostat_rank(h, t.dbi, keys | (le ? OS.LE : 0), start, start.length, null, 0, scratch.f64Bytes);
     if (r < 0) txn._fail(r, "range", t);
     base = rev ? scratch.f64[0] - 1 : scratch.f64[0];
   } else if (rev) {

@@ -41,6 +41,7 @@ import {
   ostatBaseline,
   type PositionOptions,
   rankOf,
+  type RankOptions,
   type SampleOptions,
   sampleRange,
   seekOffset,
@@ -788,9 +789,14 @@ export abstract class Txn {
   /**
    * The number of entries before `key` (keys less than it), which is the
    * position `key` has or would have; O(log n) when warm. Dupsort tables count
-   * every value of the smaller keys, or keys with `uniqueKeys: true`.
+   * every value of the smaller keys, or keys with `uniqueKeys: true`; with
+   * `value`, the entries before the pair (key, value).
    */
-  rank<K extends KeyKind>(table: Table<K, ValueKind>, key: KeyInput<K>, options: PositionOptions = {}): number {
+  rank<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    key: KeyInput<K>,
+    options: RankOptions<V> = {},
+  ): number {
     return rankOf(this, this._table(table), key, options);
   }
 

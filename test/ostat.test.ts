@@ -129,6 +129,14 @@ function verify(txn: Txn, t: Table<"binary", "binary">, m: Model, rng: () => num
         bytesEq(e.value, slice[j][1], `${where}: range offset value ${j}`);
       });
     }
+    // ranks of (key, value) pairs, present and absent
+    for (let i = 0; m.dup && !unique && list.length && i < 6; i++) {
+      const [k, v0] = list[int(rng, 0, list.length - 1)];
+      const v = v0.slice();
+      if (rng() < 0.4) v[v.length - 1] ^= 1;
+      const want = list.filter((p) => cmpPair(p, [k, v], true) < 0).length;
+      assert.equal(txn.rank(t, k, { value: v }), want, `${where}: rank of a pair (${why})`);
+    }
     // positions: both ends, past them, from the end, random
     const n = list.length;
     for (const i of [0, n - 1, n, -1, -n, -n - 1, int(rng, 0, n), int(rng, 0, n), -int(rng, 1, n + 1)]) {
@@ -240,7 +248,7 @@ test("count, rank, at, sample and range offsets match a model on a dupsort table
 
 test("a tiny memo budget turns the memo over and every answer stays exact", () => {
   using db = tempEnv({ pageSize: 512 });
-  db.env.read((txn) => configureOrderStatistics(txn, { budget: 2048, clear: true }));
+  db.env.read((txn) => configureOrderStatistics(txn, { budget: 1, clear: true }));
   workload(db.env, SOAK ? 100 : 15, false, SEED + 2);
   db.env.read((txn) => assert.ok(orderStatistics(txn).turnovers > 0, "turnovers"));
 });
@@ -308,6 +316,7 @@ test("order statistics refuse bad arguments with typed errors", () => {
     assert.throws(() => txn.count(t, { offset: -1 }), RangeError);
     assert.throws(() => txn.count(t, { gte: new Uint8Array(1), gt: new Uint8Array(1) }), TypeError);
     assert.throws(() => txn.rank(t, 5 as unknown as Uint8Array), TypeError);
+    assert.throws(() => txn.rank(t, new Uint8Array(1), { value: new Uint8Array(1) }), TypeError); // not dupSort
     assert.equal(txn.at(t, 0), undefined);
     assert.equal(txn.at(t, -1), undefined);
     assert.deepEqual(txn.sample(t, 3), []);

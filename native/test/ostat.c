@@ -21,7 +21,8 @@
 
 #include <sys/wait.h>
 
-int tm_ostat_rank(const MDBX_txn *txn, uint32_t dbi, uint32_t flags, const void *key, uint32_t klen, double *out);
+int tm_ostat_rank(const MDBX_txn *txn, uint32_t dbi, uint32_t flags, const void *key, uint32_t klen, const void *val,
+                  uint32_t vlen, double *out);
 int tm_ostat_count(const MDBX_txn *txn, uint32_t dbi, uint32_t flags, const void *lo, uint32_t lolen, const void *hi,
                    uint32_t hilen, double *out);
 int tm_ostat_at(MDBX_cursor *cur, uint32_t flags, double index, uint8_t *out, uint32_t cap);
@@ -176,7 +177,7 @@ static void verify(MDBX_txn *txn, int t, const char *where) {
       uint8_t ra[64], rb[64];
       MDBX_val a = probe_key(t, &w, ra), b = probe_key(t, &w, rb);
       const int le = (int)below(2);
-      CHECK(OS(tm_ostat_rank(txn, dbi, kf | (le ? OS_LE : 0), a.iov_base, (uint32_t)a.iov_len, o)));
+      CHECK(OS(tm_ostat_rank(txn, dbi, kf | (le ? OS_LE : 0), a.iov_base, (uint32_t)a.iov_len, NULL, 0, o)));
       const size_t want = model_rank(txn, dbi, &w, &a, le, keys);
       if (o[0] != (double)want)
         fail("%s %s%s: rank (%s) %.0f, walk %zu", where, names[t], keys ? " keys" : "", le ? "<=" : "<", o[0], want);
@@ -387,7 +388,7 @@ static void check_log_cost(void) {
   CHECK(mdbx_dbi_stat(txn, dbi, &stat, sizeof(stat)));
   double st0[8], st1[8], o[1];
   put_be64(kb, 12345);
-  CHECK(OS(tm_ostat_rank(txn, dbi, 0, kb, 8, o))); /* cold: computes every branch on the way */
+  CHECK(OS(tm_ostat_rank(txn, dbi, 0, kb, 8, NULL, 0, o))); /* cold: computes every branch on the way */
   if (o[0] != 6173)
     fail("rank of 12345 among even numbers: %.0f, not 6173", o[0]);
   tm_ostat_stats(env, st0);
@@ -395,7 +396,7 @@ static void check_log_cost(void) {
     fail("a cold rank read only %.0f pages", st0[5]);
   for (int i = 0; i < 100; i++) {
     put_be64(kb, below(40000));
-    CHECK(OS(tm_ostat_rank(txn, dbi, 0, kb, 8, o)));
+    CHECK(OS(tm_ostat_rank(txn, dbi, 0, kb, 8, NULL, 0, o)));
   }
   tm_ostat_stats(env, st1);
   if (st1[5] - st0[5] != 100.0 * stat.ms_depth)

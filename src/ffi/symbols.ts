@@ -261,8 +261,9 @@ export const symbols = {
   },
 
   // ---- order statistics (native/ostat.c, docs/order-statistics.md) ----
-  // int tm_ostat_rank(const MDBX_txn *txn, uint32_t dbi, uint32_t flags, const void *key, uint32_t klen, double out[1])
-  tm_ostat_rank: { parameters: ["pointer", "u32", "u32", "buffer", "u32", "buffer"], result: "i32" },
+  // int tm_ostat_rank(const MDBX_txn *txn, uint32_t dbi, uint32_t flags, const void *key, uint32_t klen,
+  //                   const void *val /* NULL: by key only */, uint32_t vlen, double out[1])
+  tm_ostat_rank: { parameters: ["pointer", "u32", "u32", "buffer", "u32", "buffer", "u32", "buffer"], result: "i32" },
   // int tm_ostat_count(const MDBX_txn *txn, uint32_t dbi, uint32_t flags, const void *lo, uint32_t lolen,
   //                    const void *hi, uint32_t hilen, double out[3] /* count, first, total */)
   tm_ostat_count: {
