@@ -338,3 +338,27 @@ test("sample() draws every entry about equally often", () => {
   // 6000 draws over 20 entries: 300 expected each; a fair sampler stays far inside [200, 400]
   for (const [i, c] of seen.entries()) assert.ok(c > 200 && c < 400, `entry ${i} drawn ${c} times (${why})`);
 });
+
+test("integer keys and integer dupsort values: ranks, pairs and positions follow the numeric order", () => {
+  using db = tempEnv({ pageSize: 512 });
+  const t = db.env.table("ints", { keys: "uint32", values: "uint32", dupSort: true });
+  db.env.write((txn) => {
+    for (let k = 0; k < 300; k++) for (let v = 0; v < (k % 7) * 40; v += 3) txn.put(t, k * 1000, v * 65537);
+  });
+  // the model: every (k, v) in numeric order
+  const pairs: [number, number][] = [];
+  for (let k = 0; k < 300; k++) for (let v = 0; v < (k % 7) * 40; v += 3) pairs.push([k * 1000, v * 65537]);
+  db.env.read((txn) => {
+    assert.equal(txn.count(t), pairs.length);
+    const rng = prng(SEED + 5);
+    for (let i = 0; i < 200; i++) {
+      const j = int(rng, 0, pairs.length - 1), [k, v] = pairs[j];
+      assert.equal(txn.rank(t, k, { value: v }), j, `rank of (${k}, ${v}) (${why})`);
+      assert.equal(txn.rank(t, k, { value: v + 1 }), j + 1, `rank of (${k}, ${v + 1}) (${why})`);
+      assert.equal(txn.rank(t, k), pairs.findIndex((p) => p[0] === k), `rank of ${k}`);
+      const e = txn.at(t, j)!;
+      assert.deepEqual([e.key, e.value], [k, v], `at(${j}) (${why})`);
+    }
+    assert.equal(txn.count(t, { uniqueKeys: true }), new Set(pairs.map((p) => p[0])).size);
+  });
+});
