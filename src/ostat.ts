@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { checkLimit, checkU32, describe, type Interval, type KeyInput, type KeyKind, prefixInterval } from "./codec.ts";
+import { checkLimit, checkU32, describe, type KeyInput, type KeyKind, prefixInterval } from "./codec.ts";
 import { Scan } from "./constants.ts";
 import { check, fn, growOut, NOTFOUND, scratch } from "./core.ts";
 import type { Cursor, Entry } from "./cursor.ts";
@@ -44,7 +44,7 @@ export interface OrderStatistics {
   entries: number;
   /** Native memory the memo uses: the running sums and the hash table. */
   bytes: number;
-  /** Lookups answered by the memo, and those that were not. */
+  /** Lookups the memo answered. */
   hits: number;
   /** Lookups that found no entry. */
   misses: number;
@@ -98,19 +98,39 @@ export function configureOrderStatistics(txn: Txn, options: { budget?: number; c
   check(fn.tm_ostat_configure(txn._c.world.h, budget, options.clear ? 1 : 0), "configureOrderStatistics");
 }
 
+/** A range's bounds: the bytes and their lengths (encoder scratch unless a prefix made copies). */
+interface Bounds {
+  lo: Uint8Array | null;
+  loLen: number;
+  loIncl: boolean;
+  hi: Uint8Array | null;
+  hiLen: number;
+  hiIncl: boolean;
+}
+
 /** The bounds of a range read, as `range()` reads them; null: nothing can be in it. */
-function boundsOf<K extends KeyKind>(t: Table<K, ValueKind>, o: RangeOptions<K>): Interval | null {
+function boundsOf<K extends KeyKind>(t: Table<K, ValueKind>, o: RangeOptions<K>): Bounds | null {
   const lower = o.gte ?? o.gt, upper = o.lte ?? o.lt;
   if (o.gte !== undefined && o.gt !== undefined || o.lte !== undefined && o.lt !== undefined) {
     throw new TypeError("give at most one of gte/gt and one of lte/lt");
   }
-  const iv: Interval = {
-    lo: lower === undefined ? null : t.k.encode(lower, "range start").slice(0, t.k.len),
+  // the two bounds use the table's two encoders: neither overwrites the other's scratch
+  const lo = lower === undefined ? null : t.k.encode(lower, "range start");
+  const hi = upper === undefined ? null : t.k2.encode(upper, "range end");
+  const b: Bounds = {
+    lo,
+    loLen: lo ? t.k.len : 0,
     loIncl: o.gt === undefined,
-    hi: upper === undefined ? null : t.k2.encode(upper, "range end").slice(0, t.k2.len),
+    hi,
+    hiLen: hi ? t.k2.len : 0,
     hiIncl: o.lt === undefined,
   };
-  return o.prefix === undefined ? iv : prefixInterval(prefixBytes(t, o.prefix), iv);
+  if (o.prefix === undefined) return b;
+  // copies first: encoding the prefix reuses the key encoder's scratch
+  const bounds = { lo: lo && lo.slice(0, b.loLen), loIncl: b.loIncl, hi: hi && hi.slice(0, b.hiLen), hiIncl: b.hiIncl };
+  const iv = prefixInterval(prefixBytes(t, o.prefix), bounds);
+  if (iv === null) return null;
+  return { ...iv, loLen: iv.lo ? iv.lo.length : 0, hiLen: iv.hi ? iv.hi.length : 0 };
 }
 
 function keysMode(t: Table, uniqueKeys: boolean | undefined): number {
@@ -129,16 +149,7 @@ function span<K extends KeyKind>(txn: Txn, t: Table<K, ValueKind>, o: RangeOptio
   let flags = keysMode(t, o.uniqueKeys);
   if (iv.lo !== null) flags |= OS.HAS_LO | (iv.loIncl ? 0 : OS.LO_EXCL);
   if (iv.hi !== null) flags |= OS.HAS_HI | (iv.hiIncl ? OS.HI_INCL : 0);
-  const r = fn.tm_ostat_count(
-    h,
-    t.dbi,
-    flags,
-    iv.lo,
-    iv.lo ? iv.lo.length : 0,
-    iv.hi,
-    iv.hi ? iv.hi.length : 0,
-    scratch.f64Bytes,
-  );
+  const r = fn.tm_ostat_count(h, t.dbi, flags, iv.lo, iv.loLen, iv.hi, iv.hiLen, scratch.f64Bytes);
   if (r < 0) txn._fail(r, "count", t);
   return { first: scratch.f64[0] > 0 ? scratch.f64[1] : 0, count: scratch.f64[0], total: scratch.f64[2] };
 }
