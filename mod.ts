@@ -57,3 +57,6 @@ export { DbFlags, EnvFlags, PutFlags } from "./src/constants.ts";
 export type { OptionName } from "./src/constants.ts";
 export { libraryCandidates, libraryFileName, libraryInfo, loadLibrary, runtime } from "./src/ffi/mod.ts";
 export type { Library, LibraryInfo, LoadLibraryOptions } from "./src/ffi/mod.ts";
+// order statistics (docs/order-statistics.md)
+export { configureOrderStatistics, orderStatistics } from "./src/ostat.ts";
+export type { OrderStatistics, PositionOptions, RankOptions, SampleOptions } from "./src/ostat.ts";

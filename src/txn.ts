@@ -45,6 +45,18 @@ import {
   versionIn,
   writeVersion,
 } from "./versions.ts";
+import {
+  countRange,
+  entryAtIndex,
+  ostatBaseline,
+  type PositionOptions,
+  rankOf,
+  type RankOptions,
+  type SampleOptions,
+  sampleRange,
+  seekOffset,
+} from "./ostat.ts";
+import { packedDups } from "./relations.ts";
 
 /** @internal The permission bits a copy gets: `mode`, or -1 for the source's own. */
 export function copyMode(mode: number | undefined): number {
@@ -806,12 +818,80 @@ export abstract class Txn {
     >;
   }
 
-  /** Counts the entries of a range by walking it (exact; see `estimateRange` for a fast estimate). */
+  // ---- order statistics (issue 15): src/ostat.ts, native/ostat.c, docs/order-statistics.md ----
+
+  /**
+   * The number of entries `range(table, options)` would yield, exact, in
+   * O(log n) once the table's counts are memoised (a first count of a large
+   * table reads its branch pages and one header per leaf page; after a commit
+   * only the pages the commit wrote are read again). Dupsort tables count every
+   * value, or every key with `uniqueKeys: true`. A write transaction counts
+   * its own uncommitted writes.
+   */
   count<K extends KeyKind>(table: Table<K, ValueKind>, options: RangeOptions<K> = {}): number {
+    if (ostatBaseline.walking) return this._countWalk(table, options);
+    return countRange(this, this._table(table), options);
+  }
+
+  /** @internal Counts by walking the range: the baseline of bench/ostat.bench.ts. */
+  _countWalk<K extends KeyKind>(table: Table<K, ValueKind>, options: RangeOptions<K> = {}): number {
     let n = 0;
     for (const _ of scan(this, this._table(table), options, 0, 3)) n++;
     return n;
   }
+
+  /**
+   * The number of entries before `key` (keys less than it), which is the
+   * position `key` has or would have; O(log n) when warm. Dupsort tables count
+   * every value of the smaller keys, or keys with `uniqueKeys: true`; with
+   * `value`, the entries before the pair (key, value).
+   */
+  rank<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    key: KeyInput<K>,
+    options: RankOptions<V> = {},
+  ): number {
+    return rankOf(this, this._table(table), key, options);
+  }
+
+  /**
+   * The entry at position `index` of the table in key order (0 is the first;
+   * negative counts from the end, -1 is the last), or undefined past either
+   * end; O(log n) when warm. Dupsort tables: every value is a position, or
+   * every key (with its first value) with `uniqueKeys: true`.
+   */
+  at<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    index: number,
+    options: PositionOptions = {},
+  ): Entry<K, V> | undefined {
+    return entryAtIndex(this, this._table(table), index, options);
+  }
+
+  /**
+   * `n` distinct entries of a range chosen uniformly at random (each subset of
+   * n entries equally likely), in key order (reverse order with `reverse`);
+   * every entry of the range if it has no more than n. Each costs one
+   * O(log n) descent. `options.random` replaces `Math.random`.
+   */
+  sample<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    n: number,
+    options: SampleOptions<K> = {},
+  ): Entry<K, V>[] {
+    return sampleRange(this, this._table(table), n, options);
+  }
+
+  /**
+   * Every value of `key` in a dupFixed table, back to back in one Uint8Array
+   * (value i at `i * size`; empty if the key is absent), read a page of values
+   * per native call: the compact relation index's scan (docs/order-statistics.md).
+   */
+  dupsPacked<K extends KeyKind>(table: Table<K, ValueKind>, key: KeyInput<K>): Uint8Array {
+    return packedDups(this, this._table(table), key);
+  }
+
+  // ---- end of order statistics ----
 
   /** An estimate of the number of entries between two keys (begin inclusive; either side open). */
   estimateRange<K extends KeyKind>(table: Table<K, ValueKind>, begin?: KeyInput<K>, end?: KeyInput<K>): number {
@@ -1060,6 +1140,12 @@ function* scan<K extends KeyKind, V extends ValueKind>(
   let op: number = Scan.FIRST;
   let skip = offset;
   try {
+    // order statistics: stand on the offset-th entry by its position instead of stepping there
+    if (skip > 0 && !(flags & Scan.DUPS_OF_KEY) && !ostatBaseline.walking) {
+      if (!seekOffset(txn, t, cur, flags, start, skip)) return;
+      op = Scan.CURRENT;
+      skip = 0;
+    }
     for (;;) {
       const h = cur._h();
       const want = Math.min(batch, limit);

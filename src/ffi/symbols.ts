@@ -267,6 +267,25 @@ export const symbols = {
     parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "u32", "u32", "buffer", "u32"],
     result: "i32",
   },
+
+  // ---- order statistics (native/ostat.c, docs/order-statistics.md) ----
+  // int tm_ostat_rank(const MDBX_txn *txn, uint32_t dbi, uint32_t flags, const void *key, uint32_t klen,
+  //                   const void *val /* NULL: by key only */, uint32_t vlen, double out[1])
+  tm_ostat_rank: { parameters: ["pointer", "u32", "u32", "buffer", "u32", "buffer", "u32", "buffer"], result: "i32" },
+  // int tm_ostat_count(const MDBX_txn *txn, uint32_t dbi, uint32_t flags, const void *lo, uint32_t lolen,
+  //                    const void *hi, uint32_t hilen, double out[3] /* count, first, total */)
+  tm_ostat_count: {
+    parameters: ["pointer", "u32", "u32", "buffer", "u32", "buffer", "u32", "buffer"],
+    result: "i32",
+  },
+  // int tm_ostat_at(MDBX_cursor *cur, uint32_t flags, double index, uint8_t *out, uint32_t cap)
+  tm_ostat_at: { parameters: ["pointer", "u32", "f64", "buffer", "u32"], result: "i32" },
+  // int tm_ostat_seek(MDBX_cursor *cur, uint32_t flags, double index)
+  tm_ostat_seek: { parameters: ["pointer", "u32", "f64"], result: "i32" },
+  // void tm_ostat_stats(MDBX_env *env, double out[8])
+  tm_ostat_stats: { parameters: ["pointer", "buffer"], result: "void" },
+  // int tm_ostat_configure(MDBX_env *env, double budget, int32_t clear)
+  tm_ostat_configure: { parameters: ["pointer", "f64", "i32"], result: "i32" },
 } as const satisfies Record<string, SymbolDef>;
 
 /** The symbol table's type. */
