@@ -157,7 +157,7 @@ function assertWorked(r: { status: number | null; out: string }, which: string, 
   assert.equal(info.distribution, "npm");
   assert.equal(info.version, version);
   assert.equal(info.mdbxVersion, "0.14.3");
-  assert.equal(info.patchLevel, "turbomdbx-3");
+  assert.equal(info.patchLevel, "turbomdbx-4");
   assert.ok(
     (info.path as string).startsWith(path.join(app, "node_modules", ...host!.packageName.split("/"))),
     `loaded from the installed package: ${info.path}`,
@@ -396,7 +396,7 @@ test("libraryInfo() in a checkout: the local build, unverified, with libmdbx's v
   assert.equal(info.version, undefined);
   assert.equal(info.mdbxVersion, "0.14.3");
   assert.match(info.mdbxDescribe, /^v0\.14\.3-/);
-  assert.equal(info.patchLevel, "turbomdbx-3");
+  assert.equal(info.patchLevel, "turbomdbx-4");
   assert.equal(info.target.split("-")[0], readExports(hostLib).machine, "the triple names this machine's CPU");
 }, {
   // with TURBOMDBX_LIB the suite runs on another library, not the local build

@@ -33,7 +33,7 @@ const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 const impl: BackendModule = isDeno ? (await import("./deno.ts")).default : (await import("./bun.ts")).default;
 
 /** The patch level this TypeScript expects of the library (native/patches). */
-export const EXPECTED_PATCHLEVEL = "turbomdbx-3";
+export const EXPECTED_PATCHLEVEL = "turbomdbx-4";
 
 let loaded: Backend | undefined;
 /** How the loaded library was found and checked (libraryInfo). */
@@ -172,7 +172,7 @@ export interface LibraryInfo {
   readonly mdbxVersion: string;
   /** libmdbx's git description of that release, e.g. "v0.14.3-0-g251562b2". */
   readonly mdbxDescribe: string;
-  /** turbomdbx's patch level of libmdbx, e.g. "turbomdbx-3". */
+  /** turbomdbx's patch level of libmdbx, e.g. "turbomdbx-4". */
   readonly patchLevel: string;
   /** The target triple it was compiled for, as the library reports it (e.g. "x86_64-linux-gnu"). */
   readonly target: string;
