@@ -40,6 +40,7 @@ export type { Entry } from "./src/cursor.ts";
 export type { KeyInput, KeyKind, KeyOf, ValueInput, ValueKind, ValueOf } from "./src/codec.ts";
 export { ErrorCode, errorName, MdbxError } from "./src/errors.ts";
 export { ConcurrentTxn, ConflictError, DeadlockError, LockTimeoutError } from "./src/concurrent/mod.ts";
+export type { Change, ChangeBatch, Watch, WatchedEntry, WatchOptions } from "./src/watch.ts";
 export type {
   ConcurrencyMode,
   ConcurrentGetOptions,

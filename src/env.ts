@@ -52,6 +52,9 @@ import {
   registerLogger,
   unregisterLogger,
 } from "./log.ts";
+// server: change feed, auto-batched writes (docs/server.md)
+import { type Watch, watch as watchTable, type WatchedEntry, watchKeys as watchTableKeys, type WatchOptions } from "./watch.ts";
+import type { KeyOf, ValueOf } from "./codec.ts";
 
 /** A size in bytes: a number, or a string such as "64GiB", "512MiB", "4KiB", "1GB". */
 export type Size = number | string;
@@ -509,6 +512,38 @@ export class Env implements Disposable {
   beginConcurrent(options?: ConcurrentOptions): ConcurrentTxn {
     return beginConcurrent(this, this.#core, options);
   }
+
+  // ------------------------------------------------------------ server: change feed (src/watch.ts, docs/server.md)
+
+  /**
+   * Watches a table: an async iterable of change batches, one for every commit
+   * after the call (of this process, other processes, any libmdbx writer), or
+   * fewer, coalesced, when the consumer is slower than the commits. Each batch
+   * lists every key (within `prefix`/`keys`) whose value changed since the
+   * previous batch, with its new value or `deleted`, and the commit `version`.
+   * End it with `close()`, `break` or `options.signal`. See docs/server.md.
+   */
+  watch<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    options?: WatchOptions<KeyOf<K>>,
+  ): Watch<KeyOf<K>, ValueOf<V>> {
+    return watchTable(this, this.#core, table, options);
+  }
+
+  /**
+   * Yields the current values of `keys` now, and again whenever any of them
+   * changes (Deno KV's `watch()`): an array of `{ key, value, version }` in the
+   * order of `keys`. Intermediate states may be skipped; the newest never is.
+   */
+  watchKeys<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    keys: readonly KeyOf<K>[],
+    options?: { signal?: AbortSignal },
+  ): AsyncGenerator<WatchedEntry<KeyOf<K>, ValueOf<V>>[], void, undefined> {
+    return watchTableKeys(this, this.#core, table, keys, options);
+  }
+
+  // ------------------------------------------------------------ end of server block
 
   /**
    * Opens (and by default creates) a table. `name` null is the main table.
