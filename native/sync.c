@@ -50,7 +50,7 @@ TM_API void *tm_syncer_open(MDBX_env *env, int32_t *rc) {
 TM_API uint32_t tm_syncer_request(void *s, MDBX_env *env) { return (void)s, (void)env, 0; }
 TM_API uint32_t tm_syncer_state(void *s, int32_t *out) { return (void)s, (void)out, 0; }
 TM_API int tm_syncer_wait(void *s, uint32_t ticket) { return (void)s, (void)ticket, s_rc(MDBX_ENOSYS); }
-TM_API void tm_syncer_close(void *s) { (void)s; }
+TM_API void tm_syncer_close(void *s, int32_t *out) { (void)s, (void)out; }
 
 #else
 
@@ -162,8 +162,9 @@ TM_API int tm_syncer_wait(tm_syncer *s, uint32_t ticket) {
   return rc;
 }
 
-/* Serves what was requested, stops the thread and frees the syncer. */
-TM_API void tm_syncer_close(tm_syncer *s) {
+/* Serves what was requested, stops the thread and frees the syncer; out as
+ * tm_syncer_state()'s, plus out[2] = the last ticket served. */
+TM_API void tm_syncer_close(tm_syncer *s, int32_t *out) {
   if (!s)
     return;
   pthread_mutex_lock(&s->mu);
@@ -175,6 +176,9 @@ TM_API void tm_syncer_close(tm_syncer *s) {
   pthread_cond_broadcast(&s->done_cv);
   while (s->waiters > 0) /* every ticket is served now: the waiters leave */
     pthread_cond_wait(&s->done_cv, &s->mu);
+  out[0] = s->failed_rc;
+  out[1] = (int32_t)s->failed_upto;
+  out[2] = (int32_t)s->done;
   pthread_mutex_unlock(&s->mu);
   pthread_cond_destroy(&s->done_cv);
   pthread_cond_destroy(&s->work);

@@ -55,6 +55,7 @@ import {
 // server: change feed, auto-batched writes (docs/server.md)
 import { type Watch, watch as watchTable, type WatchedEntry, watchKeys as watchTableKeys, type WatchOptions } from "./watch.ts";
 import type { KeyOf, ValueOf } from "./codec.ts";
+import { closeSyncer } from "./durable.ts";
 
 /** A size in bytes: a number, or a string such as "64GiB", "512MiB", "4KiB", "1GB". */
 export type Size = number | string;
@@ -874,6 +875,7 @@ export class Env implements Disposable {
   close(): void {
     const h = this.#cell.h;
     if (h === null) return;
+    closeSyncer(this.#core); // server block: the sync thread of durable group commits ends first
     endAll(this.#core);
     if (this.#rebuild !== null) {
       // stops before its switch (or finishes it, if already switching); it cannot outlive the env

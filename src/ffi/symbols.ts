@@ -273,8 +273,8 @@ export const symbols = {
   tm_syncer_request: { parameters: ["pointer", "pointer"], result: "u32" },
   // uint32_t tm_syncer_state(tm_syncer *s, int32_t out[2])
   tm_syncer_state: { parameters: ["pointer", "buffer"], result: "u32" },
-  // void tm_syncer_close(tm_syncer *s)
-  tm_syncer_close: { parameters: ["pointer"], result: "void" },
+  // void tm_syncer_close(tm_syncer *s, int32_t out[3])
+  tm_syncer_close: { parameters: ["pointer", "buffer"], result: "void" },
 } as const satisfies Record<string, SymbolDef>;
 
 /**
