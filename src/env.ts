@@ -56,6 +56,7 @@ import {
 import { type Watch, watch as watchTable, type WatchedEntry, watchKeys as watchTableKeys, type WatchOptions } from "./watch.ts";
 import type { KeyOf, ValueOf } from "./codec.ts";
 import { closeSyncer } from "./durable.ts";
+import { autoWrite } from "./writes.ts";
 
 /** A size in bytes: a number, or a string such as "64GiB", "512MiB", "4KiB", "1GB". */
 export type Size = number | string;
@@ -542,6 +543,22 @@ export class Env implements Disposable {
     options?: { signal?: AbortSignal },
   ): AsyncGenerator<WatchedEntry<KeyOf<K>, ValueOf<V>>[], void, undefined> {
     return watchTableKeys(this, this.#core, table, keys, options);
+  }
+
+  /**
+   * Writes `value` at `key` without a transaction of your own: the writes of
+   * one event-loop turn are committed together, in call order, in one group
+   * commit (with the concurrent transactions of that flush), and each promise
+   * resolves once its commit is durable (in durable mode, synced off the event
+   * loop). Bad input rejects the promise. See docs/server.md.
+   */
+  put<K extends KeyKind, V extends ValueKind>(table: Table<K, V>, key: KeyOf<K>, value: ValueOf<V>): Promise<void> {
+    return autoWrite(this, this.#core, table, key, value, false);
+  }
+
+  /** Deletes `key` without a transaction of your own, batched as `put()` is (a missing key is no error). */
+  del<K extends KeyKind, V extends ValueKind>(table: Table<K, V>, key: KeyOf<K>): Promise<void> {
+    return autoWrite(this, this.#core, table, key, undefined, true);
   }
 
   // ------------------------------------------------------------ end of server block

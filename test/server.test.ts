@@ -146,3 +146,45 @@ test("kill -9 during durable group commits and auto-batched puts: every resolved
     removeDir(dir);
   }
 });
+
+test("env.put/env.del: one turn's writes commit together, in call order; bad input rejects the promise", async () => {
+  const dir = tempDir();
+  try {
+    const env = open(path.join(dir, "db"), { sync: "durable" });
+    try {
+      const t = env.table("t", { keys: "string", values: "string" });
+      const before = existingState(env)?.pipeline.stats.batches ?? 0;
+      const ps: Promise<void>[] = [];
+      for (let i = 0; i < 1000; i++) ps.push(env.put(t, `k${i % 100}`, `v${i}`)); // the last write of a key wins
+      ps.push(env.del(t, "k5"), env.del(t, "missing"));
+      await Promise.all(ps);
+      const stats = existingState(env)!.pipeline.stats;
+      assert.equal(stats.batches - before, 1, "one turn, one commit");
+      env.read((r) => {
+        assert.equal(r.get(t, "k5"), undefined);
+        for (let k = 0; k < 100; k++) if (k !== 5) assert.equal(r.get(t, `k${k}`), `v${900 + k}`);
+      });
+      // mixed with a concurrent transaction and awaited one by one
+      for (let i = 0; i < 20; i++) await env.put(t, "seq", String(i));
+      assert.equal(env.read((r) => r.get(t, "seq")), "19");
+      // bad input: a rejected promise, never a synchronous throw
+      let p: Promise<void> | undefined;
+      assert.doesNotThrow(() => (p = env.put(t, 42 as never, "x")));
+      await assert.rejects(p!, TypeError);
+      await assert.rejects(env.put(t, "x".repeat(5000), "x"), RangeError);
+      await assert.rejects(env.put({} as never, "k", "v"), TypeError);
+      const dups = env.table("dups", { dupSort: true });
+      await assert.rejects(env.put(dups, new Uint8Array([1]), new Uint8Array([2])), TypeError);
+      // a bad write does not take the turn's good writes down
+      const good = env.put(t, "good", "yes");
+      const bad = assert.rejects(env.put(t, "y".repeat(5000), "x"), RangeError);
+      await good;
+      await bad;
+      assert.equal(env.read((r) => r.get(t, "good")), "yes");
+    } finally {
+      env.close();
+    }
+  } finally {
+    removeDir(dir);
+  }
+});
