@@ -14,6 +14,11 @@ import { MdbxError } from "./errors.ts";
 import type { Handle } from "./ffi/mod.ts";
 import { beginTxn, type EnvCore, WriteTxn } from "./txn.ts";
 
+const immediate = (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate;
+
+/** How long Bun polls a waiting sync on every event-loop turn before it falls back to a 1 ms timer. */
+const EAGER_POLL_MS = 4;
+
 interface Waiter {
   ticket: number;
   resolve: () => void;
@@ -25,7 +30,7 @@ export class Syncer {
   readonly #core: EnvCore;
   #h: Handle | null;
   readonly #waiters: Waiter[] = [];
-  #timer: ReturnType<typeof setTimeout> | null = null;
+  #timer: unknown = null;
   #polls = 0;
   readonly #state = new Int32Array(3);
   readonly #stateBytes = new Uint8Array(this.#state.buffer);
@@ -64,14 +69,23 @@ export class Syncer {
     });
   }
 
-  /** Bun: polls the thread's progress, often at first (a sync is short), then every millisecond. */
+  /**
+   * Bun: polls the thread's progress on every turn of the event loop for the
+   * first milliseconds of a wait (a sync usually takes that long: a 1 ms timer
+   * would add up to a millisecond to each commit), then every millisecond.
+   */
   #schedule(): void {
     if (this.#timer !== null) return;
-    this.#timer = setTimeout(() => {
+    if (this.#polls++ === 0) this.#since = performance.now();
+    const eager = performance.now() - this.#since < EAGER_POLL_MS;
+    const run = () => {
       this.#timer = null;
       this.#poll();
-    }, this.#polls++ < 4 ? 0 : 1);
+    };
+    // setTimeout(0) is 1 ms in Bun (as in Node); setImmediate runs on the next turn, after I/O and timers
+    this.#timer = eager && immediate !== undefined ? immediate(run) : setTimeout(run, eager ? 0 : 1);
   }
+  #since = 0;
 
   #poll(): void {
     if (this.#h === null) return;
@@ -100,8 +114,7 @@ export class Syncer {
     const h = this.#h;
     if (h === null) return;
     this.#h = null;
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timer = null;
+    this.#timer = null; // a scheduled poll finds the syncer closed and does nothing
     fn.tm_syncer_close(h, this.#stateBytes); // serves every ticket first
     this.#settle(this.#state[2] >>> 0);
   }

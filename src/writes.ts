@@ -30,8 +30,18 @@ interface Op {
 /** One turn's writes: one logical transaction of the pipeline, with no reads to validate. */
 class TurnBatch implements Committable {
   readonly ops: Op[] = [];
-  readonly settlers: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  /** One promise for every write of the batch: they are committed (or fail) together. */
+  readonly done: Promise<void>;
+  #resolve!: () => void;
+  #reject!: (e: unknown) => void;
   taken = false;
+
+  constructor() {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
 
   validate(_txn: Txn, _baseId: number, _written: Written | null): Error | null {
     this.taken = true; // the flush has it: later writes go to the next batch
@@ -51,10 +61,8 @@ class TurnBatch implements Committable {
   }
 
   settle(e: unknown): void {
-    for (const s of this.settlers) {
-      if (e === null) s.resolve();
-      else s.reject(e);
-    }
+    if (e === null) this.#resolve();
+    else this.#reject(e);
   }
 }
 
@@ -85,7 +93,7 @@ export function autoWrite<K extends KeyKind, V extends ValueKind>(
       st.pipeline.enqueue(b);
     }
     b.ops.push({ m, key: k, value: v });
-    return new Promise<void>((resolve, reject) => b.settlers.push({ resolve, reject }));
+    return b.done;
   } catch (e) {
     return Promise.reject(e); // bad input rejects the promise; nothing is thrown synchronously
   }
