@@ -21,6 +21,7 @@
  */
 #include "mdbx.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,3 +128,84 @@ TM_API void *tm_watch_diff(MDBX_txn *older, MDBX_txn *newer, uint32_t dbi, const
 
 /* Frees a buffer tm_watch_diff() returned. */
 TM_API void tm_watch_free(void *buf) { free(buf); }
+
+/* The same records for two snapshots of different files (a live rebuild
+ * switched files between them, so mdbx_txn_diff() cannot pair their pages):
+ * both tables are walked in key order, side by side, and every key whose
+ * presence or value differs is listed. The work is the size of the table (or
+ * of the prefix's range), once per switch. `odbi` is the table's handle in
+ * `older`'s file, `ndbi` in `newer`'s; both tables have the same key order. */
+TM_API void *tm_watch_fulldiff(MDBX_txn *older, uint32_t odbi, MDBX_txn *newer, uint32_t ndbi, const uint8_t *prefix,
+                               uint32_t plen, double *out) {
+  wdiff_t w = {older, newer, (MDBX_dbi)ndbi, prefix, plen, NULL, 0, 0, 0};
+  MDBX_cursor *co = NULL, *cn = NULL;
+  int rc = mdbx_cursor_open(older, (MDBX_dbi)odbi, &co);
+  if (rc == MDBX_SUCCESS)
+    rc = mdbx_cursor_open(newer, (MDBX_dbi)ndbi, &cn);
+  MDBX_val ko = {(void *)prefix, plen}, vo, kn = {(void *)prefix, plen}, vn;
+  int ro = MDBX_NOTFOUND, rn = MDBX_NOTFOUND;
+  if (rc == MDBX_SUCCESS) {
+    ro = mdbx_cursor_get(co, &ko, &vo, plen ? MDBX_SET_RANGE : MDBX_FIRST);
+    rn = mdbx_cursor_get(cn, &kn, &vn, plen ? MDBX_SET_RANGE : MDBX_FIRST);
+  }
+  out[3] = 0;
+  while (rc == MDBX_SUCCESS) {
+    if (ro != MDBX_SUCCESS && ro != MDBX_NOTFOUND) {
+      rc = ro;
+      break;
+    }
+    if (rn != MDBX_SUCCESS && rn != MDBX_NOTFOUND) {
+      rc = rn;
+      break;
+    }
+    const bool in_o = ro == MDBX_SUCCESS && (!plen || (ko.iov_len >= plen && memcmp(ko.iov_base, prefix, plen) == 0));
+    const bool in_n = rn == MDBX_SUCCESS && (!plen || (kn.iov_len >= plen && memcmp(kn.iov_base, prefix, plen) == 0));
+    if (!in_o && !in_n)
+      break;
+    int c = !in_o ? 1 : !in_n ? -1 : mdbx_cmp(newer, (MDBX_dbi)ndbi, &ko, &kn);
+    const MDBX_val *key = c <= 0 ? &ko : &kn;
+    const bool differs = c != 0 || vo.iov_len != vn.iov_len ||
+                         (vo.iov_len && memcmp(vo.iov_base, vn.iov_base, vo.iov_len) != 0);
+    if (differs) {
+      const size_t vlen = c >= 0 ? vn.iov_len : 0, olen = c <= 0 ? vo.iov_len : 0;
+      rc = w_reserve(&w, 12 + key->iov_len + vlen + olen);
+      if (rc != MDBX_SUCCESS)
+        break;
+      uint8_t *p = w.buf + w.len;
+      w_u32(p, (uint32_t)key->iov_len);
+      w_u32(p + 4, c >= 0 ? (uint32_t)vn.iov_len : TM_DELETED);
+      w_u32(p + 8, c <= 0 ? (uint32_t)vo.iov_len : TM_DELETED);
+      p += 12;
+      memcpy(p, key->iov_base, key->iov_len);
+      p += key->iov_len;
+      if (vlen)
+        memcpy(p, vn.iov_base, vlen);
+      if (olen)
+        memcpy(p + vlen, vo.iov_base, olen);
+      w.len += 12 + key->iov_len + vlen + olen;
+      w.count += 1;
+    }
+    if (c <= 0)
+      ro = mdbx_cursor_get(co, &ko, &vo, MDBX_NEXT);
+    if (c >= 0)
+      rn = mdbx_cursor_get(cn, &kn, &vn, MDBX_NEXT);
+  }
+  if (co)
+    mdbx_cursor_close(co);
+  if (cn)
+    mdbx_cursor_close(cn);
+  if (rc != MDBX_SUCCESS) {
+    free(w.buf);
+    out[0] = out[1] = 0;
+    out[2] = w_rc(rc);
+    return NULL;
+  }
+  out[0] = (double)w.len;
+  out[1] = w.count;
+  out[2] = 0;
+  if (w.len == 0) {
+    free(w.buf);
+    return NULL;
+  }
+  return w.buf;
+}

@@ -22,8 +22,7 @@ import { backend, codeOf, fn } from "./core.ts";
 import { ErrorCode, MdbxError } from "./errors.ts";
 import type { Env } from "./env.ts";
 import { prefixBytes, Table } from "./table.ts";
-import type { ReadTxn } from "./txn.ts";
-import type { EnvCore } from "./txn.ts";
+import { type EnvCore, type ReadTxn, tableIn } from "./txn.ts";
 import type { KeyOf, KeyKind, ValueKind, ValueOf } from "./codec.ts";
 import { describe } from "./codec.ts";
 import { keyId } from "./concurrent/keys.ts";
@@ -70,6 +69,12 @@ export interface ChangeBatch<K, V> {
   fromVersion: number;
   /** The changed keys, each once (in no particular order). */
   changes: Change<K, V>[];
+  /**
+   * True when a live rebuild switched the database to a new file within this
+   * batch: `changes` are still exact, but the versions before and after are
+   * txnids of different files (`version` may even be lower than `fromVersion`).
+   */
+  switched?: true;
 }
 
 /** A running watch: an async iterable of change batches. End it with `close()`, `break` or the signal. */
@@ -115,6 +120,8 @@ class Watcher {
     null;
   error: unknown = null;
   closed = false;
+  /** A live rebuild switched files since the last batch. */
+  switched = false;
 
   constructor(hub: Hub, table: Table<KeyKind, ValueKind>, prefix: Uint8Array | null, keys: Set<string> | null, max: number) {
     this.hub = hub;
@@ -126,7 +133,8 @@ class Watcher {
   }
 
   /** Takes the records of one difference that concern this watcher. */
-  add(records: Record_[], version: number): void {
+  add(records: Record_[], version: number, switched: boolean): void {
+    if (switched) this.switched = true;
     for (const r of records) {
       if (this.keys !== null && !this.keys.has(r.id)) continue;
       if (this.prefix !== null && !startsWith(r.key, this.prefix)) continue;
@@ -135,7 +143,7 @@ class Watcher {
       this.pending.set(r.id, had === undefined ? r : { id: r.id, key: r.key, value: r.value, before: had.before });
     }
     this.upTo = version;
-    if (this.waiting !== null && this.pending.size > 0) {
+    if (this.waiting !== null && (this.pending.size > 0 || this.switched)) {
       const batch = this.take();
       if (batch === null) return;
       const w = this.waiting;
@@ -159,8 +167,10 @@ class Watcher {
     this.pending = new Map();
     // the feed may have paused for this consumer
     this.hub.wake();
-    if (changes.length === 0) return null; // `from` stays: the next batch covers this stretch too
-    const batch = { table: t, version: this.upTo, fromVersion: this.from, changes };
+    if (changes.length === 0 && !this.switched) return null; // `from` stays: the next batch covers this stretch too
+    const batch: ChangeBatch<unknown, unknown> = { table: t, version: this.upTo, fromVersion: this.from, changes };
+    if (this.switched) batch.switched = true;
+    this.switched = false;
     this.from = this.upTo;
     return batch;
   }
@@ -188,7 +198,7 @@ class Watcher {
   next(): Promise<IteratorResult<ChangeBatch<unknown, unknown>>> {
     if (this.closed) return Promise.resolve({ value: undefined, done: true });
     if (this.error === null) this.hub.poll(); // the newest state, not only what the timer saw
-    if (this.pending.size > 0) {
+    if (this.pending.size > 0 || this.switched) {
       const batch = this.take();
       if (batch !== null) return Promise.resolve({ value: batch, done: false });
     }
@@ -281,9 +291,10 @@ class Hub {
         if (l) l.push(w);
         else byTable.set(w.table, [w]);
       }
+      const switched = this.base._c.world !== next._c.world;
       for (const [t, ws] of byTable) {
         const records = this.#diff(this.base, next, t, commonPrefix(ws));
-        for (const w of ws) w.add(records, version);
+        for (const w of ws) w.add(records, version, switched);
       }
       this.base.end();
       this.base = next;
@@ -302,8 +313,20 @@ class Hub {
 
   #diff(older: ReadTxn, newer: ReadTxn, t: Table<KeyKind, ValueKind>, prefix: Uint8Array | null): Record_[] {
     if (t.dropped) throw new MdbxError(ErrorCode.BAD_DBI, `${t} was dropped: its watch ends`);
-    const out = this.#out;
-    const p = fn.tm_watch_diff(older._h(), newer._h(), t.dbi, prefix, prefix?.length ?? 0, new Uint8Array(out.buffer));
+    const out = this.#out, outBytes = new Uint8Array(out.buffer);
+    const co = older._c, cn = newer._c;
+    const p = co.world === cn.world
+      ? fn.tm_watch_diff(older._h(), newer._h(), tableIn(cn, t).dbi, prefix, prefix?.length ?? 0, outBytes)
+      // a live rebuild switched files in between: their pages cannot be paired, compare the whole table once
+      : fn.tm_watch_fulldiff(
+        older._h(),
+        tableIn(co, t).dbi,
+        newer._h(),
+        tableIn(cn, t).dbi,
+        prefix,
+        prefix?.length ?? 0,
+        outBytes,
+      );
     this.stats.diffs++;
     this.stats.pages += out[3];
     if (out[2] < 0) throw new MdbxError(codeOf(out[2]), `computing the changes of ${t} for env.watch()`);

@@ -296,3 +296,53 @@ test("watch: bad arguments are typed errors naming what is wrong", () => {
   env.close();
   return p.then((r) => assert.equal(r.done, true)).then(() => assert.ok(!(p instanceof MdbxError)));
 });
+
+test("watch across a live rebuild's switch: the batches still add up to the table, the switch is flagged", async () => {
+  using db = tempEnv();
+  const { env } = db;
+  const t = env.table("feed", { keys: "string", values: "string" });
+  const initial = new Map<string, string>();
+  env.write((w) => {
+    for (let i = 0; i < 300; i++) {
+      w.put(t, `k${i}`, `v${i}`);
+      initial.set(`k${i}`, `v${i}`);
+    }
+  });
+  const w = env.watch(t, { prefix: "k" });
+  const c = collect(w, () => 0);
+  let stop = false;
+  const rnd = prng(3);
+  const writer = (async () => {
+    for (let i = 0; !stop; i++) {
+      const k = `k${int(rnd, 0, 349)}`;
+      env.write((x) => (int(rnd, 0, 4) === 0 ? x.del(t, k) : x.put(t, k, `w${i}`)));
+      env.write((x) => x.put(t, `other${i % 5}`, "not in the prefix"));
+      await sleep(int(rnd, 0, 1));
+    }
+  })();
+  await sleep(20);
+  await env.rebuild();
+  await sleep(20);
+  stop = true;
+  await writer;
+  const final = env.read((r) => r.id);
+  await until(() => (c.batches.at(-1)?.version ?? 0) >= final && c.batches.some((b) => b.switched), "the batches");
+  w.close();
+  await c.done;
+  const state = new Map(initial);
+  let prev = w.startVersion, switches = 0;
+  for (const b of c.batches) {
+    assert.equal(b.fromVersion, prev, "contiguous");
+    if (b.switched) switches++;
+    else assert.ok(b.version > b.fromVersion);
+    prev = b.version;
+    for (const ch of b.changes) {
+      assert.ok(ch.key.startsWith("k"));
+      if (ch.deleted) state.delete(ch.key);
+      else state.set(ch.key, ch.value!);
+    }
+  }
+  assert.equal(switches, 1, "one batch spans the switch");
+  const content = env.read((r) => new Map([...r.range(t, { prefix: "k" })].map((e) => [e.key, e.value] as [string, string])));
+  assert.deepEqual(state, content);
+});

@@ -264,6 +264,9 @@ export const symbols = {
   // void *tm_watch_diff(MDBX_txn *older, MDBX_txn *newer, uint32_t dbi, const uint8_t *prefix, uint32_t plen,
   //                     double out[4])
   tm_watch_diff: { parameters: ["pointer", "pointer", "u32", "buffer", "u32", "buffer"], result: "pointer" },
+  // void *tm_watch_fulldiff(MDBX_txn *older, uint32_t odbi, MDBX_txn *newer, uint32_t ndbi, const uint8_t *prefix,
+  //                         uint32_t plen, double out[4])
+  tm_watch_fulldiff: { parameters: ["pointer", "u32", "pointer", "u32", "buffer", "u32", "buffer"], result: "pointer" },
   // void tm_watch_free(void *buf)
   tm_watch_free: { parameters: ["pointer"], result: "void" },
   // native/sync.c — durable commits synced on a native thread (src/durable.ts)
