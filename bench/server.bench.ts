@@ -94,7 +94,8 @@ if (want("lateness")) {
     return late;
   };
   // every timer tick's lateness, pooled per mode over the rounds (for p99), and each round's worst (for max)
-  const all = { before: [] as number[], after: [] as number[] }, max = { before: [] as number[], after: [] as number[] };
+  const all = { before: [] as number[], after: [] as number[] },
+    max = { before: [] as number[], after: [] as number[] };
   for (let i = 0; i < rounds * 2; i++) {
     for (const mode of (i % 2 ? ["before", "after"] : ["after", "before"]) as ("before" | "after")[]) {
       offThread.disabled = mode === "before";
@@ -114,19 +115,40 @@ if (want("lateness")) {
     ticksAfter: all.after.length,
     rounds: max.before.length,
   };
-  log(`  lateness ms: p99 before ${detail.p99BeforeMs.toFixed(2)} after ${detail.p99AfterMs.toFixed(2)}; ` +
-    `max (median of rounds) before ${detail.maxBeforeMs.toFixed(2)} after ${detail.maxAfterMs.toFixed(2)}; ` +
-    `ticks before ${detail.ticksBefore} after ${detail.ticksAfter}`);
+  log(
+    `  lateness ms: p99 before ${detail.p99BeforeMs.toFixed(2)} after ${detail.p99AfterMs.toFixed(2)}; ` +
+      `max (median of rounds) before ${detail.maxBeforeMs.toFixed(2)} after ${detail.maxAfterMs.toFixed(2)}; ` +
+      `ticks before ${detail.ticksBefore} after ${detail.ticksAfter}`,
+  );
   const rp = detail.p99AfterMs / detail.p99BeforeMs;
   const rm = median(max.after.map((x, i) => x / max.before[i]));
-  report({ workload: "lateness", label: "p99 timer lateness after/before", value: rp, unit: "x", target: "< 1", met: rp < 1, detail });
-  report({ workload: "lateness", label: "max timer lateness after/before (paired rounds)", value: rm, unit: "x", target: "< 1", met: rm < 1, detail });
+  report({
+    workload: "lateness",
+    label: "p99 timer lateness after/before",
+    value: rp,
+    unit: "x",
+    target: "< 1",
+    met: rp < 1,
+    detail,
+  });
+  report({
+    workload: "lateness",
+    label: "max timer lateness after/before (paired rounds)",
+    value: rm,
+    unit: "x",
+    target: "< 1",
+    met: rm < 1,
+    detail,
+  });
 }
 
 // ---------------------------------------------------------------- auto-batched put
 for (const kind of ["update", "insert"] as const) {
   if (!want(`put-${kind}`)) continue;
-  const env = open(join(scratch.path, `put-${kind}`), { sync: "durable", geometry: { upper: "4GiB", growth: "16MiB" } });
+  const env = open(join(scratch.path, `put-${kind}`), {
+    sync: "durable",
+    geometry: { upper: "4GiB", growth: "16MiB" },
+  });
   const t = env.table("kv", { keys: "uint32", values: "binary" });
   const db = lmdbOpen<Uint8Array, number>({
     path: join(scratch.path, `lmdb-put-${kind}`),
@@ -179,7 +201,9 @@ for (const kind of ["update", "insert"] as const) {
     lmdbPutsPerSec: 2000 / (median(b) / 1000),
     rounds: a.length,
   };
-  log(`  ${kind} puts/s: turbomdbx ${detail.turbomdbxPutsPerSec.toFixed(0)}, lmdb-js ${detail.lmdbPutsPerSec.toFixed(0)}`);
+  log(
+    `  ${kind} puts/s: turbomdbx ${detail.turbomdbxPutsPerSec.toFixed(0)}, lmdb-js ${detail.lmdbPutsPerSec.toFixed(0)}`,
+  );
   report({
     workload: `put-${kind}`,
     label: "await env.put() / lmdb-js await db.put() time",
@@ -217,7 +241,15 @@ if (want("feed")) {
     await consumer;
     const detail = { p50Ms: pct(lat, 0.5), p99Ms: pct(lat, 0.99), samples: lat.length };
     log(`  in-process feed latency ms: p50 ${detail.p50Ms.toFixed(3)} p99 ${detail.p99Ms.toFixed(3)}`);
-    report({ workload: "feed", label: "in-process commit→delivery p50", value: detail.p50Ms, unit: "ms", target: "< 1", met: detail.p50Ms < 1, detail });
+    report({
+      workload: "feed",
+      label: "in-process commit→delivery p50",
+      value: detail.p50Ms,
+      unit: "ms",
+      target: "< 1",
+      met: detail.p50Ms < 1,
+      detail,
+    });
   }
   // cross-process: the child stamps each value with performance.timeOrigin + performance.now()
   {
@@ -236,7 +268,15 @@ if (want("feed")) {
     await exited;
     const detail = { p50Ms: pct(lat, 0.5), p99Ms: pct(lat, 0.99), samples: lat.length };
     log(`  cross-process feed latency ms: p50 ${detail.p50Ms.toFixed(3)} p99 ${detail.p99Ms.toFixed(3)}`);
-    report({ workload: "feed", label: "cross-process commit→delivery p99", value: detail.p99Ms, unit: "ms", target: "< 10", met: detail.p99Ms < 10, detail });
+    report({
+      workload: "feed",
+      label: "cross-process commit→delivery p99",
+      value: detail.p99Ms,
+      unit: "ms",
+      target: "< 10",
+      met: detail.p99Ms < 10,
+      detail,
+    });
   }
   env.close();
 }

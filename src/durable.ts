@@ -161,7 +161,10 @@ export interface DurableCommits {
 }
 
 /** @internal The pipeline's hooks for one Env. */
-export function durableCommits(env: { readonly flags: number; readonly readOnly: boolean }, core: EnvCore): DurableCommits {
+export function durableCommits(
+  env: { readonly flags: number; readonly readOnly: boolean },
+  core: EnvCore,
+): DurableCommits {
   return {
     syncer: () => (env.readOnly || offThread.disabled ? null : syncerFor(core, env)),
     begin: (tryOnly) => new WriteTxn(beginTxn(core, true, TxnFlags.NOSYNC | (tryOnly ? TxnFlags.TRY : 0))),

@@ -53,7 +53,13 @@ import {
   unregisterLogger,
 } from "./log.ts";
 // server: change feed, auto-batched writes (docs/server.md)
-import { type Watch, watch as watchTable, type WatchedEntry, watchKeys as watchTableKeys, type WatchOptions } from "./watch.ts";
+import {
+  type Watch,
+  watch as watchTable,
+  type WatchedEntry,
+  watchKeys as watchTableKeys,
+  type WatchOptions,
+} from "./watch.ts";
 import type { KeyOf, ValueOf } from "./codec.ts";
 import { closeSyncer } from "./durable.ts";
 import { autoWrite } from "./writes.ts";

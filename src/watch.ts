@@ -23,7 +23,7 @@ import { ErrorCode, MdbxError } from "./errors.ts";
 import type { Env } from "./env.ts";
 import { prefixBytes, Table } from "./table.ts";
 import { type EnvCore, type ReadTxn, tableIn } from "./txn.ts";
-import type { KeyOf, KeyKind, ValueKind, ValueOf } from "./codec.ts";
+import type { KeyKind, KeyOf, ValueKind, ValueOf } from "./codec.ts";
 import { describe } from "./codec.ts";
 import { keyId } from "./concurrent/keys.ts";
 
@@ -116,14 +116,21 @@ class Watcher {
   from: number;
   upTo: number;
   pending = new Map<string, Record_>();
-  waiting: { resolve: (r: IteratorResult<ChangeBatch<unknown, unknown>>) => void; reject: (e: unknown) => void } | null =
-    null;
+  waiting:
+    | { resolve: (r: IteratorResult<ChangeBatch<unknown, unknown>>) => void; reject: (e: unknown) => void }
+    | null = null;
   error: unknown = null;
   closed = false;
   /** A live rebuild switched files since the last batch. */
   switched = false;
 
-  constructor(hub: Hub, table: Table<KeyKind, ValueKind>, prefix: Uint8Array | null, keys: Set<string> | null, max: number) {
+  constructor(
+    hub: Hub,
+    table: Table<KeyKind, ValueKind>,
+    prefix: Uint8Array | null,
+    keys: Set<string> | null,
+    max: number,
+  ) {
     this.hub = hub;
     this.table = table;
     this.prefix = prefix;
@@ -433,7 +440,9 @@ export function watch<K extends KeyKind, V extends ValueKind>(
   const prefix = options.prefix === undefined ? null : prefixBytes(t, options.prefix);
   let keys: Set<string> | null = null;
   if (options.keys !== undefined) {
-    if (!Array.isArray(options.keys)) throw new TypeError(`env.watch() keys must be an array, got ${describe(options.keys)}`);
+    if (!Array.isArray(options.keys)) {
+      throw new TypeError(`env.watch() keys must be an array, got ${describe(options.keys)}`);
+    }
     keys = new Set(options.keys.map((k) => keyId(t.k.encode(k, "key").slice(0, t.k.len))));
   }
   const max = options.maxPendingKeys ?? 100_000;

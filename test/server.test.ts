@@ -17,7 +17,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const child = (name: string) => fileURLToPath(new URL(`./children/${name}`, import.meta.url));
 
 /** 100 tasks, `rounds` durable transactions each; counts timer ticks, and those that ran while a sync was in flight. */
-async function durableLoad(env: Env, rounds: number, tag: string): Promise<{ ticks: number; duringSync: number; maxLateMs: number }> {
+async function durableLoad(
+  env: Env,
+  rounds: number,
+  tag: string,
+): Promise<{ ticks: number; duringSync: number; maxLateMs: number }> {
   const t = env.table("counters", { keys: "string", values: "uint32" });
   let ticks = 0, duringSync = 0, maxLateMs = 0, last = performance.now();
   const timer = setInterval(() => {

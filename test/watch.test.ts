@@ -78,7 +78,9 @@ function verify(
     if (wrong.length) {
       // the history of the first wrong key, to diagnose a failure
       const K = wrong[0];
-      const hist = commits.filter((x) => x.ops.some(([k]) => k === K)).map((x) => [x.id, x.ops.filter(([k]) => k === K)]);
+      const hist = commits.filter((x) => x.ops.some(([k]) => k === K)).map((
+        x,
+      ) => [x.id, x.ops.filter(([k]) => k === K)]);
       const seen = batches.filter((x) => x.changes.some((c) => c.key === K)).map((x) => [x.fromVersion, x.version]);
       assert.fail(
         `batch ${i} (${b.fromVersion}..${b.version}): keys reported wrongly: ${wrong}; ${K} expected ` +
@@ -343,6 +345,8 @@ test("watch across a live rebuild's switch: the batches still add up to the tabl
     }
   }
   assert.equal(switches, 1, "one batch spans the switch");
-  const content = env.read((r) => new Map([...r.range(t, { prefix: "k" })].map((e) => [e.key, e.value] as [string, string])));
+  const content = env.read((r) =>
+    new Map([...r.range(t, { prefix: "k" })].map((e) => [e.key, e.value] as [string, string]))
+  );
   assert.deepEqual(state, content);
 });

@@ -18,7 +18,11 @@ if (import.meta.main) {
     for (let n = 0;; n++) {
       const id = `${run}.${task}.${n}`;
       if (hasPut && task % 2 === 1) {
-        await (env as unknown as { put(t: unknown, k: string, v: string): Promise<void> }).put(logs, id, `value of ${id}`);
+        await (env as unknown as { put(t: unknown, k: string, v: string): Promise<void> }).put(
+          logs,
+          id,
+          `value of ${id}`,
+        );
       } else {
         await env.transact(async (tx) => {
           await tx.put(logs, id, `value of ${id}`);

@@ -17,7 +17,9 @@ export function randomOps(seed: number, who: string): () => Ops {
     const count = 1 + int(rnd, 0, 4);
     for (let j = 0; j < count; j++) {
       const shared = int(rnd, 0, 2) > 0;
-      const key = shared ? `k${String(int(rnd, 0, 39)).padStart(2, "0")}` : `${who}${String(int(rnd, 0, 199)).padStart(3, "0")}`;
+      const key = shared
+        ? `k${String(int(rnd, 0, 39)).padStart(2, "0")}`
+        : `${who}${String(int(rnd, 0, 199)).padStart(3, "0")}`;
       ops.push([key, int(rnd, 0, 3) === 0 ? null : `${who}:${n}:${j}:${"v".repeat(int(rnd, 0, 299))}`]);
     }
     n++;
