@@ -58,6 +58,46 @@ static void w_u32(uint8_t *p, uint32_t v) {
   p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
 }
 
+/* Appends one record: `val` is the value in `newer`, `old` in `older` (NULL: absent). */
+static int w_append(wdiff_t *w, const MDBX_val *key, const MDBX_val *val, const MDBX_val *old) {
+  const size_t vlen = val ? val->iov_len : 0, olen = old ? old->iov_len : 0;
+  int rc = w_reserve(w, 12 + key->iov_len + vlen + olen);
+  if (rc != MDBX_SUCCESS)
+    return rc;
+  uint8_t *p = w->buf + w->len;
+  w_u32(p, (uint32_t)key->iov_len);
+  w_u32(p + 4, val ? (uint32_t)vlen : TM_DELETED);
+  w_u32(p + 8, old ? (uint32_t)olen : TM_DELETED);
+  p += 12;
+  memcpy(p, key->iov_base, key->iov_len);
+  p += key->iov_len;
+  if (vlen)
+    memcpy(p, val->iov_base, vlen);
+  if (olen)
+    memcpy(p + vlen, old->iov_base, olen);
+  w->len += 12 + key->iov_len + vlen + olen;
+  w->count += 1;
+  return MDBX_SUCCESS;
+}
+
+/* Hands the records to the caller (out[0..2]); frees them on failure or when empty. */
+static void *w_finish(wdiff_t *w, int rc, double *out) {
+  if (rc != MDBX_SUCCESS) {
+    free(w->buf);
+    out[0] = out[1] = 0;
+    out[2] = w_rc(rc);
+    return NULL;
+  }
+  out[0] = (double)w->len;
+  out[1] = w->count;
+  out[2] = 0;
+  if (w->len == 0) {
+    free(w->buf);
+    return NULL;
+  }
+  return w->buf;
+}
+
 static int w_on_key(void *ctx, const MDBX_val *key, MDBX_diff_flags_t flags) {
   wdiff_t *w = ctx;
   if (flags & MDBX_DIFF_TABLE)
@@ -79,24 +119,7 @@ static int w_on_key(void *ctx, const MDBX_val *key, MDBX_diff_flags_t flags) {
   if (ra == MDBX_SUCCESS && rb == MDBX_SUCCESS && a.iov_len == b.iov_len &&
       (a.iov_len == 0 || memcmp(a.iov_base, b.iov_base, a.iov_len) == 0))
     return MDBX_SUCCESS; /* a false positive: same value in both */
-  const size_t vlen = rb == MDBX_SUCCESS ? b.iov_len : 0, olen = ra == MDBX_SUCCESS ? a.iov_len : 0;
-  int rc = w_reserve(w, 12 + key->iov_len + vlen + olen);
-  if (rc != MDBX_SUCCESS)
-    return rc;
-  uint8_t *p = w->buf + w->len;
-  w_u32(p, (uint32_t)key->iov_len);
-  w_u32(p + 4, rb == MDBX_SUCCESS ? (uint32_t)b.iov_len : TM_DELETED);
-  w_u32(p + 8, ra == MDBX_SUCCESS ? (uint32_t)a.iov_len : TM_DELETED);
-  p += 12;
-  memcpy(p, key->iov_base, key->iov_len);
-  p += key->iov_len;
-  if (vlen)
-    memcpy(p, b.iov_base, vlen);
-  if (olen)
-    memcpy(p + vlen, a.iov_base, olen);
-  w->len += 12 + key->iov_len + vlen + olen;
-  w->count += 1;
-  return MDBX_SUCCESS;
+  return w_append(w, key, rb == MDBX_SUCCESS ? &b : NULL, ra == MDBX_SUCCESS ? &a : NULL);
 }
 
 /* Lists what differs in table `dbi` between `older` and `newer` (read
@@ -110,20 +133,7 @@ TM_API void *tm_watch_diff(MDBX_txn *older, MDBX_txn *newer, uint32_t dbi, const
   uint64_t pages = 0;
   int rc = mdbx_txn_diff(older, newer, (MDBX_dbi)dbi, w_on_key, &w, &pages);
   out[3] = (double)pages;
-  if (rc != MDBX_SUCCESS) {
-    free(w.buf);
-    out[0] = out[1] = 0;
-    out[2] = w_rc(rc);
-    return NULL;
-  }
-  out[0] = (double)w.len;
-  out[1] = w.count;
-  out[2] = 0;
-  if (w.len == 0) {
-    free(w.buf);
-    return NULL;
-  }
-  return w.buf;
+  return w_finish(&w, rc, out);
 }
 
 /* Frees a buffer tm_watch_diff() returned. */
@@ -167,23 +177,9 @@ TM_API void *tm_watch_fulldiff(MDBX_txn *older, uint32_t odbi, MDBX_txn *newer, 
     const bool differs = c != 0 || vo.iov_len != vn.iov_len ||
                          (vo.iov_len && memcmp(vo.iov_base, vn.iov_base, vo.iov_len) != 0);
     if (differs) {
-      const size_t vlen = c >= 0 ? vn.iov_len : 0, olen = c <= 0 ? vo.iov_len : 0;
-      rc = w_reserve(&w, 12 + key->iov_len + vlen + olen);
+      rc = w_append(&w, key, c >= 0 ? &vn : NULL, c <= 0 ? &vo : NULL);
       if (rc != MDBX_SUCCESS)
         break;
-      uint8_t *p = w.buf + w.len;
-      w_u32(p, (uint32_t)key->iov_len);
-      w_u32(p + 4, c >= 0 ? (uint32_t)vn.iov_len : TM_DELETED);
-      w_u32(p + 8, c <= 0 ? (uint32_t)vo.iov_len : TM_DELETED);
-      p += 12;
-      memcpy(p, key->iov_base, key->iov_len);
-      p += key->iov_len;
-      if (vlen)
-        memcpy(p, vn.iov_base, vlen);
-      if (olen)
-        memcpy(p + vlen, vo.iov_base, olen);
-      w.len += 12 + key->iov_len + vlen + olen;
-      w.count += 1;
     }
     if (c <= 0)
       ro = mdbx_cursor_get(co, &ko, &vo, MDBX_NEXT);
@@ -194,18 +190,5 @@ TM_API void *tm_watch_fulldiff(MDBX_txn *older, uint32_t odbi, MDBX_txn *newer, 
     mdbx_cursor_close(co);
   if (cn)
     mdbx_cursor_close(cn);
-  if (rc != MDBX_SUCCESS) {
-    free(w.buf);
-    out[0] = out[1] = 0;
-    out[2] = w_rc(rc);
-    return NULL;
-  }
-  out[0] = (double)w.len;
-  out[1] = w.count;
-  out[2] = 0;
-  if (w.len == 0) {
-    free(w.buf);
-    return NULL;
-  }
-  return w.buf;
+  return w_finish(&w, rc, out);
 }

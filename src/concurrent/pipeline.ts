@@ -127,17 +127,21 @@ export class CommitPipeline {
     }
   }
 
+  /** Tries the flush again a millisecond later (the writer lock is taken). */
+  #flushLater(): void {
+    if (this.#timer) return;
+    this.#timer = true;
+    setTimeout(() => {
+      this.#timer = false;
+      this.#flush();
+    }, 1);
+  }
+
   #flush(): void {
     if (this.#queue.length === 0) return;
     if (this.#writerOpen()) {
       // one writer per Env: wait for the open write transaction rather than fail
-      if (!this.#timer) {
-        this.#timer = true;
-        setTimeout(() => {
-          this.#timer = false;
-          this.#flush();
-        }, 1);
-      }
+      this.#flushLater();
       return;
     }
     let batch = this.#queue;
@@ -152,13 +156,7 @@ export class CommitPipeline {
       } catch (e) {
         if (syncer !== null && e instanceof MdbxError && e.code === ErrorCode.BUSY) {
           this.#queue = batch.concat(this.#queue);
-          if (!this.#timer) {
-            this.#timer = true;
-            setTimeout(() => {
-              this.#timer = false;
-              this.#flush();
-            }, 1);
-          }
+          this.#flushLater();
           return;
         }
         for (const c of batch) c.settle(e);
