@@ -61,7 +61,10 @@ export class Syncer {
           this.inFlight--;
           if (rc < 0) reject(new MdbxError(codeOf(rc), "syncing a durable group commit"));
           else resolve();
-        }, reject);
+        }, (e) => {
+          this.inFlight--;
+          reject(e);
+        });
         return;
       }
       this.#waiters.push({ ticket, resolve, reject });
