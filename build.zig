@@ -47,6 +47,8 @@ pub fn build(b: *std.Build) void {
     lib_mod.addCSourceFile(.{ .file = b.path("native/range.c"), .flags = flags });
     lib_mod.addCSourceFile(.{ .file = b.path("native/geometry.c"), .flags = flags });
     lib_mod.addCSourceFile(.{ .file = b.path("native/ostat.c"), .flags = flags });
+    lib_mod.addCSourceFile(.{ .file = b.path("native/watch.c"), .flags = flags });
+    lib_mod.addCSourceFile(.{ .file = b.path("native/sync.c"), .flags = flags });
     linkSystem(lib_mod, os_tag);
     const lib = b.addLibrary(.{ .linkage = .dynamic, .name = "turbomdbx", .root_module = lib_mod });
     lib.step.dependOn(&prepare.step);

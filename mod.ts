@@ -46,6 +46,7 @@ export { VersionMismatchError } from "./src/versions.ts";
 export type { Version } from "./src/versions.ts";
 export { ErrorCode, errorName, MdbxError } from "./src/errors.ts";
 export { ConcurrentTxn, ConflictError, DeadlockError, LockTimeoutError } from "./src/concurrent/mod.ts";
+export type { Change, ChangeBatch, Watch, WatchedEntry, WatchOptions } from "./src/watch.ts";
 export type {
   ConcurrencyMode,
   ConcurrentGetOptions,

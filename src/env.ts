@@ -52,6 +52,17 @@ import {
   registerLogger,
   unregisterLogger,
 } from "./log.ts";
+// server: change feed, auto-batched writes (docs/server.md)
+import {
+  type Watch,
+  watch as watchTable,
+  type WatchedEntry,
+  watchKeys as watchTableKeys,
+  type WatchOptions,
+} from "./watch.ts";
+import type { KeyOf, ValueOf } from "./codec.ts";
+import { closeSyncer } from "./durable.ts";
+import { autoWrite } from "./writes.ts";
 
 /** A size in bytes: a number, or a string such as "64GiB", "512MiB", "4KiB", "1GB". */
 export type Size = number | string;
@@ -510,6 +521,54 @@ export class Env implements Disposable {
     return beginConcurrent(this, this.#core, options);
   }
 
+  // ------------------------------------------------------------ server: change feed (src/watch.ts, docs/server.md)
+
+  /**
+   * Watches a table: an async iterable of change batches, one for every commit
+   * after the call (of this process, other processes, any libmdbx writer), or
+   * fewer, coalesced, when the consumer is slower than the commits. Each batch
+   * lists every key (within `prefix`/`keys`) whose value changed since the
+   * previous batch, with its new value or `deleted`, and the commit `version`.
+   * End it with `close()`, `break` or `options.signal`. See docs/server.md.
+   */
+  watch<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    options?: WatchOptions<KeyOf<K>>,
+  ): Watch<KeyOf<K>, ValueOf<V>> {
+    return watchTable(this, this.#core, table, options);
+  }
+
+  /**
+   * Yields the current values of `keys` now, and again whenever any of them
+   * changes (Deno KV's `watch()`): an array of `{ key, value, version }` in the
+   * order of `keys`. Intermediate states may be skipped; the newest never is.
+   */
+  watchKeys<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    keys: readonly KeyOf<K>[],
+    options?: { signal?: AbortSignal },
+  ): AsyncGenerator<WatchedEntry<KeyOf<K>, ValueOf<V>>[], void, undefined> {
+    return watchTableKeys(this, this.#core, table, keys, options);
+  }
+
+  /**
+   * Writes `value` at `key` without a transaction of your own: the writes of
+   * one event-loop turn are committed together, in call order, in one group
+   * commit (with the concurrent transactions of that flush), and each promise
+   * resolves once its commit is durable (in durable mode, synced off the event
+   * loop). Bad input rejects the promise. See docs/server.md.
+   */
+  put<K extends KeyKind, V extends ValueKind>(table: Table<K, V>, key: KeyOf<K>, value: ValueOf<V>): Promise<void> {
+    return autoWrite(this, this.#core, table, key, value, false);
+  }
+
+  /** Deletes `key` without a transaction of your own, batched as `put()` is (a missing key is no error). */
+  del<K extends KeyKind, V extends ValueKind>(table: Table<K, V>, key: KeyOf<K>): Promise<void> {
+    return autoWrite(this, this.#core, table, key, undefined, true);
+  }
+
+  // ------------------------------------------------------------ end of server block
+
   /**
    * Opens (and by default creates) a table. `name` null is the main table.
    * The same name returns the same handle; reopening with other options is an error.
@@ -909,6 +968,7 @@ export class Env implements Disposable {
   close(): void {
     const h = this.#cell.h;
     if (h === null) return;
+    closeSyncer(this.#core); // server block: the sync thread of durable group commits ends first
     endAll(this.#core);
     if (this.#rebuild !== null) {
       // stops before its switch (or finishes it, if already switching); it cannot outlive the env

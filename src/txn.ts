@@ -120,6 +120,8 @@ export interface EnvCore {
   readonly maxDbi: number;
   /** Top-level write transactions this process committed (concurrent transactions' snapshots must not predate one). */
   commits: number;
+  /** Called after each top-level commit of this process (set by the change feed, src/watch.ts). */
+  onCommit?: () => void;
 }
 
 /** @internal The native state of one transaction, shared with the registry. */
@@ -299,7 +301,10 @@ function finish(c: TxnCell, how: "commit" | "abort" | "reset", why: string): num
   if (c.parent && c.parent.child === c) c.parent.child = null;
   const r = how === "commit" ? fn.tm_txn_commit(h) : fn.tm_txn_abort(h);
   if (lastOfRetired) c.env.closeWorld(w);
-  if (how === "commit" && r >= 0 && c.write && c.parent === null) c.env.commits++;
+  if (how === "commit" && r >= 0 && c.write && c.parent === null) {
+    c.env.commits++;
+    c.env.onCommit?.(); // the change feed (src/watch.ts) wakes up
+  }
   if (c.onDiscard) {
     if (how === "commit" && r >= 0 && c.parent) (c.parent.onDiscard ??= []).push(...c.onDiscard);
     else if (how === "abort" || r < 0) { for (const f of c.onDiscard) f(); }

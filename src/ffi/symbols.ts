@@ -286,6 +286,34 @@ export const symbols = {
   tm_ostat_stats: { parameters: ["pointer", "buffer"], result: "void" },
   // int tm_ostat_configure(MDBX_env *env, double budget, int32_t clear)
   tm_ostat_configure: { parameters: ["pointer", "f64", "i32"], result: "i32" },
+  // native/watch.c — the change feed's snapshot difference (src/watch.ts)
+  // void *tm_watch_diff(MDBX_txn *older, MDBX_txn *newer, uint32_t dbi, const uint8_t *prefix, uint32_t plen,
+  //                     double out[4])
+  tm_watch_diff: { parameters: ["pointer", "pointer", "u32", "buffer", "u32", "buffer"], result: "pointer" },
+  // void *tm_watch_fulldiff(MDBX_txn *older, uint32_t odbi, MDBX_txn *newer, uint32_t ndbi, const uint8_t *prefix,
+  //                         uint32_t plen, double out[4])
+  tm_watch_fulldiff: { parameters: ["pointer", "u32", "pointer", "u32", "buffer", "u32", "buffer"], result: "pointer" },
+  // void tm_watch_free(void *buf)
+  tm_watch_free: { parameters: ["pointer"], result: "void" },
+  // native/sync.c — durable commits synced on a native thread (src/durable.ts)
+  // tm_syncer *tm_syncer_open(MDBX_env *env, int32_t *rc)
+  tm_syncer_open: { parameters: ["pointer", "buffer"], result: "pointer" },
+  // uint32_t tm_syncer_request(tm_syncer *s, MDBX_env *env)
+  tm_syncer_request: { parameters: ["pointer", "pointer"], result: "u32" },
+  // uint32_t tm_syncer_state(tm_syncer *s, int32_t out[2])
+  tm_syncer_state: { parameters: ["pointer", "buffer"], result: "u32" },
+  // void tm_syncer_close(tm_syncer *s, int32_t out[3])
+  tm_syncer_close: { parameters: ["pointer", "buffer"], result: "void" },
+} as const satisfies Record<string, SymbolDef>;
+
+/**
+ * Symbols that block until another thread is done: Deno binds them with
+ * `nonblocking: true` (run on a thread of Deno's, the call returns a promise);
+ * Bun has no such calls and polls `tm_syncer_state` instead.
+ */
+export const blockingSymbols = {
+  // int tm_syncer_wait(tm_syncer *s, uint32_t ticket)
+  tm_syncer_wait: { parameters: ["pointer", "u32"], result: "i32" },
 } as const satisfies Record<string, SymbolDef>;
 
 /** The symbol table's type. */
