@@ -1456,5 +1456,6 @@ export function tableIn(c: TxnCell, t: Table): Table {
 export function syncSnapshot(c: TxnCell): void {
   const id = fn.tm_txn_id(c.h);
   c.snap = c.write ? id - 1 : id;
-  if (c.world === c.env.world) c.env.cache?.sync(c.h!, c.snap);
+  // the cache may ask to be bypassed (0) while the newest commit is being confirmed (issue 11)
+  if (c.world === c.env.world && c.env.cache !== null) c.snap = c.env.cache.sync(c.h!, c.snap);
 }
