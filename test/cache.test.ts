@@ -65,6 +65,7 @@ const noStats = (): CacheStats => ({
   entries: 0,
   capacity: 0,
   bytes: 0,
+  shared: false,
 });
 
 // ---------------------------------------------------------------------------
