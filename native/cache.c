@@ -1072,8 +1072,8 @@ TM_API tm_ctable *tm_ctable_open(tm_cache *c, uint32_t dbi, double max, const ui
   t->cache = c;
   t->dbi = dbi;
   const uint32_t bound = max >= UINT32_MAX * MAX_LOAD ? (uint32_t)(UINT32_MAX * MAX_LOAD) : (uint32_t)max;
-  /* a bounded table holds at most `max` (4 slots a bucket); an unbounded one starts small and grows */
-  uint32_t nb = bound ? (bound + TS_WAYS - 1) / TS_WAYS : 256;
+  /* a bounded table has room for `max` at the load an unbounded one grows at; an unbounded one starts small */
+  uint32_t nb = bound ? (uint32_t)((double)bound / (TS_WAYS * MAX_LOAD)) + 1 : 256;
   if (nb < 1)
     nb = 1;
   int err = MDBX_SUCCESS;
