@@ -235,6 +235,8 @@ typedef struct tm_ctable {
   int local;       /* d == &own: regions live in this process's memory */
   uint32_t dbi;
   ts_view *view;   /* the current mapping (atomic pointer) */
+  /* statistics, written by every lookup: kept a cache line away from what lookups read (threads share them) */
+  char pad_[64];
   uint64_t hits, misses, invalidations, evictions;
   struct tm_ctable *next;
 } tm_ctable;
@@ -749,6 +751,12 @@ static __attribute__((noinline)) int tc_miss(tm_ctable *t, ts_view *v, const MDB
   const uint8_t *node = page + data_off - NODE_HEADER - klen;
   if (node[4] != 0 || ld16(node + 6) != klen || ld32(node) != d->iov_len)
     return rc;
+  if (unlikely(LOAD(&t->d->region) != v->region)) {
+    /* another process (or thread) grew the table since this view was taken: insert where everyone looks now */
+    if (view_refresh(t) != MDBX_SUCCESS)
+      return rc;
+    v = LOAD_ACQ(&t->view);
+  }
   tc_insert(t, v, h, pgno, ver << 16 | (uint64_t)(node - page), snap);
   return rc;
 }

@@ -46,10 +46,12 @@ typedef struct {
   uint32_t state;   /* 0: free, 1: ready */
   uint32_t namelen; /* TS_MAIN: the main table */
   uint32_t max;     /* bounded: at most this many entries; 0: unbounded (the region grows) */
-  uint32_t gen;     /* bumped by every drop */
+  uint32_t gen;     /* bumped by every drop; read by every lookup */
   uint64_t region;  /* block << 32 | buckets: where the slots are (a block is TS_BLOCK bytes of the file) */
-  int64_t count;    /* entries, approximately (racing inserts and removals of several processes) */
   char name[TS_NAME];
+  /* entries, approximately (racing inserts and removals of several processes); written by every insert, so
+   * it sits in another cache line than gen and region, which every lookup reads */
+  int64_t count;
 } ts_desc;
 
 typedef struct {
