@@ -44,7 +44,8 @@ const KEY = 16, VALUE = 100, BATCH = 10_000;
 /** Target: a reader's cached read over the uncached one, with the shared cache, under the write load. */
 const SPEEDUP_MIN = 3;
 
-const USAGE = `usage: shared-cache.bench.ts [--records N] [--readers N] [--rate N] [--rounds N] [--json] [--out FILE] [--dir PATH]
+const USAGE =
+  `usage: shared-cache.bench.ts [--records N] [--readers N] [--rate N] [--rounds N] [--json] [--out FILE] [--dir PATH]
   --records N   records in each table (default 200000)
   --readers N   reader processes (default 4)
   --rate N      the writer's commits per second (default 1000)
@@ -278,7 +279,9 @@ try {
     results.push(r);
     log(
       `  ${mode}: writer ${r.writerCommitsPerSecond.toFixed(0)} commits/s; readers' speedups (getInto/get, ` +
-        `getInto/getInto, get/get) ${r.speedup.getIntoOverGet.toFixed(2)}x ${r.speedup.getIntoOverGetInto.toFixed(2)}x ` +
+        `getInto/getInto, get/get) ${r.speedup.getIntoOverGet.toFixed(2)}x ${
+          r.speedup.getIntoOverGetInto.toFixed(2)
+        }x ` +
         `${r.speedup.getOverGet.toFixed(2)}x; hit rates ${
           readerResults.map((x) => (x.hitRate * 100).toFixed(1) + "%").join(" ")
         }; PSS sum ${(r.pssSum / 2 ** 20).toFixed(1)} MiB (${since(tm)})`,
@@ -300,7 +303,11 @@ const targets = [
     value: sh.speedup.getIntoOverGetInto,
     bound: -Infinity,
   },
-  { name: "shared cache: reader's cached get() / uncached get() (reported)", value: sh.speedup.getOverGet, bound: -Infinity },
+  {
+    name: "shared cache: reader's cached get() / uncached get() (reported)",
+    value: sh.speedup.getOverGet,
+    bound: -Infinity,
+  },
   {
     name: "private caches (as before): cached getInto() / uncached get() (reported beside)",
     value: pr.speedup.getIntoOverGet,
@@ -341,7 +348,17 @@ if (out) writeFileSync(out, JSON.stringify(doc, null, 2) + "\n");
 if (json) console.log(JSON.stringify(doc, null, 2));
 else {
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-  const rows = [["mode", "writer commits/s", "getInto / get", "getInto / getInto", "get / get", "hit rate", "PSS sum", "RSS sum", "slot table"]];
+  const rows = [[
+    "mode",
+    "writer commits/s",
+    "getInto / get",
+    "getInto / getInto",
+    "get / get",
+    "hit rate",
+    "PSS sum",
+    "RSS sum",
+    "slot table",
+  ]];
   for (const r of results) {
     rows.push([
       r.mode,
@@ -360,7 +377,12 @@ else {
   const trows = [["target", "measured", "target", ""]];
   for (const t of targets) {
     const reported = t.bound === -Infinity;
-    trows.push([t.name, `${t.value.toFixed(2)}x`, reported ? "-" : `>= ${t.bound}`, reported ? "" : t.met ? "ok" : "MISS"]);
+    trows.push([
+      t.name,
+      `${t.value.toFixed(2)}x`,
+      reported ? "-" : `>= ${t.bound}`,
+      reported ? "" : t.met ? "ok" : "MISS",
+    ]);
   }
   console.log("\n" + table(trows));
 }

@@ -803,10 +803,21 @@ tm_cache *tm_cache_of(MDBX_env *env) {
   return env && mdbx_env_get_relocation_func(env, &ctx) == tc_reloc ? ctx : NULL;
 }
 
+/* Set by a change the retirements do not describe (a table renamed: its
+ * slots' pages stay live under another name): this thread's next commit is
+ * left unconfirmed, so every process treats it as a foreign commit and drops
+ * the tables it changed or removed, behind a fence. */
+static _Thread_local int tl_taint;
+TM_API void tm_cache_taint(void) { tl_taint = 1; }
+
 /* Called by the commit wrappers after libmdbx returned: a successful commit's
  * ring entries become "published" (release stores: whoever reads one with
  * acquire sees the retired[] stores made before it). */
 void tm_cache_confirm(tm_cache *c, int ok) {
+  if (tl_taint) {
+    ok = 0;
+    tl_taint = 0;
+  }
   for (int i = 0; i < tl_n; i++) {
     if (tl_pend[i].c != c || !ok)
       continue;

@@ -160,6 +160,30 @@ export class GetCache {
     if (this.h !== null) fn.tm_ctable_clear(this.h);
   }
 
+  /**
+   * The table is being renamed to `name` in a write transaction: the slots are
+   * shared by name, so this handle moves to the new name's, both names' entries
+   * go, and the commit is left unconfirmed (every process then drops what it
+   * changed, behind a fence: docs/cache.md).
+   */
+  rename(name: string, dbi: number): void {
+    const state = this.#state;
+    if (this.h === null || state.h === null) return;
+    fn.tm_cache_taint();
+    const n = new TextEncoder().encode(name);
+    const h = fn.tm_ctable_open(state.h, dbi, this.#max(), n, n.length, scratch.i32Bytes);
+    if (h === null) fail(scratch.i32[0], "allocating a get() cache");
+    fn.tm_ctable_clear(h);
+    fn.tm_ctable_clear(this.h);
+    fn.tm_ctable_close(this.h);
+    this.h = h;
+  }
+
+  #max(): number {
+    const max = this.options.maxEntries ?? Infinity;
+    return Number.isFinite(max) ? Math.ceil(max) : 0;
+  }
+
   /** The table was dropped: its entries go (for every process sharing them) and this handle is freed. */
   close(): void {
     if (this.h === null) return;

@@ -1267,6 +1267,7 @@ export class WriteTxn extends Txn {
     const h = this._h();
     beforeChange(this._c); // a rename rewrites the main table's page
     check(fn.tm_dbi_rename(h, t.dbi, n, n.length), `renaming ${t} to "${name}"`);
+    t.cache?.rename(name, t.dbi); // issue 11: the shared get() cache is keyed by name
     this._c.env.renamed(t, name);
     // libmdbx closes the handle if the rename is discarded: then forget it under its new name
     (this._c.onDiscard ??= []).push(() => this._c.env.forget(t));

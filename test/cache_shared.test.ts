@@ -275,3 +275,38 @@ test("a live rebuild's switch starts a fresh sidecar (a new file for the new dat
     removeDir(dir);
   }
 });
+
+test("a cached table renamed, and a new table under the old name: each reads its own values through the cache", () => {
+  const seed = seedFor(16);
+  const { dir, db } = makeDb(seed, 10);
+  const env = open(db, {});
+  try {
+    const keys = makeKeys(200, seed);
+    const rng = prng(seed);
+    const a: Bin = env.table("a", { cache: true });
+    env.write((x) => {
+      for (const k of keys) x.put(a, k, makeValue(rng, int(rng, 4, 100), 1));
+    });
+    const differ = new Differ("rename");
+    env.read((r) => {
+      for (const k of keys) differ.check(r, a, k, "before the rename");
+    });
+    env.write((x) => x.rename(a, "b"));
+    const a2: Bin = env.table("a", { cache: true });
+    env.write((x) => {
+      for (const k of keys) x.put(a2, k, makeValue(rng, int(rng, 4, 100), 2));
+    });
+    env.read((r) => {
+      for (const k of keys) {
+        differ.check(r, a, k, "the renamed table");
+        differ.check(r, a2, k, "the new table of the old name");
+        assert.notDeepEqual(r.get(a, k), r.get(a2, k));
+      }
+    });
+    assert.equal(differ.mismatches, 0, differ.message());
+    assert.ok(a.cacheStats()!.hits > 0 && a2.cacheStats()!.hits > 0);
+  } finally {
+    env.close();
+    removeDir(dir);
+  }
+});

@@ -75,6 +75,8 @@ export const symbols = {
   tm_cache_open: { parameters: ["pointer", "i32", "buffer"], result: "pointer" },
   // int tm_cache_info(tm_cache *c, double out[4]): 1 shared, 0 private
   tm_cache_info: { parameters: ["pointer", "buffer"], result: "i32" },
+  // void tm_cache_taint(void): this thread's next commit is not confirmed (a renamed cached table)
+  tm_cache_taint: { parameters: [], result: "void" },
   // int tm_cache_close(MDBX_env *env, tm_cache *c)
   tm_cache_close: { parameters: ["pointer", "pointer"], result: "i32" },
   // double tm_cache_sync(tm_cache *c, const MDBX_txn *txn, double snap): the snapshot to read the cache with
