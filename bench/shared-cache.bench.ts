@@ -143,13 +143,37 @@ if (argv[0] === "--child") {
       ["uncached getInto()", pass(into(mirror))],
       ["uncached get()", pass(get(mirror))],
     ]);
-    const p = runPaired(mode, "reads", fns, { minRounds: rounds, maxRounds: rounds, budgetMs: 0 });
+    // CPU time of each pass too (process.cpuUsage: user + system): what a get costs this process, without the
+    // time it waited for a core (4 readers and a writer share 2 cores here)
+    const cpu = new Map<string, number[]>();
+    const timed = new Map<string, () => unknown>();
+    for (const [name, f] of fns) {
+      cpu.set(name, []);
+      timed.set(name, () => {
+        const c0 = process.cpuUsage();
+        const v = f();
+        const c1 = process.cpuUsage(c0);
+        cpu.get(name)!.push((c1.user + c1.system) / 1000);
+        return v;
+      });
+    }
+    const p = runPaired(mode, "reads", timed, { minRounds: rounds, maxRounds: rounds, budgetMs: 0 });
+    const cpuRatio = (a: string, b: string) => {
+      const ta = cpu.get(a)!, tb = cpu.get(b)!;
+      const r = ta.map((t, i) => t / Math.max(tb[i], 1e-3)).sort((x, y) => x - y);
+      return r.length % 2 ? r[r.length >> 1] : (r[r.length / 2 - 1] + r[r.length / 2]) / 2;
+    };
     const s1 = objects.cacheStats()!;
     say({
       ratio: {
         getIntoOverGet: pairRatio(p, "uncached get()", "cached getInto()"),
         getIntoOverGetInto: pairRatio(p, "uncached getInto()", "cached getInto()"),
         getOverGet: pairRatio(p, "uncached get()", "cached get()"),
+      },
+      cpuRatio: {
+        getIntoOverGet: cpuRatio("uncached get()", "cached getInto()"),
+        getIntoOverGetInto: cpuRatio("uncached getInto()", "cached getInto()"),
+        getOverGet: cpuRatio("uncached get()", "cached get()"),
       },
       nsPerGet: Object.fromEntries(Object.entries(p.medianMs).map(([k, v]) => [k, (v! * 1e6) / BATCH])),
       hitRate: (s1.hits - s0.hits) / (s1.hits + s1.misses - s0.hits - s0.misses),
@@ -223,6 +247,8 @@ interface ModeResult {
   readers: ReaderResult[];
   writerCommitsPerSecond: number;
   speedup: { getIntoOverGet: number; getIntoOverGetInto: number; getOverGet: number };
+  /** The same ratios of CPU time (process.cpuUsage) per pass. */
+  cpuSpeedup: { getIntoOverGet: number; getIntoOverGetInto: number; getOverGet: number };
   pssSum: number;
   rssSum: number;
   slotBytes: number;
@@ -272,6 +298,11 @@ try {
         getIntoOverGetInto: median(readerResults.map((x) => x.ratio.getIntoOverGetInto)),
         getOverGet: median(readerResults.map((x) => x.ratio.getOverGet)),
       },
+      cpuSpeedup: {
+        getIntoOverGet: median(readerResults.map((x) => x.cpuRatio.getIntoOverGet)),
+        getIntoOverGetInto: median(readerResults.map((x) => x.cpuRatio.getIntoOverGetInto)),
+        getOverGet: median(readerResults.map((x) => x.cpuRatio.getOverGet)),
+      },
       pssSum: readerResults.reduce((s, x) => s + x.mem.pss, 0),
       rssSum: readerResults.reduce((s, x) => s + x.mem.rss, 0),
       slotBytes: readerResults[0].slots,
@@ -282,7 +313,8 @@ try {
         `getInto/getInto, get/get) ${r.speedup.getIntoOverGet.toFixed(2)}x ${
           r.speedup.getIntoOverGetInto.toFixed(2)
         }x ` +
-        `${r.speedup.getOverGet.toFixed(2)}x; hit rates ${
+        `${r.speedup.getOverGet.toFixed(2)}x (CPU time: ${r.cpuSpeedup.getIntoOverGet.toFixed(2)}x ` +
+        `${r.cpuSpeedup.getIntoOverGetInto.toFixed(2)}x ${r.cpuSpeedup.getOverGet.toFixed(2)}x); hit rates ${
           readerResults.map((x) => (x.hitRate * 100).toFixed(1) + "%").join(" ")
         }; PSS sum ${(r.pssSum / 2 ** 20).toFixed(1)} MiB (${since(tm)})`,
     );
