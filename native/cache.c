@@ -255,6 +255,7 @@ struct tm_cache {
   int shared_err;      /* why a shared cache was asked for and not had (errno), else 0 */
   uint32_t disabled;   /* checks turned off by tm_cache_test_disable (negative controls only) */
   tm_mutex mu;         /* this process's table list, views and private regions */
+  tm_mutex rare;       /* with the sidecar's lock: directory entries and new regions (lock_rare) */
   void **blocks;       /* private regions: region block b is blocks[b - 1] */
   size_t *block_bytes;
   uint32_t nblocks, cblocks;
@@ -354,17 +355,18 @@ static int view_refresh(tm_ctable *t) {
   return rc;
 }
 
+/* The rare changes (a directory entry, a new region) take the process's
+ * `rare` mutex, then the sidecar's mutex: the file lock belongs to the open
+ * file, so it keeps other processes out but not this one's other threads. */
 static void lock_rare(tm_cache *c) {
+  MUTEX_LOCK(&c->rare);
   if (c->file)
     ts_file_lock(c->file);
-  else
-    MUTEX_LOCK(&c->mu);
 }
 static void unlock_rare(tm_cache *c) {
   if (c->file)
     ts_file_unlock(c->file);
-  else
-    MUTEX_UNLOCK(&c->mu);
+  MUTEX_UNLOCK(&c->rare);
 }
 
 /* ------------------------------------------------------------- buckets --- */
@@ -523,25 +525,28 @@ static void tc_insert(tm_ctable *t, ts_view *v, uint64_t h, uint32_t pgno, uint6
 static void tc_grow(tm_ctable *t, ts_view *v, uint64_t snap) {
   tm_cache *c = t->cache;
   ts_desc *d = t->d;
-  if (c->file && !t->local ? !ts_file_trylock(c->file) : !MUTEX_TRYLOCK(&c->mu))
+  if (!MUTEX_TRYLOCK(&c->rare))
     return;
-  const int under_mu = !(c->file && !t->local);
-  if (LOAD(&d->region) != v->region) {
-    if (under_mu)
-      MUTEX_UNLOCK(&c->mu);
-    else
-      ts_file_unlock(c->file);
+  const int file = c->file && !t->local;
+  if (file && !ts_file_trylock(c->file)) {
+    MUTEX_UNLOCK(&c->rare);
     return;
   }
+  ts_bucket *nbk = NULL;
+  if (LOAD(&d->region) != v->region)
+    goto out; /* grown already */
   const double want = (double)v->nb * GROWTH + 1;
   const uint32_t nb = want > (double)(UINT32_MAX / 2) ? UINT32_MAX / 2 : (uint32_t)want;
-  uint64_t region = nb > v->nb ? region_new(t, nb) : 0;
-  ts_bucket *nbk = NULL;
+  uint64_t region = 0;
   int mapped = 0;
-  if (region) {
-    if (t->local)
-      nbk = c->blocks[(region >> 32) - 1];
-    else {
+  if (nb > v->nb) {
+    if (t->local) {
+      MUTEX_LOCK(&c->mu);
+      region = region_new(t, nb);
+      if (region)
+        nbk = c->blocks[(region >> 32) - 1];
+      MUTEX_UNLOCK(&c->mu);
+    } else if ((region = region_new(t, nb)) != 0) {
       nbk = ts_file_map(c->file, region >> 32, region_bytes(nb));
       mapped = 1;
     }
@@ -604,10 +609,10 @@ static void tc_grow(tm_ctable *t, ts_view *v, uint64_t snap) {
     if (!t->local)
       ts_file_release(c->file, v->region >> 32, region_bytes(v->nb));
   }
-  if (under_mu)
-    MUTEX_UNLOCK(&c->mu);
-  else
+out:
+  if (file)
     ts_file_unlock(c->file);
+  MUTEX_UNLOCK(&c->rare);
   if (nbk)
     view_refresh(t);
 }
@@ -876,6 +881,7 @@ static void tc_free(tm_cache *c) {
     big_free(c->retired, c->rbytes);
   }
   MUTEX_DESTROY(&c->mu);
+  MUTEX_DESTROY(&c->rare);
   free(c);
 }
 
@@ -889,6 +895,7 @@ TM_API tm_cache *tm_cache_open(MDBX_env *env, int32_t shared, int32_t *rc) {
     return NULL;
   }
   MUTEX_INIT(&c->mu);
+  MUTEX_INIT(&c->rare);
   c->env = env;
   MDBX_envinfo info;
   unsigned flags = 0;
@@ -1129,11 +1136,9 @@ TM_API tm_ctable *tm_ctable_open(tm_cache *c, uint32_t dbi, double max, const ui
     if (namelen != TS_MAIN)
       memcpy(t->own.name, name, namelen < TS_NAME ? namelen : TS_NAME);
     t->own.max = bound;
-    if (c->file)
-      MUTEX_LOCK(&c->mu);
+    MUTEX_LOCK(&c->mu);
     t->own.region = region_new(t, nb);
-    if (c->file)
-      MUTEX_UNLOCK(&c->mu);
+    MUTEX_UNLOCK(&c->mu);
     t->own.state = 1;
     if (!t->own.region)
       err = MDBX_ENOMEM;

@@ -522,6 +522,11 @@ static uint64_t trand(thread_ctx *x) {
   return x->rng;
 }
 
+/* A table that grows while the threads read it: its entries move to larger regions under them. */
+#define GROW_KEYS 20000
+static MDBX_dbi grow_dbi;
+static tm_ctable *grow_ct;
+
 static void *thread_reader(void *arg) {
   thread_ctx *x = arg;
   static _Thread_local uint8_t o1[MAXV + 16], many[8 * (MAXV + 8)];
@@ -534,13 +539,15 @@ static void *thread_reader(void *arg) {
     const double sd = tm_cache_sync(cache, txn, (double)mdbx_txn_id(txn));
     const uint64_t snap = sd < 0 ? 0 : (uint64_t)sd;
     for (int n = 0; n < 200; n++) {
-      const int t = (int)(trand(x) & 1);
+      const int t = (int)(trand(x) % 3);
+      const MDBX_dbi tdbi = t == 2 ? grow_dbi : dbi[t];
+      tm_ctable *const tct = t == 2 ? grow_ct : ct[t];
       uint8_t k[64];
-      const uint32_t i = (uint32_t)(trand(x) % NKEYS), kl = key_of(i, k);
+      const uint32_t i = (uint32_t)(trand(x) % (t == 2 ? GROW_KEYS : NKEYS)), kl = key_of(i, k);
       MDBX_val kv = {k, kl}, d;
-      const int rc = mdbx_get(txn, dbi[t], &kv, &d);
+      const int rc = mdbx_get(txn, tdbi, &kv, &d);
       for (int twice = 0; twice < 2; twice++) {
-        const int r = tm_cache_get(ct[t], txn, dbi[t], (double)snap, k, kl, o1, sizeof(o1));
+        const int r = tm_cache_get(tct, txn, tdbi, (double)snap, k, kl, o1, sizeof(o1));
         __atomic_store_n(&x->compared, x->compared + 1, __ATOMIC_RELAXED);
         if (rc == MDBX_NOTFOUND ? r != MDBX_NOTFOUND : (r != (int)d.iov_len || memcmp(o1, d.iov_base, d.iov_len)))
           x->mismatches++;
@@ -550,13 +557,13 @@ static void *thread_reader(void *arg) {
       int32_t pos[16];
       koff[0] = 0;
       for (int j = 0; j < 8; j++)
-        koff[j + 1] = koff[j] + key_of((uint32_t)(trand(x) % NKEYS), keys + koff[j]);
-      if (tm_get_many(ct[t], txn, dbi[t], (double)snap, keys, koff, 0, 0, 8, many, 0, sizeof(many), pos) != 8)
+        koff[j + 1] = koff[j] + key_of((uint32_t)(trand(x) % (t == 2 ? GROW_KEYS : NKEYS)), keys + koff[j]);
+      if (tm_get_many(tct, txn, tdbi, (double)snap, keys, koff, 0, 0, 8, many, 0, sizeof(many), pos) != 8)
         x->mismatches++;
       for (int j = 0; j < 8; j++) {
         MDBX_val bk = {keys + koff[j], koff[j + 1] - koff[j]}, bd;
-        const int brc = mdbx_get(txn, dbi[t], &bk, &bd);
-        x->compared++;
+        const int brc = mdbx_get(txn, tdbi, &bk, &bd);
+        __atomic_store_n(&x->compared, x->compared + 1, __ATOMIC_RELAXED);
         if (brc == MDBX_NOTFOUND ? pos[2 * j + 1] != -1
                                  : (pos[2 * j + 1] != (int32_t)bd.iov_len || memcmp(many + pos[2 * j], bd.iov_base, bd.iov_len)))
           x->mismatches++;
@@ -569,6 +576,22 @@ static void *thread_reader(void *arg) {
 
 static void threads(size_t rounds) {
   phase = "threads";
+  {
+    MDBX_txn *w;
+    CHECK(mdbx_txn_begin(env, NULL, MDBX_TXN_READWRITE, &w));
+    CHECK(mdbx_dbi_open(w, "grow", MDBX_CREATE, &grow_dbi));
+    uint8_t k[64], v[16];
+    for (uint32_t i = 0; i < GROW_KEYS; i++) {
+      MDBX_val kv = {k, key_of(i, k)}, d = {v, sizeof(v)};
+      memset(v, (int)i, sizeof(v));
+      CHECK(mdbx_put(w, grow_dbi, &kv, &d, MDBX_UPSERT));
+    }
+    CHECK(-tm_txn_commit(w));
+    int32_t rc;
+    grow_ct = tm_ctable_open(cache, grow_dbi, 0, (const uint8_t *)"grow", 4, &rc);
+    if (!grow_ct)
+      fail("tm_ctable_open: %d", rc);
+  }
   volatile int stop = 0;
   thread_ctx x[2];
   for (int i = 0; i < 2; i++) {
@@ -593,10 +616,14 @@ static void threads(size_t rounds) {
     if (x[i].compared == 0)
       fail("reader thread %d compared nothing", i);
   }
+  double st[8];
+  tm_ctable_stats(grow_ct, st);
+  if (st[5] <= 1024)
+    fail("the table read by the threads did not grow (capacity %g)", st[5]);
 }
 
 static void close_env(void) {
-  double s[7];
+  double s[8];
   for (int t = 0; t < 2; t++) {
     tm_ctable_stats(ct[t], s);
     hits_seen += (size_t)s[0];
