@@ -248,7 +248,8 @@ struct tm_cache {
   uint32_t pageshift, pagesize;
   ts_header *h;        /* shared (the sidecar) or private */
   uint64_t *retired;   /* retired[pgno]: txnid of the last published commit that retired the page */
-  size_t npages;       /* entries of retired[] */
+  size_t cover;        /* entries of retired[] */
+  size_t npages;       /* pages that may be cached here: retired[] and this process's mapping cover them */
   ts_file *file;       /* NULL: private */
   size_t hbytes, rbytes; /* private header and retired[] sizes */
   int shared;
@@ -846,6 +847,9 @@ static int tc_remap(tm_cache *c) {
     return rc;
   STORE(&c->limit, limit);
   STORE(&c->base, (const uint8_t *)base);
+  /* another process may have made the sidecar for a larger map than this one */
+  const size_t mapped = limit >> c->pageshift;
+  STORE(&c->npages, mapped < c->cover ? mapped : c->cover);
   return MDBX_SUCCESS;
 }
 
@@ -931,7 +935,7 @@ TM_API tm_cache *tm_cache_open(MDBX_env *env, int32_t shared, int32_t *rc) {
     if (c->file) {
       c->h = ts_file_header(c->file);
       c->retired = ts_file_retired(c->file);
-      c->npages = c->h->npages;
+      c->cover = c->h->npages;
       c->shared = 1;
     } else {
       c->hbytes = sizeof(ts_header);
@@ -941,9 +945,11 @@ TM_API tm_cache *tm_cache_open(MDBX_env *env, int32_t shared, int32_t *rc) {
       if (!c->h || (c->rbytes && !c->retired))
         err = MDBX_ENOMEM;
       else
-        c->npages = npages;
+        c->cover = npages;
     }
   }
+  if (err == MDBX_SUCCESS)
+    err = tc_remap(c); /* npages, now that retired[] is there */
   if (err == MDBX_SUCCESS)
     err = mdbx_env_set_relocation_func(env, tc_reloc, c);
   if (err != MDBX_SUCCESS) {
