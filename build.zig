@@ -42,6 +42,7 @@ pub fn build(b: *std.Build) void {
     lib_mod.addCSourceFile(.{ .file = b.path("native/turbomdbx.c"), .flags = flags });
     lib_mod.addCSourceFile(.{ .file = b.path("native/rebuild.c"), .flags = flags });
     lib_mod.addCSourceFile(.{ .file = b.path("native/cache.c"), .flags = flags });
+    lib_mod.addCSourceFile(.{ .file = b.path("native/cache_shm.c"), .flags = flags });
     lib_mod.addCSourceFile(.{ .file = b.path("native/integrity.c"), .flags = flags });
     lib_mod.addCSourceFile(.{ .file = b.path("native/log.c"), .flags = flags });
     lib_mod.addCSourceFile(.{ .file = b.path("native/range.c"), .flags = flags });

@@ -5,36 +5,47 @@
  * header). A committed page version is immutable, so the location is exact for
  * every snapshot from that version until the commit that retires the page.
  *
- * A slot is 16 bytes, [u32 hash][u32 pgno][u64 version << 16 | node offset]:
- * the key is not stored but compared with the key bytes on the page, so keys of
- * any length are cached and a slot is a hint that is fully validated on use:
+ * Entries are hints that are fully validated on use (the key is not stored
+ * but compared with the key bytes on the page):
  *
  *   1. version <= snapshot                       (the page version existed)
  *   2. not (retired[pgno] > version && snapshot >= retired[pgno])
- *                                                (not retired by a commit of this
- *                                                 process at or before the snapshot)
+ *                                                (not retired by a published commit
+ *                                                 at or before the snapshot)
  *   3. the page header still says `version`, and it is a plain leaf
  *   4. the node at the offset is a plain node holding exactly this key
  *
  * Checks 1 and 2 come before the page is touched: only then is the page known
  * to belong to the reader's snapshot (a page past it may have been cut off the
- * end of the file). retired[] is filled by the relocation callback of
- * native/patches/0002 inside the commit, before the commit becomes visible;
- * commits by other processes are found when a transaction starts
- * (tm_cache_sync: the tables' mod_txnid) and drop the tables they changed.
+ * end of the file).
  *
- * Slots live in one table per cached table (Robin Hood linear probing; home
- * slot = hash * capacity / 2^32, so any capacity works; load 0.74 to 0.92),
- * allocated with mmap and transparent huge pages where the kernel offers them.
+ * The memory lives in a sidecar file mapped by every process that uses the
+ * database (native/cache_shm.c), or privately: retired[], the accounting of
+ * commits and the slot regions of the tables. Every commit of a process with
+ * the cache publishes its retirements inside the commit (tc_reloc), before the
+ * new meta page makes it visible, and confirms them once libmdbx says it
+ * succeeded; a snapshot with commits that nobody published (a foreign writer)
+ * drops the tables they changed (tm_cache_sync). The memory-ordering argument
+ * is in docs/cache.md, "Several processes and threads".
+ *
+ * Slots: 4 to a 64-byte bucket behind a seqlock word (gen << 32 | seq). A
+ * reader never locks: it copies a bucket between two reads of the word and
+ * retries or misses if it changed; a writer (insert, removal) takes the word
+ * with a CAS and never waits (a busy bucket is left alone). A torn or racing
+ * slot can only make a miss: everything it says is validated on the page.
+ * A bucket of another generation is empty: dropping a table is one increment
+ * of its generation. An unbounded table grows into a new region (tc_grow).
+ *
  * Lookups are single (tm_cache_get) or batched (tm_get_many, tm_follow): a
- * batch hashes every key and prefetches its slot, then prefetches each
+ * batch hashes every key and prefetches its bucket, then prefetches each
  * candidate's page header and node, then validates and copies, so the memory
  * misses of many keys overlap instead of following one another.
  *
- * Everything here runs on the thread that owns the environment's JavaScript
- * objects, except tc_reloc (the committing thread, which is that thread too).
- */
+ * Any thread may call any of these (one environment shared by Workers); the
+ * relocation callback runs on the committing thread. */
 #include "mdbx.h"
+
+#include "cache_shm.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,8 +53,14 @@
 #if defined(_WIN32) || defined(_WIN64)
 #include <windows.h>
 #else
+#include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #endif
+#include <errno.h>
+#include <stdio.h>
 
 #define TM_API __dll_export
 
@@ -133,8 +150,8 @@ static inline uint64_t mix(uint64_t a, uint64_t b) {
   return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
-/* A 32-bit hash of the key bytes, never 0 (0 marks an empty slot). */
-static inline uint32_t tc_hash(const uint8_t *k, size_t len) {
+/* A 64-bit hash of the key bytes: the high half picks the bucket, the low 16 bits are the slot's tag. */
+static inline uint64_t tc_hash(const uint8_t *k, size_t len) {
   uint64_t a, b, s = 0x8ebc6af09c88c6e3ull ^ len;
   if (len <= 16) {
     if (len >= 8) {
@@ -159,192 +176,469 @@ static inline uint32_t tc_hash(const uint8_t *k, size_t len) {
     a = ld64(k + len - 16);
     b = ld64(k + len - 8);
   }
-  const uint64_t h = mix(mix(a ^ 0xa0761d6478bd642full, b ^ s), 0xe7037ed1a0b428dbull ^ len);
-  const uint32_t t = (uint32_t)(h ^ (h >> 32));
-  return t ? t : 1;
+  return mix(mix(a ^ 0xa0761d6478bd642full, b ^ s), 0xe7037ed1a0b428dbull ^ len);
 }
+
+/* ---------------------------------------------------------------- atomics --- */
+
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define LOAD_ACQ(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define STORE_REL(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+/* Counters of one process (statistics): racing increments of several threads
+ * may lose a count, never tear. */
+#define BUMP(p) STORE((p), LOAD(p) + 1)
+
+/* *p = max(*p, v) */
+static void store_max(uint64_t *p, uint64_t v, int order) {
+  uint64_t cur = LOAD(p);
+  while (cur < v && !__atomic_compare_exchange_n(p, &cur, v, 1, order, __ATOMIC_RELAXED))
+    ;
+}
+
+#if defined(_WIN32) || defined(_WIN64)
+typedef SRWLOCK tm_mutex;
+#define MUTEX_INIT(m) InitializeSRWLock(m)
+#define MUTEX_LOCK(m) AcquireSRWLockExclusive(m)
+#define MUTEX_TRYLOCK(m) TryAcquireSRWLockExclusive(m)
+#define MUTEX_UNLOCK(m) ReleaseSRWLockExclusive(m)
+#define MUTEX_DESTROY(m) ((void)(m))
+#else
+typedef pthread_mutex_t tm_mutex;
+#define MUTEX_INIT(m) pthread_mutex_init((m), NULL)
+#define MUTEX_LOCK(m) pthread_mutex_lock(m)
+#define MUTEX_TRYLOCK(m) (pthread_mutex_trylock(m) == 0)
+#define MUTEX_UNLOCK(m) pthread_mutex_unlock(m)
+#define MUTEX_DESTROY(m) pthread_mutex_destroy(m)
+#endif
 
 /* --------------------------------------------------------------- types --- */
 
-
-typedef struct {
-  uint32_t tag;  /* hash of the key; 0: empty */
-  uint32_t pgno; /* the leaf page */
-  uint64_t loc;  /* page version (its header txnid) << 16 | node offset */
-} tm_slot;
+/* A mapping of a table's slot region in this process. Views are immutable and
+ * freed only when the cache closes: a thread may still probe an older one. */
+typedef struct ts_view {
+  ts_bucket *b;
+  uint32_t nb;     /* buckets */
+  uint64_t region; /* the descriptor's region word it maps */
+  size_t bytes;
+  int mapped; /* a file mapping (else private memory owned by the cache) */
+  struct ts_view *older;
+} ts_view;
 
 typedef struct tm_cache tm_cache;
 
 typedef struct tm_ctable {
   tm_cache *cache;
-  tm_slot *slots;
-  size_t bytes; /* of the slot mapping */
-  uint32_t cap, count, max /* 0: unbounded */, dbi;
-  uint32_t epoch; /* changes whenever slots move: a batch's remembered slot indexes are then void */
-  uint32_t unused_;
-  double hits, misses, invalidations, evictions;
+  ts_desc *d;      /* in the shared directory, or `own` */
+  ts_desc own;     /* a private descriptor (private cache, or a name too long for the directory) */
+  int local;       /* d == &own: regions live in this process's memory */
+  uint32_t dbi;
+  ts_view *view;   /* the current mapping (atomic pointer) */
+  /* statistics, written by every lookup: kept a cache line away from what lookups read (threads share them) */
+  char pad_[64];
+  uint64_t hits, misses, invalidations, evictions;
   struct tm_ctable *next;
 } tm_ctable;
 
 struct tm_cache {
   MDBX_env *env;
-  const uint8_t *base; /* where page 0 is mapped */
+  const uint8_t *base; /* where page 0 is mapped in this process */
   size_t limit;        /* length of the mapping */
   uint32_t pageshift, pagesize;
-  uint64_t *retired; /* retired[pgno]: txnid of the last commit of this process that retired the page */
-  size_t npages;     /* entries of retired[] (pages of the mapping) */
-  size_t retired_bytes;
-  uint64_t seen;  /* every commit up to this txnid is accounted for */
-  uint64_t fence; /* only snapshots >= fence may insert: older ones may know pages another process retired */
-  uint64_t pend_first, pend_last; /* COMMITTED events not yet confirmed (a contiguous run), 0 if none */
-  int pend_gap;                   /* the run was not contiguous */
-  uint32_t disabled;              /* checks turned off by tm_cache_test_disable (negative controls only) */
-  int lost;                       /* a retirement could not be recorded: drop everything at the next confirm */
+  ts_header *h;        /* shared (the sidecar) or private */
+  uint64_t *retired;   /* retired[pgno]: txnid of the last published commit that retired the page */
+  size_t cover;        /* entries of retired[] */
+  size_t npages;       /* pages that may be cached here: retired[] and this process's mapping cover them */
+  ts_file *file;       /* NULL: private */
+  size_t hbytes, rbytes; /* private header and retired[] sizes */
+  int shared;
+  int shared_err;      /* why a shared cache was asked for and not had (errno), else 0 */
+  uint32_t disabled;   /* checks turned off by tm_cache_test_disable (negative controls only) */
+  tm_mutex mu;         /* this process's table list, views and private regions */
+  tm_mutex rare;       /* with the sidecar's lock: directory entries and new regions (lock_rare) */
+  void **blocks;       /* private regions: region block b is blocks[b - 1] */
+  size_t *block_bytes;
+  uint32_t nblocks, cblocks;
   tm_ctable *tables;
 };
 
-#define MAX_LOAD 0.92
-#define GROWTH 1.25
+#define MAX_LOAD 0.75
+#define GROWTH 1.5
+enum { OVERFLOW_BIT = 2, SEQ_STEP = 4, PROBE_MAX = 64 };
 
 /* Checks a negative control can turn off (tm_cache_test_disable): each one
  * must be load-bearing, so turning it off must make the tests fail. */
 enum {
-  TC_TEST_NO_VERSION = 1, /* check 1: version <= snapshot */
-  TC_TEST_NO_RETIRED = 2, /* check 2: not retired by this process at or before the snapshot */
-  TC_TEST_NO_HEADER = 4,  /* check 3: the page header still says the version, a plain leaf */
-  TC_TEST_NO_KEY = 8,     /* check 4: the key bytes on the page are the key's */
-  TC_TEST_NO_SYNC = 16,   /* tm_cache_sync: drop tables other processes changed, raise the fence */
-  TC_TEST_ONE_HASH = 32,  /* every key of a length hashes alike: each lookup meets other keys' entries */
+  TC_TEST_NO_VERSION = 1,  /* check 1: version <= snapshot */
+  TC_TEST_NO_RETIRED = 2,  /* check 2: not retired by a published commit at or before the snapshot */
+  TC_TEST_NO_HEADER = 4,   /* check 3: the page header still says the version, a plain leaf */
+  TC_TEST_NO_KEY = 8,      /* check 4: the key bytes on the page are the key's */
+  TC_TEST_NO_SYNC = 16,    /* tm_cache_sync: commits not published (foreign writers) drop the tables they changed */
+  TC_TEST_ONE_HASH = 32,   /* every key of a length hashes alike: each lookup meets other keys' entries */
+  TC_TEST_NO_PUBLISH = 64, /* this process's commits confirm their txnids but publish no retirements */
 };
 
-
-/* The key's hash; a negative control can make every key of a length collide. */
-static inline uint32_t tc_tag(const tm_cache *c, const uint8_t *key, uint32_t klen) {
-  return unlikely(c->disabled & TC_TEST_ONE_HASH) ? klen | 1 : tc_hash(key, klen);
+static inline uint64_t tc_key_hash(const tm_cache *c, const uint8_t *key, uint32_t klen) {
+  return unlikely(c->disabled & TC_TEST_ONE_HASH) ? (uint64_t)klen * 0x9e3779b97f4a7c15ull : tc_hash(key, klen);
 }
+static inline uint16_t tag_of(uint64_t h) { return (uint16_t)h ? (uint16_t)h : 1; }
+static inline uint32_t home_of(uint64_t h, uint32_t nb) { return (uint32_t)(((h >> 32) * nb) >> 32); }
 
-static inline uint32_t home_of(uint32_t tag, uint32_t cap) { return (uint32_t)(((uint64_t)tag * cap) >> 32); }
+/* ------------------------------------------------------------- regions --- */
 
-static inline uint32_t dist_of(uint32_t i, uint32_t tag, uint32_t cap) {
-  const uint32_t h = home_of(tag, cap);
-  return i >= h ? i - h : i + cap - h;
-}
+static inline size_t region_bytes(uint32_t nb) { return (size_t)nb * sizeof(ts_bucket); }
 
-/* ------------------------------------------------------------- slot table --- */
-
-static void tc_drop(tm_ctable *t) {
-  if (t->count == 0)
-    return;
-  t->invalidations += t->count;
-  memset(t->slots, 0, (size_t)t->cap * sizeof(tm_slot));
-  t->count = 0;
-  t->epoch++;
-}
-
-static void tc_place(tm_slot *s, uint32_t cap, tm_slot cur) {
-  uint32_t i = home_of(cur.tag, cap), dist = 0;
-  for (;;) {
-    if (s[i].tag == 0) {
-      s[i] = cur;
-      return;
-    }
-    const uint32_t d = dist_of(i, s[i].tag, cap);
-    if (d < dist) {
-      /* take the slot from the richer entry and carry that one on */
-      const tm_slot tmp = s[i];
-      s[i] = cur;
-      cur = tmp;
-      dist = d;
-    }
-    if (++i == cap)
-      i = 0;
-    dist++;
+/* A new zeroed region of nb buckets for t: its region word, or 0. Under the lock. */
+static uint64_t region_new(tm_ctable *t, uint32_t nb) {
+  tm_cache *c = t->cache;
+  if (!t->local) {
+    const uint64_t block = ts_file_grow(c->file, region_bytes(nb));
+    return block ? block << 32 | nb : 0;
   }
-}
-
-/* Backward-shift deletion of the entry at slot i. */
-static void tc_remove(tm_ctable *t, uint32_t i) {
-  tm_slot *s = t->slots;
-  const uint32_t cap = t->cap;
-  for (;;) {
-    uint32_t j = i + 1;
-    if (j == cap)
-      j = 0;
-    if (s[j].tag == 0 || home_of(s[j].tag, cap) == j) {
-      memset(&s[i], 0, sizeof(tm_slot));
-      break;
-    }
-    s[i] = s[j];
-    i = j;
+  if (c->nblocks == c->cblocks) {
+    const uint32_t n = c->cblocks ? 2 * c->cblocks : 16;
+    void **b = realloc(c->blocks, n * sizeof(void *));
+    if (!b)
+      return 0;
+    c->blocks = b;
+    size_t *s = realloc(c->block_bytes, n * sizeof(size_t));
+    if (!s)
+      return 0;
+    c->block_bytes = s;
+    c->cblocks = n;
   }
-  t->count--;
-  t->epoch++;
+  size_t bytes = region_bytes(nb);
+  void *p = big_alloc(&bytes);
+  if (!p)
+    return 0;
+  c->blocks[c->nblocks] = p;
+  c->block_bytes[c->nblocks] = bytes;
+  c->nblocks++;
+  return (uint64_t)c->nblocks << 32 | nb;
 }
 
-static int tc_alloc(tm_ctable *t, uint32_t cap) {
-  size_t bytes = (size_t)cap * sizeof(tm_slot);
-  tm_slot *s = big_alloc(&bytes);
-  if (!s)
+/* Makes t's view match its descriptor's region (another process may have
+ * grown it). The caller holds the cache's mutex. */
+static int view_refresh_locked(tm_ctable *t) {
+  const uint64_t region = LOAD_ACQ(&t->d->region);
+  ts_view *v = LOAD(&t->view);
+  if (v && v->region == region)
+    return MDBX_SUCCESS;
+  tm_cache *c = t->cache;
+  ts_view *n = calloc(1, sizeof(*n));
+  if (!n)
     return MDBX_ENOMEM;
-  /* use what the mapping holds anyway (it is rounded up to a page) */
-  const size_t fit = bytes / sizeof(tm_slot);
-  cap = fit > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)fit;
-  tm_slot *old = t->slots;
-  const uint32_t oldcap = t->cap;
-  const size_t oldbytes = t->bytes;
-  for (uint32_t i = 0; i < oldcap; i++)
-    if (old[i].tag)
-      tc_place(s, cap, old[i]);
-  t->slots = s;
-  t->cap = cap;
-  t->bytes = bytes;
-  t->epoch++;
-  big_free(old, oldbytes);
+  n->nb = (uint32_t)region;
+  n->region = region;
+  n->bytes = region_bytes(n->nb);
+  if (t->local)
+    n->b = c->blocks[(region >> 32) - 1];
+  else {
+    n->b = ts_file_map(c->file, region >> 32, n->bytes);
+    n->mapped = 1;
+  }
+  if (!n->b) {
+    free(n);
+    return MDBX_ENOMEM;
+  }
+  n->older = v;
+  STORE_REL(&t->view, n);
   return MDBX_SUCCESS;
 }
 
-/* Remembers where a key lives. The caller made sure no entry of this key exists. */
-static void tc_insert(tm_ctable *t, uint32_t tag, uint32_t pgno, uint64_t loc) {
-  if (t->max && t->count >= t->max) {
-    /* bounded and full: drop the entry at the new key's home slot (or the next one) */
-    uint32_t i = home_of(tag, t->cap);
-    while (t->slots[i].tag == 0)
-      if (++i == t->cap)
-        i = 0;
-    tc_remove(t, i);
-    t->evictions++;
-  } else if (t->count + 1 > (double)t->cap * MAX_LOAD) {
-    const double want = (double)t->cap * GROWTH + 1;
-    if (want >= UINT32_MAX || tc_alloc(t, (uint32_t)want) != MDBX_SUCCESS)
-      return; /* no memory for more: stay as we are (a miss is still correct) */
+static int view_refresh(tm_ctable *t) {
+  if (LOAD_ACQ(&t->view) && LOAD_ACQ(&t->view)->region == LOAD_ACQ(&t->d->region))
+    return MDBX_SUCCESS;
+  MUTEX_LOCK(&t->cache->mu);
+  const int rc = view_refresh_locked(t);
+  MUTEX_UNLOCK(&t->cache->mu);
+  return rc;
+}
+
+/* The rare changes (a directory entry, a new region) take the process's
+ * `rare` mutex, then the sidecar's mutex: the file lock belongs to the open
+ * file, so it keeps other processes out but not this one's other threads. */
+static void lock_rare(tm_cache *c) {
+  MUTEX_LOCK(&c->rare);
+  if (c->file)
+    ts_file_lock(c->file);
+}
+static void unlock_rare(tm_cache *c) {
+  if (c->file)
+    ts_file_unlock(c->file);
+  MUTEX_UNLOCK(&c->rare);
+}
+
+/* ------------------------------------------------------------- buckets --- */
+
+/* A consistent copy of a bucket (the seqlock read): 0 if it is being written. */
+typedef struct {
+  uint64_t word;
+  uint16_t tag[TS_WAYS];
+  uint32_t pgno[TS_WAYS];
+  uint64_t loc[TS_WAYS];
+} bucket_copy;
+
+static inline int bucket_read(const ts_bucket *b, bucket_copy *o) {
+  const uint64_t w1 = LOAD_ACQ(&b->word);
+  if (w1 & 1)
+    return 0;
+  for (int i = 0; i < TS_WAYS; i++) {
+    o->tag[i] = LOAD(&b->tag[i]);
+    o->pgno[i] = LOAD(&b->pgno[i]);
+    o->loc[i] = LOAD(&b->loc[i]);
   }
-  const tm_slot cur = {tag, pgno, loc};
-  tc_place(t->slots, t->cap, cur);
-  t->count++;
-  t->epoch++;
+  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  if (LOAD(&b->word) != w1)
+    return 0;
+  o->word = w1;
+  return 1;
+}
+
+/* Takes a bucket's writer lock (never waits: a busy bucket is left alone);
+ * returns the word it held, or 1 if busy. */
+static inline uint64_t bucket_lock(ts_bucket *b) {
+  uint64_t w = LOAD(&b->word);
+  if ((w & 1) || !__atomic_compare_exchange_n(&b->word, &w, w | 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    return 1;
+  __atomic_thread_fence(__ATOMIC_RELEASE); /* the slots' stores below come after the odd word for any reader */
+  return w;
+}
+
+/* Releases it: `changed` bumps the sequence (readers that overlapped retry). */
+static inline void bucket_unlock(ts_bucket *b, uint64_t w, uint32_t gen, int overflow, int changed) {
+  uint32_t low = (uint32_t)w & ~(uint32_t)3;
+  if (changed)
+    low += SEQ_STEP;
+  if (overflow)
+    low |= OVERFLOW_BIT;
+  STORE_REL(&b->word, (uint64_t)gen << 32 | low);
+}
+
+static void tc_drop_desc(ts_desc *d) {
+  __atomic_fetch_add(&d->gen, 1, __ATOMIC_RELEASE);
+  STORE(&d->count, 0);
+}
+
+static void tc_drop(tm_ctable *t) {
+  const int64_t n = LOAD(&t->d->count);
+  if (n > 0)
+    STORE(&t->invalidations, LOAD(&t->invalidations) + (uint64_t)n);
+  tc_drop_desc(t->d);
+}
+
+/* Removes the entry (tag, pgno, loc) from bucket b if it is still there. */
+static void tc_remove(tm_ctable *t, ts_bucket *b, uint16_t tag, uint32_t pgno, uint64_t loc) {
+  const uint64_t w = bucket_lock(b);
+  if (w == 1)
+    return;
+  const uint32_t gen = LOAD(&t->d->gen);
+  int changed = 0;
+  if ((uint32_t)(w >> 32) == gen)
+    for (int i = 0; i < TS_WAYS; i++)
+      if (LOAD(&b->tag[i]) == tag && LOAD(&b->pgno[i]) == pgno && LOAD(&b->loc[i]) == loc) {
+        STORE(&b->tag[i], 0);
+        __atomic_fetch_sub(&t->d->count, 1, __ATOMIC_RELAXED);
+        changed = 1;
+        break;
+      }
+  bucket_unlock(b, w, (uint32_t)(w >> 32), (w & OVERFLOW_BIT) != 0, changed);
+}
+
+static void tc_grow(tm_ctable *t, ts_view *v, uint64_t snap);
+
+/* Remembers where a key lives (the caller found no entry of it that it could
+ * not use). Only a snapshot at or after the fence may insert: it is read under
+ * the bucket's lock, so a drop that raised the fence either comes before (the
+ * insert is refused) or finds the entry in a bucket of the old generation. */
+static void tc_insert(tm_ctable *t, ts_view *v, uint64_t h, uint32_t pgno, uint64_t loc, uint64_t snap) {
+  const tm_cache *c = t->cache;
+  ts_desc *d = t->d;
+  const uint16_t tag = tag_of(h);
+  const uint32_t home = home_of(h, v->nb);
+  const int full = d->max && LOAD(&d->count) >= (int64_t)d->max;
+  for (uint32_t k = 0; k < PROBE_MAX; k++) {
+    uint32_t i = home + k;
+    if (i >= v->nb)
+      i -= v->nb;
+    ts_bucket *b = &v->b[i];
+    const uint64_t w = bucket_lock(b);
+    if (w == 1)
+      return;
+    const uint32_t gen = LOAD_ACQ(&d->gen);
+    if (snap < LOAD_ACQ(&c->h->fence)) {
+      bucket_unlock(b, w, (uint32_t)(w >> 32), (w & OVERFLOW_BIT) != 0, 0);
+      return;
+    }
+    int overflow = (w & OVERFLOW_BIT) != 0, changed = 0;
+    if ((uint32_t)(w >> 32) != gen) {
+      /* a bucket of an older generation: empty */
+      for (int j = 0; j < TS_WAYS; j++)
+        STORE(&b->tag[j], 0);
+      overflow = 0;
+      changed = 1;
+    }
+    int slot = -1;
+    if (full) {
+      /* bounded and full: an entry of the home bucket makes room */
+      const int from = (int)((w >> 2) & 3);
+      for (int s = 0; s < TS_WAYS && slot < 0; s++)
+        if (LOAD(&b->tag[(from + s) % TS_WAYS]))
+          slot = (from + s) % TS_WAYS;
+      if (slot >= 0) {
+        BUMP(&t->evictions);
+        STORE(&b->tag[slot], tag);
+        STORE(&b->pgno[slot], pgno);
+        STORE(&b->loc[slot], loc);
+        changed = 1;
+      }
+      bucket_unlock(b, w, gen, overflow, changed);
+      return;
+    }
+    for (int j = 0; j < TS_WAYS && slot < 0; j++)
+      if (LOAD(&b->tag[j]) == 0)
+        slot = j;
+    if (slot >= 0) {
+      __atomic_fetch_add(&d->count, 1, __ATOMIC_RELAXED);
+      STORE(&b->tag[slot], tag);
+      STORE(&b->pgno[slot], pgno);
+      STORE(&b->loc[slot], loc);
+      bucket_unlock(b, w, gen, overflow, 1);
+      if (!d->max && LOAD(&d->count) > (int64_t)((double)v->nb * TS_WAYS * MAX_LOAD))
+        tc_grow(t, v, snap);
+      return;
+    }
+    if (k == PROBE_MAX - 1) {
+      bucket_unlock(b, w, gen, overflow, changed); /* every bucket of the probe is full: not cached */
+      return;
+    }
+    /* full: the key goes to a later bucket, and lookups must look there too */
+    bucket_unlock(b, w, gen, 1, changed || !overflow);
+  }
+}
+
+/* Moves an unbounded table to a region GROWTH times larger, carrying its
+ * entries over. One process at a time (the rare-changes lock, not waited
+ * for); others switch to the new region when their next transaction starts
+ * (entries they insert into the old one meanwhile are lost: a cache may
+ * forget). The old region's memory is given back. */
+static void tc_grow(tm_ctable *t, ts_view *v, uint64_t snap) {
+  tm_cache *c = t->cache;
+  ts_desc *d = t->d;
+  if (!MUTEX_TRYLOCK(&c->rare))
+    return;
+  const int file = c->file && !t->local;
+  if (file && !ts_file_trylock(c->file)) {
+    MUTEX_UNLOCK(&c->rare);
+    return;
+  }
+  ts_bucket *nbk = NULL;
+  if (LOAD(&d->region) != v->region)
+    goto out; /* grown already */
+  const double want = (double)v->nb * GROWTH + 1;
+  const uint32_t nb = want > (double)(UINT32_MAX / 2) ? UINT32_MAX / 2 : (uint32_t)want;
+  uint64_t region = 0;
+  int mapped = 0;
+  if (nb > v->nb) {
+    if (t->local) {
+      MUTEX_LOCK(&c->mu);
+      region = region_new(t, nb);
+      if (region)
+        nbk = c->blocks[(region >> 32) - 1];
+      MUTEX_UNLOCK(&c->mu);
+    } else if ((region = region_new(t, nb)) != 0) {
+      nbk = ts_file_map(c->file, region >> 32, region_bytes(nb));
+      mapped = 1;
+    }
+  }
+  if (nbk) {
+    const uint32_t gen = LOAD_ACQ(&d->gen);
+    int64_t count = 0;
+    for (uint32_t i = 0; i < nb; i++)
+      STORE(&nbk[i].word, (uint64_t)gen << 32);
+    for (uint32_t i = 0; i < v->nb; i++) {
+      bucket_copy o;
+      if (!bucket_read(&v->b[i], &o) || (uint32_t)(o.word >> 32) != gen)
+        continue;
+      for (int j = 0; j < TS_WAYS; j++) {
+        if (!o.tag[j])
+          continue;
+        /* only 16 bits of the hash are kept: the key is read from the page (which belongs to this reader's
+         * snapshot when checks 1 to 3 pass) and hashed again; other entries are left behind */
+        const uint64_t ver = o.loc[j] >> 16;
+        const uint32_t off = (uint32_t)(o.loc[j] & 0xffff), pgno = o.pgno[j];
+        if (ver > snap || pgno >= c->npages)
+          continue;
+        const uint64_t rt = LOAD(&c->retired[pgno]);
+        if (rt > ver && snap >= rt)
+          continue;
+        const uint8_t *page = LOAD(&c->base) + ((size_t)pgno << c->pageshift);
+        if (ld64(page) != ver || ld16(page + 10) != P_LEAF || (size_t)off + NODE_HEADER > c->pagesize)
+          continue;
+        const uint32_t klen = ld16(page + off + 6);
+        if ((size_t)off + NODE_HEADER + klen > c->pagesize)
+          continue;
+        const uint64_t kh = tc_key_hash(c, page + off + NODE_HEADER, klen);
+        if (tag_of(kh) != o.tag[j])
+          continue;
+        uint32_t home = home_of(kh, nb);
+        for (uint32_t k = 0; k < PROBE_MAX; k++, home = home + 1 == nb ? 0 : home + 1) {
+          ts_bucket *b = &nbk[home];
+          int slot = -1;
+          for (int s = 0; s < TS_WAYS; s++)
+            if (b->tag[s] == 0) {
+              slot = s;
+              break;
+            }
+          if (slot < 0) {
+            b->word |= OVERFLOW_BIT;
+            continue;
+          }
+          b->tag[slot] = o.tag[j];
+          b->pgno[slot] = o.pgno[j];
+          b->loc[slot] = o.loc[j];
+          count++;
+          break;
+        }
+      }
+    }
+    if (mapped)
+      ts_file_unmap(nbk, region_bytes(nb));
+    STORE(&d->count, count);
+    STORE_REL(&d->region, region);
+    if (!t->local)
+      ts_file_release(c->file, v->region >> 32, region_bytes(v->nb));
+  }
+out:
+  if (file)
+    ts_file_unlock(c->file);
+  MUTEX_UNLOCK(&c->rare);
+  if (nbk)
+    view_refresh(t);
 }
 
 /* ------------------------------------------------------------ validation --- */
 
 enum { TC_HIT, TC_OTHER, TC_STALE, TC_NEWER };
-/* Checks the entry in slot `s` for `key` at snapshot `snap` (see the top of the
- * file). TC_HIT: *val and *vlen say where the value is. TC_OTHER: the entry is
- * valid but holds another key (equal hashes). TC_STALE: the entry is valid for
+/* Checks the entry (pgno, loc) for `key` at snapshot `snap` (see the top of
+ * the file). TC_HIT: *val and *vlen say where the value is. TC_OTHER: the entry
+ * is valid but holds another key (equal tags). TC_STALE: the entry is valid for
  * no reader at this snapshot or later: remove it. TC_NEWER: the entry is for a
  * newer page version than this snapshot: this reader cannot use it, and its page
  * may not be safe to read here, so it is not known whose key it is. */
-static inline int tc_check(const tm_cache *c, const tm_slot *s, const uint8_t *key, uint32_t klen, uint64_t snap,
-                           const uint8_t **val, uint32_t *vlen) {
-  const uint64_t ver = s->loc >> 16;
-  const uint32_t off = (uint32_t)(s->loc & 0xffff), pgno = s->pgno, off_ = c->disabled;
+static inline int tc_check(const tm_cache *c, uint32_t pgno, uint64_t loc, const uint8_t *key, uint32_t klen,
+                           uint64_t snap, const uint8_t **val, uint32_t *vlen) {
+  const uint64_t ver = loc >> 16;
+  const uint32_t off = (uint32_t)(loc & 0xffff), off_ = c->disabled;
   if (ver > snap && !(off_ & TC_TEST_NO_VERSION))
     return TC_NEWER;
   if (pgno >= c->npages)
     return TC_STALE;
-  const uint64_t rt = c->retired[pgno];
+  const uint64_t rt = LOAD(&c->retired[pgno]);
   if (rt > ver && snap >= rt && !(off_ & TC_TEST_NO_RETIRED))
     return TC_STALE;
-  const uint8_t *page = c->base + ((size_t)pgno << c->pageshift);
+  const uint8_t *page = LOAD(&c->base) + ((size_t)pgno << c->pageshift);
   if ((ld64(page) != ver || ld16(page + 10) != P_LEAF) && !(off_ & TC_TEST_NO_HEADER))
     return TC_STALE;
   const uint8_t *node = page + off;
@@ -368,88 +662,92 @@ typedef struct {
   int may_insert; /* no entry that might be this key's was left in place */
 } tc_found;
 
-/* Probes from slot i at distance `dist` for an entry of `key` (hash `tag`). */
-static __attribute__((noinline)) void tc_probe_slow(tm_ctable *t, uint32_t tag, uint32_t i, uint32_t dist, const uint8_t *key, uint32_t klen,
-                          uint64_t snap, tc_found *f) {
+/* The whole lookup: the home bucket, and the next ones while they overflowed. */
+static __attribute__((noinline)) void tc_probe_slow(tm_ctable *t, ts_view *v, uint64_t h, const uint8_t *key,
+                                                    uint32_t klen, uint64_t snap, tc_found *f) {
   const tm_cache *c = t->cache;
+  const uint16_t tag = tag_of(h);
+  const uint32_t gen = LOAD(&t->d->gen);
+  uint32_t i = home_of(h, v->nb);
   f->hit = 0;
   f->may_insert = 1;
-  for (;;) {
-    const tm_slot *s = &t->slots[i];
-    if (s->tag == 0)
-      return;
-    if (s->tag == tag) {
-      const int r = tc_check(c, s, key, klen, snap, &f->val, &f->vlen);
-      if (r == TC_HIT) {
-        f->hit = 1;
+  for (uint32_t k = 0; k < PROBE_MAX; k++) {
+    ts_bucket *b = &v->b[i];
+    bucket_copy o;
+    int ok = 0;
+    for (int tries = 0; tries < 4 && !(ok = bucket_read(b, &o)); tries++)
+      ;
+    if (!ok) {
+      f->may_insert = 0; /* busy: it may hold the key */
+    } else {
+      if ((uint32_t)(o.word >> 32) != gen)
+        return; /* empty, and nothing overflowed from it in this generation */
+      for (int j = 0; j < TS_WAYS; j++) {
+        if (o.tag[j] != tag)
+          continue;
+        const int r = tc_check(c, o.pgno[j], o.loc[j], key, klen, snap, &f->val, &f->vlen);
+        if (r == TC_HIT) {
+          f->hit = 1;
+          return;
+        }
+        if (r == TC_STALE) {
+          BUMP(&t->invalidations);
+          tc_remove(t, b, tag, o.pgno[j], o.loc[j]);
+        } else if (r == TC_NEWER)
+          f->may_insert = 0;
+      }
+      if (!(o.word & OVERFLOW_BIT))
         return;
-      }
-      if (r == TC_STALE) {
-        t->invalidations++;
-        tc_remove(t, i);
-        /* whatever shifted into slot i is checked next; start over to keep the distances right */
-        i = home_of(tag, t->cap);
-        dist = 0;
-        continue;
-      }
-      if (r == TC_NEWER)
-        f->may_insert = 0;
-    } else if (dist_of(i, s->tag, t->cap) < dist)
-      return; /* Robin Hood: the key would have been placed before here */
-    if (++i == t->cap)
+    }
+    if (++i == v->nb)
       i = 0;
-    dist++;
   }
 }
 
-/* The common case first: the first slot from i (at distance dist) with the
- * key's hash holds a hit. Kept small and branch-predictable, so that the CPU
- * runs ahead into the next key while this one's page is still being fetched;
- * anything else (an absent key, a stale entry, another key with the same
- * hash) goes the long way. */
-static inline void tc_probe(tm_ctable *t, uint32_t tag, uint32_t i, uint32_t dist, const uint8_t *key, uint32_t klen,
-                            uint64_t snap, tc_found *f) {
-  const tm_slot *const sl = t->slots;
-  const uint32_t cap = t->cap;
-  for (;;) {
-    const uint32_t st = sl[i].tag;
-    if (st == tag)
-      break;
-    if (st == 0 || dist_of(i, st, cap) < dist) {
-      f->hit = 0;
-      f->may_insert = 1;
+/* The common case first: the home bucket holds a hit. Kept small and
+ * branch-predictable, so that the CPU runs ahead into the next key while this
+ * one's page is still being fetched; anything else goes the long way. */
+static inline void tc_probe(tm_ctable *t, ts_view *v, uint64_t h, const uint8_t *key, uint32_t klen, uint64_t snap,
+                            tc_found *f) {
+  const ts_bucket *b = &v->b[home_of(h, v->nb)];
+  const uint16_t tag = tag_of(h);
+  const uint64_t w1 = LOAD_ACQ(&b->word);
+  int j = 0;
+  while (j < TS_WAYS && LOAD(&b->tag[j]) != tag)
+    j++;
+  if (likely(j < TS_WAYS)) {
+    const uint32_t pgno = LOAD(&b->pgno[j]);
+    const uint64_t loc = LOAD(&b->loc[j]);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (likely(!(w1 & 1) && (uint32_t)(w1 >> 32) == LOAD(&t->d->gen) && LOAD(&b->word) == w1) &&
+        likely(tc_check(t->cache, pgno, loc, key, klen, snap, &f->val, &f->vlen) == TC_HIT)) {
+      f->hit = 1;
       return;
     }
-    if (++i == cap)
-      i = 0;
-    dist++;
   }
-  if (likely(tc_check(t->cache, &sl[i], key, klen, snap, &f->val, &f->vlen) == TC_HIT)) {
-    f->hit = 1;
-    return;
-  }
-  tc_probe_slow(t, tag, i, dist, key, klen, snap, f);
+  tc_probe_slow(t, v, h, key, klen, snap, f);
 }
 
 /* --------------------------------------------------------------- misses --- */
 
 /* mdbx_get, then remember where the pair lives when the location can be cached:
  * a plain node on a committed leaf page of this snapshot (not a large value, not
- * a dirty page of a write transaction), and a snapshot at or after the fence. */
-static __attribute__((noinline)) int tc_miss(tm_ctable *t, const MDBX_txn *txn, uint32_t tag, const uint8_t *key, uint32_t klen, uint64_t snap,
-                   int may_insert, MDBX_val *d) {
+ * a dirty page of a write transaction). */
+static __attribute__((noinline)) int tc_miss(tm_ctable *t, ts_view *v, const MDBX_txn *txn, uint64_t h,
+                                             const uint8_t *key, uint32_t klen, uint64_t snap, int may_insert,
+                                             MDBX_val *d) {
   MDBX_val k = {(void *)key, klen};
   const int rc = mdbx_get(txn, t->dbi, &k, d);
-  t->misses++;
-  if (rc != MDBX_SUCCESS || !may_insert || snap < t->cache->fence)
-    return rc;
+  BUMP(&t->misses);
   const tm_cache *c = t->cache;
-  const uintptr_t p = (uintptr_t)d->iov_base, base = (uintptr_t)c->base;
+  if (rc != MDBX_SUCCESS || !may_insert || snap < LOAD(&c->h->fence))
+    return rc;
+  const uintptr_t p = (uintptr_t)d->iov_base, base = (uintptr_t)LOAD(&c->base);
   if (p < base || p - base >= c->limit)
     return rc; /* a dirty page in the heap (write transaction) */
   const size_t at = p - base;
   const uint32_t pgno = (uint32_t)(at >> c->pageshift);
-  const uint8_t *page = c->base + ((size_t)pgno << c->pageshift);
+  const uint8_t *page = (const uint8_t *)base + ((size_t)pgno << c->pageshift);
   const size_t data_off = at & (c->pagesize - 1);
   if (pgno >= c->npages || ld16(page + 10) != P_LEAF || data_off < PAGE_HEADER + NODE_HEADER + (size_t)klen)
     return rc;
@@ -459,105 +757,203 @@ static __attribute__((noinline)) int tc_miss(tm_ctable *t, const MDBX_txn *txn, 
   const uint8_t *node = page + data_off - NODE_HEADER - klen;
   if (node[4] != 0 || ld16(node + 6) != klen || ld32(node) != d->iov_len)
     return rc;
-  tc_insert(t, tag, pgno, ver << 16 | (uint64_t)(node - page));
+  if (unlikely(LOAD(&t->d->region) != v->region)) {
+    /* another process (or thread) grew the table since this view was taken: insert where everyone looks now */
+    if (view_refresh(t) != MDBX_SUCCESS)
+      return rc;
+    v = LOAD_ACQ(&t->view);
+  }
+  tc_insert(t, v, h, pgno, ver << 16 | (uint64_t)(node - page), snap);
   return rc;
+}
+
+/* ------------------------------------------------- commits: publishing --- */
+
+/* The commits of this thread's current commit call whose retirements were
+ * published (a defrag run makes several); tm_txn_commit confirms them once
+ * libmdbx says the commit succeeded. */
+static _Thread_local struct {
+  tm_cache *c;
+  uint64_t txnid;
+} tl_pend[64];
+static _Thread_local int tl_n;
+
+/* The relocation callback, inside the commit, before the new meta page makes
+ * it visible: every retired page gets the commit's txnid in retired[]
+ * (relaxed stores), then the commit's ring entry says "pending". */
+static void tc_reloc(void *ctx, uint64_t txnid, MDBX_relocation_kind_t kind, uint32_t pgno, uint32_t npages) {
+  tm_cache *c = ctx;
+  if (kind == MDBX_RELOCATION_RETIRED) {
+    if (c->disabled & TC_TEST_NO_PUBLISH)
+      return;
+    const size_t end = (size_t)pgno + npages < c->npages ? (size_t)pgno + npages : c->npages;
+    /* pages beyond retired[] are never cached (tc_miss): nothing to record */
+    for (size_t p = pgno; p < end; p++)
+      STORE(&c->retired[p], txnid);
+  } else if (kind == MDBX_RELOCATION_COMMITTED) {
+    STORE_REL(&c->h->ring[txnid % TS_RING], txnid | TS_PENDING);
+    if (tl_n < (int)(sizeof(tl_pend) / sizeof(tl_pend[0]))) {
+      tl_pend[tl_n].c = c;
+      tl_pend[tl_n].txnid = txnid;
+      tl_n++;
+    }
+  }
+}
+
+/* The cache of an environment, or NULL. Called by the commit wrappers before
+ * they commit: what an earlier commit call of this thread left unconfirmed
+ * (a commit made without the wrappers) stays unconfirmed. */
+tm_cache *tm_cache_of(MDBX_env *env) {
+  void *ctx = NULL;
+  tl_n = 0;
+  return env && mdbx_env_get_relocation_func(env, &ctx) == tc_reloc ? ctx : NULL;
+}
+
+/* Set by a change the retirements do not describe (a table renamed: its
+ * slots' pages stay live under another name): this thread's next commit is
+ * left unconfirmed, so every process treats it as a foreign commit and drops
+ * the tables it changed or removed, behind a fence. */
+static _Thread_local int tl_taint;
+TM_API void tm_cache_taint(void) { tl_taint = 1; }
+
+/* Called by the commit wrappers after libmdbx returned: a successful commit's
+ * ring entries become "published" (release stores: whoever reads one with
+ * acquire sees the retired[] stores made before it). */
+void tm_cache_confirm(tm_cache *c, int ok) {
+  if (tl_taint) {
+    ok = 0;
+    tl_taint = 0;
+  }
+  for (int i = 0; i < tl_n; i++) {
+    if (tl_pend[i].c != c || !ok)
+      continue;
+    const uint64_t t = tl_pend[i].txnid;
+    STORE_REL(&c->h->ring[t % TS_RING], t);
+    uint64_t prev = t - 1;
+    __atomic_compare_exchange_n(&c->h->acct, &prev, t, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+  }
+  tl_n = 0;
 }
 
 /* ----------------------------------------------------------- environment --- */
 
-static void tc_reloc(void *ctx, uint64_t txnid, MDBX_relocation_kind_t kind, uint32_t pgno, uint32_t npages) {
-  tm_cache *c = ctx;
-  if (kind == MDBX_RELOCATION_RETIRED) {
-    const size_t end = (size_t)pgno + npages;
-    if (end > c->npages) {
-      c->lost = 1; /* cannot happen while the mapping covers the file; be safe if it does */
-      return;
-    }
-    for (size_t p = pgno; p < end; p++)
-      c->retired[p] = txnid;
-  } else if (kind == MDBX_RELOCATION_COMMITTED) {
-    if (c->pend_last == 0)
-      c->pend_first = txnid;
-    else if (txnid != c->pend_last + 1)
-      c->pend_gap = 1;
-    c->pend_last = txnid;
-  }
-}
-
-/* The cache of an environment, or NULL. */
-tm_cache *tm_cache_of(MDBX_env *env) {
-  void *ctx = NULL;
-  return env && mdbx_env_get_relocation_func(env, &ctx) == tc_reloc ? ctx : NULL;
-}
-
-/* Called by the commit wrappers after libmdbx returned: the COMMITTED events
- * collected during the call become `seen` only if the commit succeeded and
- * continues what was accounted for (otherwise another process committed in
- * between, and the next tm_cache_sync looks at the tables). */
-void tm_cache_confirm(tm_cache *c, int ok) {
-  if (c->lost) {
-    for (tm_ctable *t = c->tables; t; t = t->next)
-      tc_drop(t);
-    c->lost = 0;
-  }
-  if (ok && c->pend_last && !c->pend_gap && c->seen + 1 == c->pend_first)
-    c->seen = c->pend_last;
-  c->pend_first = c->pend_last = 0;
-  c->pend_gap = 0;
-}
-
-/* Re-reads the mapping; on a move every location is dropped, and retired[]
- * grows with the mapping. Returns an MDBX error code. */
+/* Re-reads where the data file is mapped (slots hold page numbers, so a move
+ * costs nothing but this). Returns an MDBX error code. */
 static int tc_remap(tm_cache *c) {
   void *base = NULL;
   size_t limit = 0;
   int rc = mdbx_env_get_mapping(c->env, &base, &limit, NULL);
   if (rc != MDBX_SUCCESS)
     return rc;
-  if ((const uint8_t *)base != c->base) {
-    for (tm_ctable *t = c->tables; t; t = t->next)
-      tc_drop(t);
-    c->base = base;
-  }
-  const size_t npages = limit >> c->pageshift;
-  if (npages > c->npages) {
-    size_t bytes = npages * sizeof(uint64_t);
-    uint64_t *r = big_alloc(&bytes);
-    if (!r)
-      return MDBX_ENOMEM;
-    if (c->retired)
-      memcpy(r, c->retired, c->npages * sizeof(uint64_t));
-    big_free(c->retired, c->retired_bytes);
-    c->retired = r;
-    c->retired_bytes = bytes;
-    c->npages = npages;
-  }
-  c->limit = limit;
+  STORE(&c->limit, limit);
+  STORE(&c->base, (const uint8_t *)base);
+  /* another process may have made the sidecar for a larger map than this one */
+  const size_t mapped = limit >> c->pageshift;
+  STORE(&c->npages, mapped < c->cover ? mapped : c->cover);
   return MDBX_SUCCESS;
 }
 
-/* Turns the cache on for an environment: relocation events are applied to
- * retired[] inside every commit from now on. */
-TM_API tm_cache *tm_cache_open(MDBX_env *env, int32_t *rc) {
+/* Where the sidecar of an environment goes: beside its lock file. */
+static int sidecar_path(MDBX_env *env, char *out, size_t cap) {
+  const char *path = NULL;
+  unsigned flags = 0;
+  if (mdbx_env_get_path(env, &path) != MDBX_SUCCESS || !path || mdbx_env_get_flags(env, &flags) != MDBX_SUCCESS)
+    return 0;
+  const int n = snprintf(out, cap, (flags & MDBX_NOSUBDIR) ? "%s-tmcache" : "%s/mdbx.tmcache", path);
+  return n > 0 && (size_t)n < cap;
+}
+
+static void tc_free(tm_cache *c) {
+  for (tm_ctable *t = c->tables, *next; t; t = next) {
+    next = t->next;
+    for (ts_view *v = t->view, *o; v; v = o) {
+      o = v->older;
+      if (v->mapped)
+        ts_file_unmap(v->b, v->bytes);
+      free(v);
+    }
+    free(t);
+  }
+  for (uint32_t i = 0; i < c->nblocks; i++)
+    big_free(c->blocks[i], c->block_bytes[i]);
+  free(c->blocks);
+  free(c->block_bytes);
+  if (c->file)
+    ts_file_close(c->file);
+  else {
+    big_free(c->h, c->hbytes);
+    big_free(c->retired, c->rbytes);
+  }
+  MUTEX_DESTROY(&c->mu);
+  MUTEX_DESTROY(&c->rare);
+  free(c);
+}
+
+/* Turns the cache on for an environment: shared (the sidecar beside the lock
+ * file) when `shared` is set and the platform, the file system and the
+ * environment (not read-only) allow it, else private to this process. */
+TM_API tm_cache *tm_cache_open(MDBX_env *env, int32_t shared, int32_t *rc) {
   tm_cache *c = calloc(1, sizeof(*c));
   if (!c) {
     *rc = tm_rc(MDBX_ENOMEM);
     return NULL;
   }
+  MUTEX_INIT(&c->mu);
+  MUTEX_INIT(&c->rare);
   c->env = env;
   MDBX_envinfo info;
+  unsigned flags = 0;
   int err = mdbx_env_info_ex(env, NULL, &info, sizeof(info));
+  if (err == MDBX_SUCCESS)
+    err = mdbx_env_get_flags(env, &flags);
   if (err == MDBX_SUCCESS) {
     c->pagesize = info.mi_dxb_pagesize;
     while ((1u << c->pageshift) < c->pagesize)
       c->pageshift++;
     err = tc_remap(c);
   }
+  if (err == MDBX_SUCCESS) {
+    uint64_t npages = c->limit >> c->pageshift;
+    if (npages > ((uint64_t)1 << 31))
+      npages = (uint64_t)1 << 31;
+#if !defined(_WIN32) && !defined(_WIN64)
+    char path[4200];
+    mdbx_filehandle_t fd;
+    struct stat st;
+    if (shared && (flags & MDBX_RDONLY))
+      c->shared_err = EROFS;
+    else if (shared && sidecar_path(env, path, sizeof(path)) && mdbx_env_get_fd(env, &fd) == MDBX_SUCCESS &&
+             fstat(fd, &st) == 0) {
+      c->file = ts_file_open(path, (uint64_t)st.st_dev, (uint64_t)st.st_ino, c->pagesize, npages,
+                             (int)(st.st_mode & 0666), &c->shared_err);
+    } else if (shared)
+      c->shared_err = EINVAL;
+#else
+    if (shared)
+      c->shared_err = ENOSYS;
+#endif
+    if (c->file) {
+      c->h = ts_file_header(c->file);
+      c->retired = ts_file_retired(c->file);
+      c->cover = c->h->npages;
+      c->shared = 1;
+    } else {
+      c->hbytes = sizeof(ts_header);
+      c->h = big_alloc(&c->hbytes);
+      c->rbytes = npages * sizeof(uint64_t);
+      c->retired = c->rbytes ? big_alloc(&c->rbytes) : NULL;
+      if (!c->h || (c->rbytes && !c->retired))
+        err = MDBX_ENOMEM;
+      else
+        c->cover = npages;
+    }
+  }
+  if (err == MDBX_SUCCESS)
+    err = tc_remap(c); /* npages, now that retired[] is there */
   if (err == MDBX_SUCCESS)
     err = mdbx_env_set_relocation_func(env, tc_reloc, c);
   if (err != MDBX_SUCCESS) {
-    big_free(c->retired, c->retired_bytes);
-    free(c);
+    tc_free(c);
     *rc = tm_rc(err);
     return NULL;
   }
@@ -565,45 +961,141 @@ TM_API tm_cache *tm_cache_open(MDBX_env *env, int32_t *rc) {
   return c;
 }
 
-/* Turns the cache off and frees it with every table's slots. */
+/* Turns the cache off and frees this process's part of it. */
 TM_API int tm_cache_close(MDBX_env *env, tm_cache *c) {
   int rc = env ? mdbx_env_set_relocation_func(env, NULL, NULL) : MDBX_SUCCESS;
-  for (tm_ctable *t = c->tables, *next; t; t = next) {
-    next = t->next;
-    big_free(t->slots, t->bytes);
-    free(t);
-  }
-  big_free(c->retired, c->retired_bytes);
-  free(c);
+  tc_free(c);
   return tm_rc(rc);
 }
 
-/* Called when a transaction starts (or renews) on snapshot `snap`: re-reads the
- * mapping, and if commits happened that this process did not make, drops the
- * cached tables they modified (mod_txnid) and raises the fence. */
-TM_API int tm_cache_sync(tm_cache *c, const MDBX_txn *txn, double snap_d) {
+/* 1: shared between processes (the sidecar); 0: private to this process. out[0]: why not shared (errno, 0 if
+ * it was not asked for), out[1]: the txnid up to which commits are accounted for, out[2]: the fence, out[3]: how
+ * many times the sidecar was (re)initialised. */
+TM_API int tm_cache_info(tm_cache *c, double *out) {
+  out[0] = c->shared_err;
+  out[1] = (double)LOAD(&c->h->acct);
+  out[2] = (double)LOAD(&c->h->fence);
+  out[3] = (double)c->h->resets;
+  return c->shared;
+}
+
+/* --------------------------------------------------- foreign commits --- */
+
+typedef struct {
+  ts_desc *d[TS_TABLES + 64];
+  uint8_t seen[TS_TABLES + 64];
+  int n;
+  uint64_t since;
+} foreign_ctx;
+
+static int foreign_table(void *ctx, const MDBX_txn *txn, const MDBX_val *name, MDBX_db_flags_t flags,
+                         const struct MDBX_stat *stat, MDBX_dbi dbi) {
+  (void)txn, (void)flags, (void)dbi;
+  foreign_ctx *f = ctx;
+  for (int i = 0; i < f->n; i++) {
+    ts_desc *d = f->d[i];
+    if (d->namelen == name->iov_len && memcmp(d->name, name->iov_base, name->iov_len) == 0) {
+      f->seen[i] = 1;
+      if (stat->ms_mod_txnid > f->since)
+        tc_drop_desc(d);
+    }
+  }
+  return MDBX_SUCCESS;
+}
+
+/* Commits in (since, snap] were not all published: some writer that does not
+ * publish (stock libmdbx, a process without the cache, a commit that crashed
+ * before confirming) may have moved any page. Every cached table it changed
+ * (mod_txnid) or removed is dropped, for every process, and the fence keeps
+ * older snapshots (which may know the old locations) from inserting again. */
+static void tc_foreign(tm_cache *c, const MDBX_txn *txn, uint64_t since, uint64_t snap) {
+  store_max(&c->h->fence, snap, __ATOMIC_SEQ_CST);
+  foreign_ctx f;
+  f.n = 0;
+  f.since = since;
+  ts_desc *main_d[TS_TABLES + 64];
+  int nmain = 0;
+  for (int i = 0; i < TS_TABLES && c->file; i++) {
+    ts_desc *d = &c->h->tables[i];
+    if (LOAD_ACQ(&d->state) != 1)
+      continue;
+    if (d->namelen == TS_MAIN)
+      main_d[nmain++] = d;
+    else
+      f.d[f.n++] = d;
+  }
+  MUTEX_LOCK(&c->mu);
+  for (tm_ctable *t = c->tables; t; t = t->next)
+    if (t->local && f.n < TS_TABLES + 64 && nmain < TS_TABLES + 64) {
+      if (t->d->namelen == TS_MAIN)
+        main_d[nmain++] = t->d;
+      else
+        f.d[f.n++] = t->d;
+    }
+  MUTEX_UNLOCK(&c->mu);
+  memset(f.seen, 0, sizeof(f.seen));
+  const int rc = mdbx_enumerate_tables(txn, foreign_table, &f);
+  for (int i = 0; i < f.n; i++)
+    if (!f.seen[i] || rc != MDBX_SUCCESS)
+      tc_drop_desc(f.d[i]);
+  if (nmain) {
+    MDBX_stat st;
+    const int mr = mdbx_dbi_stat(txn, 1 /* MAIN_DBI */, &st, sizeof(st));
+    for (int i = 0; i < nmain; i++)
+      if (mr != MDBX_SUCCESS || st.ms_mod_txnid > since)
+        tc_drop_desc(main_d[i]);
+  }
+  store_max(&c->h->acct, snap, __ATOMIC_RELEASE);
+}
+
+/* Called when a transaction starts (or renews) on snapshot `snap`: re-reads
+ * the mapping and the tables' regions, and makes sure every commit up to the
+ * snapshot is accounted for. Returns the snapshot the cache may be used with
+ * in this transaction: `snap`, or 0 while the newest commit is published but
+ * not yet confirmed (its committer is between writing the meta page and
+ * hearing that it succeeded): with 0 the cache answers nothing and inserts
+ * nothing. Negative: an error. */
+TM_API double tm_cache_sync(tm_cache *c, const MDBX_txn *txn, double snap_d) {
   const uint64_t snap = (uint64_t)snap_d;
   int rc = tc_remap(c);
   if (rc != MDBX_SUCCESS)
     return tm_rc(rc);
-  if (snap <= c->seen || (c->disabled & TC_TEST_NO_SYNC))
-    return 0;
-  for (tm_ctable *t = c->tables; t; t = t->next) {
-    MDBX_stat st;
-    /* no stat: another process dropped the table (its reads report that); forget its entries */
-    if (t->count && (mdbx_dbi_stat(txn, t->dbi, &st, sizeof(st)) != MDBX_SUCCESS || st.ms_mod_txnid > c->seen))
-      tc_drop(t);
+  MUTEX_LOCK(&c->mu);
+  for (tm_ctable *t = c->tables; t && rc == MDBX_SUCCESS; t = t->next)
+    rc = view_refresh_locked(t);
+  MUTEX_UNLOCK(&c->mu);
+  if (rc != MDBX_SUCCESS)
+    return tm_rc(rc);
+  if (c->disabled & TC_TEST_NO_SYNC)
+    return snap_d;
+  const uint64_t a = LOAD_ACQ(&c->h->acct);
+  if (snap <= a)
+    return snap_d;
+  int foreign = snap - a > TS_RING;
+  for (uint64_t t = a + 1; !foreign && t <= snap; t++) {
+    const uint64_t e = LOAD_ACQ(&c->h->ring[t % TS_RING]);
+    if (e == t)
+      continue;
+    if (e == (t | TS_PENDING) && t == snap)
+      return 0;
+    foreign = 1;
   }
-  c->seen = c->fence = snap;
-  return 0;
+  if (foreign)
+    tc_foreign(c, txn, a, snap);
+  else
+    store_max(&c->h->acct, snap, __ATOMIC_RELEASE);
+  return snap_d;
 }
 
 /* For negative controls only: turns off the checks in `mask` (TC_TEST_*), so
  * that a test can show each one is needed. Never called by the library. */
 TM_API void tm_cache_test_disable(tm_cache *c, uint32_t mask) { c->disabled = mask; }
 
-/* A table's cache: `max` entries at most (0: unbounded, growing as needed). */
-TM_API tm_ctable *tm_ctable_open(tm_cache *c, uint32_t dbi, double max, int32_t *rc) {
+/* A table's cache: `max` entries at most (0: unbounded, growing as needed),
+ * shared by every process of a shared cache that opens a table of that name
+ * (name NULL, namelen TS_MAIN: the main table); the first one sizes it. */
+TM_API tm_ctable *tm_ctable_open(tm_cache *c, uint32_t dbi, double max, const uint8_t *name, uint32_t namelen,
+                                 int32_t *rc) {
   tm_ctable *t = calloc(1, sizeof(*t));
   if (!t) {
     *rc = tm_rc(MDBX_ENOMEM);
@@ -611,42 +1103,103 @@ TM_API tm_ctable *tm_ctable_open(tm_cache *c, uint32_t dbi, double max, int32_t 
   }
   t->cache = c;
   t->dbi = dbi;
-  t->max = max >= UINT32_MAX * MAX_LOAD ? (uint32_t)(UINT32_MAX * MAX_LOAD) : (uint32_t)max;
-  const double cap = t->max ? (double)t->max / MAX_LOAD + 1 : 1024;
-  if (tc_alloc(t, (uint32_t)(cap < 16 ? 16 : cap)) != MDBX_SUCCESS) {
+  const uint32_t bound = max >= UINT32_MAX * MAX_LOAD ? (uint32_t)(UINT32_MAX * MAX_LOAD) : (uint32_t)max;
+  /* a bounded table has room for `max` at the load an unbounded one grows at; an unbounded one starts small */
+  uint32_t nb = bound ? (uint32_t)((double)bound / (TS_WAYS * MAX_LOAD)) + 1 : 256;
+  if (nb < 1)
+    nb = 1;
+  int err = MDBX_SUCCESS;
+  lock_rare(c);
+  if (c->file && (namelen == TS_MAIN || namelen <= TS_NAME)) {
+    ts_desc *free_d = NULL;
+    for (int i = 0; i < TS_TABLES && !t->d; i++) {
+      ts_desc *d = &c->h->tables[i];
+      if (LOAD_ACQ(&d->state) != 1) {
+        if (!free_d)
+          free_d = d;
+      } else if (d->namelen == namelen && (namelen == TS_MAIN || memcmp(d->name, name, namelen) == 0))
+        t->d = d;
+    }
+    if (!t->d && free_d) {
+      t->d = free_d;
+      memset(free_d, 0, sizeof(*free_d));
+      free_d->namelen = namelen;
+      if (namelen != TS_MAIN)
+        memcpy(free_d->name, name, namelen);
+      free_d->max = bound;
+      free_d->region = region_new(t, nb);
+      if (!free_d->region)
+        err = MDBX_ENOMEM;
+      else
+        STORE_REL(&free_d->state, 1);
+    }
+  }
+  if (!t->d && err == MDBX_SUCCESS) {
+    /* a private cache, a directory that is full, or a name too long for it */
+    t->d = &t->own;
+    t->local = 1;
+    t->own.namelen = namelen;
+    if (namelen != TS_MAIN)
+      memcpy(t->own.name, name, namelen < TS_NAME ? namelen : TS_NAME);
+    t->own.max = bound;
+    MUTEX_LOCK(&c->mu);
+    t->own.region = region_new(t, nb);
+    MUTEX_UNLOCK(&c->mu);
+    t->own.state = 1;
+    if (!t->own.region)
+      err = MDBX_ENOMEM;
+  }
+  unlock_rare(c);
+  if (err == MDBX_SUCCESS)
+    err = view_refresh(t);
+  if (err != MDBX_SUCCESS) {
     free(t);
-    *rc = tm_rc(MDBX_ENOMEM);
+    *rc = tm_rc(err);
     return NULL;
   }
+  MUTEX_LOCK(&c->mu);
   t->next = c->tables;
   c->tables = t;
+  MUTEX_UNLOCK(&c->mu);
   *rc = 0;
   return t;
 }
 
+/* Forgets a table's cache in this process (its shared slots stay for the others). */
 TM_API void tm_ctable_close(tm_ctable *t) {
   tm_cache *c = t->cache;
+  MUTEX_LOCK(&c->mu);
   for (tm_ctable **p = &c->tables; *p; p = &(*p)->next)
     if (*p == t) {
       *p = t->next;
       break;
     }
-  big_free(t->slots, t->bytes);
+  MUTEX_UNLOCK(&c->mu);
+  for (ts_view *v = t->view, *o; v; v = o) {
+    o = v->older;
+    if (v->mapped)
+      ts_file_unmap(v->b, v->bytes);
+    free(v);
+  }
   free(t);
 }
 
-/* Drops every entry (the table was cleared or dropped, ...). */
+/* Drops every entry (the table was cleared or dropped, ...), for every process. */
 TM_API void tm_ctable_clear(tm_ctable *t) { tc_drop(t); }
 
-/* out: hits, misses, invalidations, evictions, entries, capacity, bytes */
+/* out: hits, misses, invalidations, evictions (this process), entries, capacity, bytes (the table's, shared),
+ * shared (1 or 0) */
 TM_API void tm_ctable_stats(const tm_ctable *t, double *out) {
-  out[0] = t->hits;
-  out[1] = t->misses;
-  out[2] = t->invalidations;
-  out[3] = t->evictions;
-  out[4] = t->count;
-  out[5] = t->cap;
-  out[6] = (double)t->cap * sizeof(tm_slot);
+  const ts_view *v = LOAD_ACQ(&t->view);
+  const int64_t n = LOAD(&t->d->count);
+  out[0] = (double)LOAD(&t->hits);
+  out[1] = (double)LOAD(&t->misses);
+  out[2] = (double)LOAD(&t->invalidations);
+  out[3] = (double)LOAD(&t->evictions);
+  out[4] = n < 0 ? 0 : (double)n;
+  out[5] = (double)v->nb * TS_WAYS;
+  out[6] = (double)region_bytes(v->nb);
+  out[7] = !t->local;
 }
 
 /* ----------------------------------------------------------------- reads --- */
@@ -668,16 +1221,17 @@ TM_API int tm_cache_get(tm_ctable *t, const MDBX_txn *txn, uint32_t dbi, double 
     return (int)d.iov_len;
   }
   const uint64_t snap = (uint64_t)snap_d;
-  const uint32_t tag = tc_tag(t->cache, key, klen);
+  const uint64_t h = tc_key_hash(t->cache, key, klen);
+  ts_view *v = LOAD_ACQ(&t->view);
   tc_found f;
-  tc_probe(t, tag, home_of(tag, t->cap), 0, key, klen, snap, &f);
+  tc_probe(t, v, h, key, klen, snap, &f);
   if (f.hit) {
-    t->hits++;
+    BUMP(&t->hits);
     if (f.vlen <= cap)
       memcpy(out, f.val, f.vlen);
     return (int)f.vlen;
   }
-  const int rc = tc_miss(t, txn, tag, key, klen, snap, f.may_insert, &d);
+  const int rc = tc_miss(t, v, txn, h, key, klen, snap, f.may_insert, &d);
   if (rc != MDBX_SUCCESS)
     return tm_rc(rc);
   if (d.iov_len <= cap)
@@ -694,50 +1248,41 @@ TM_API int tm_cache_get_at(tm_ctable *t, const MDBX_txn *txn, uint32_t dbi, doub
 /* ------------------------------------------------------------- batches --- */
 
 /* A batch is looked up as a software pipeline over its keys: stage 1 hashes
- * key j + 2 * PIPE and prefetches its home slot; stage 2 finds the first slot
- * of key j + PIPE with its hash and prefetches what validating it reads (the
+ * key j + 2 * PIPE and prefetches its home bucket; stage 2 finds the first slot
+ * of key j + PIPE with its tag and prefetches what validating it reads (the
  * retired[] entry, the page header, the node and the value's start); stage 3
- * validates key j and copies its value. Every key's two dependent misses (slot,
- * then page) are thus issued well before they are needed, and a steady number
- * of them is in flight. (Measured on a 2-core EPYC, 1M entries, 100-byte
- * values: 64-75 ns per key, against 115-120 ns for groups of 16 keys done
- * stage by stage and ~300 ns for one key at a time.) */
+ * looks key j up (its bucket and page are in cache by now) and copies its
+ * value. Every key's two dependent misses (bucket, then page) are thus issued
+ * well before they are needed, and a steady number of them is in flight. */
 enum { PIPE = 4, RING = 16 /* a power of two > 2 * PIPE */ };
 
-/* The keys in flight, and what stages 1 and 2 found for them. */
+/* The keys in flight. */
 typedef struct {
   const uint8_t *key[RING];
   uint32_t klen[RING];
-  uint32_t tag[RING];
-  uint32_t slot[RING]; /* the first slot with this hash, or UINT32_MAX */
-  uint32_t dist[RING];
-  uint32_t epoch[RING]; /* t->epoch when slot was found: slots that moved since are looked up again */
+  uint64_t h[RING];
 } tc_ring;
 
-static inline void tc_stage1(const tm_ctable *t, tc_ring *r, uint32_t j, const uint8_t *key, uint32_t klen) {
+static inline void tc_stage1(const tm_ctable *t, const ts_view *v, tc_ring *r, uint32_t j, const uint8_t *key,
+                             uint32_t klen) {
   const uint32_t x = j & (RING - 1);
   r->key[x] = key;
   r->klen[x] = klen;
-  r->tag[x] = tc_tag(t->cache, key, klen);
-  prefetch(&t->slots[home_of(r->tag[x], t->cap)]);
+  r->h[x] = tc_key_hash(t->cache, key, klen);
+  prefetch(&v->b[home_of(r->h[x], v->nb)]);
 }
 
-static inline void tc_stage2(const tm_ctable *t, tc_ring *r, uint32_t j) {
-  const uint32_t x = j & (RING - 1), tag = r->tag[x], cap = t->cap;
-  const tm_slot *const s = t->slots;
+static inline void tc_stage2(const tm_ctable *t, const ts_view *v, tc_ring *r, uint32_t j) {
+  const uint32_t x = j & (RING - 1);
+  const ts_bucket *b = &v->b[home_of(r->h[x], v->nb)];
+  const uint16_t tag = tag_of(r->h[x]);
   const tm_cache *const c = t->cache;
-  uint32_t i = home_of(tag, cap), dist = 0;
-  r->slot[x] = UINT32_MAX;
-  r->epoch[x] = t->epoch;
-  for (;;) {
-    const uint32_t st = s[i].tag;
-    if (st == tag) {
-      r->slot[x] = i;
-      r->dist[x] = dist;
-      const uint32_t pgno = s[i].pgno;
+  for (int i = 0; i < TS_WAYS; i++)
+    if (LOAD(&b->tag[i]) == tag) {
+      const uint32_t pgno = LOAD(&b->pgno[i]);
       if (pgno < c->npages) { /* a prefetch never faults, whatever the page */
-        const uint8_t *page = c->base + ((size_t)pgno << c->pageshift);
-        const uint8_t *node = page + (s[i].loc & 0xffff);
+        const uint8_t *page = LOAD(&c->base) + ((size_t)pgno << c->pageshift);
+        const uint8_t *node = page + (LOAD(&b->loc[i]) & 0xffff);
         prefetch(&c->retired[pgno]);
         prefetch(page);
         prefetch(node);
@@ -745,55 +1290,27 @@ static inline void tc_stage2(const tm_ctable *t, tc_ring *r, uint32_t j) {
       }
       return;
     }
-    if (st == 0 || dist_of(i, st, cap) < dist)
-      return;
-    if (++i == cap)
-      i = 0;
-    dist++;
-  }
 }
 
-/* Stage 3, the long way: continue the probe past other keys' entries (or start
- * over if slots moved since stage 2), or look the key up in the tree. */
-static __attribute__((noinline)) int tc_stage3_slow(tm_ctable *t, const MDBX_txn *txn, uint64_t snap, tc_ring *r,
-                                                    uint32_t j, const uint8_t **val, uint32_t *vlen) {
-  const uint32_t x = j & (RING - 1), tag = r->tag[x];
+/* Stage 3: the lookup of key j, then the tree if it missed. */
+static inline int tc_stage3(tm_ctable *t, ts_view *v, const MDBX_txn *txn, uint64_t snap, tc_ring *r, uint32_t j,
+                            const uint8_t **val, uint32_t *vlen) {
+  const uint32_t x = j & (RING - 1);
   tc_found f;
-  if (r->epoch[x] != t->epoch)
-    tc_probe_slow(t, tag, home_of(tag, t->cap), 0, r->key[x], r->klen[x], snap, &f);
-  else if (r->slot[x] != UINT32_MAX)
-    tc_probe_slow(t, tag, r->slot[x], r->dist[x], r->key[x], r->klen[x], snap, &f);
-  else {
-    f.hit = 0;
-    f.may_insert = 1;
-  }
-  if (f.hit) {
-    t->hits++;
+  tc_probe(t, v, r->h[x], r->key[x], r->klen[x], snap, &f);
+  if (likely(f.hit)) {
+    BUMP(&t->hits);
     *val = f.val;
     *vlen = f.vlen;
     return MDBX_SUCCESS;
   }
   MDBX_val d;
-  const int rc = tc_miss(t, txn, tag, r->key[x], r->klen[x], snap, f.may_insert, &d);
+  const int rc = tc_miss(t, v, txn, r->h[x], r->key[x], r->klen[x], snap, f.may_insert, &d);
   if (rc == MDBX_SUCCESS) {
     *val = d.iov_base;
     *vlen = (uint32_t)d.iov_len;
   }
   return rc;
-}
-
-/* Stage 3 for key j: the common case (the slot stage 2 found is a hit) kept
- * short and branch-predictable, so that the CPU runs ahead into the next keys;
- * anything else goes the long way. */
-static inline int tc_stage3(tm_ctable *t, const MDBX_txn *txn, uint64_t snap, tc_ring *r, uint32_t j,
-                            const uint8_t **val, uint32_t *vlen) {
-  const uint32_t x = j & (RING - 1), i = r->slot[x];
-  if (likely(i != UINT32_MAX) && likely(r->epoch[x] == t->epoch) &&
-      likely(tc_check(t->cache, &t->slots[i], r->key[x], r->klen[x], snap, val, vlen) == TC_HIT)) {
-    t->hits++;
-    return MDBX_SUCCESS;
-  }
-  return tc_stage3_slow(t, txn, snap, r, j, val, vlen);
 }
 
 /* Where batch key i is: fixed-size keys (ksize > 0) are keys[i * ksize ..], else
@@ -859,19 +1376,20 @@ TM_API int tm_get_many(tm_ctable *t, const MDBX_txn *txn, uint32_t dbi, double s
     return (int)n;
   }
   tc_ring r;
+  ts_view *v = LOAD_ACQ(&t->view);
   for (uint32_t i = first; i < n + 2 * PIPE; i++) {
     if (i < n) {
       uint32_t klen;
       const uint8_t *k = batch_key(keys, koff, ksize, i, &klen);
-      tc_stage1(t, &r, i, k, klen);
+      tc_stage1(t, v, &r, i, k, klen);
     }
     if (i >= first + PIPE && i - PIPE < n)
-      tc_stage2(t, &r, i - PIPE);
+      tc_stage2(t, v, &r, i - PIPE);
     if (i >= first + 2 * PIPE) {
       const uint32_t j = i - 2 * PIPE;
       const uint8_t *val = NULL;
       uint32_t vlen = 0;
-      const int e = batch_emit(tc_stage3(t, txn, snap, &r, j, &val, &vlen), val, vlen, out, cap, &used, pos, j);
+      const int e = batch_emit(tc_stage3(t, v, txn, snap, &r, j, &val, &vlen), val, vlen, out, cap, &used, pos, j);
       if (e)
         return e > 0 ? (int)j : e;
     }
@@ -920,6 +1438,7 @@ TM_API int tm_follow(MDBX_cursor *cur, uint32_t flags, const uint8_t *prefix, ui
   const uint8_t *ikey[FGROUP];
   uint32_t iklen[FGROUP];
   tc_ring r;
+  ts_view *v = t ? LOAD_ACQ(&t->view) : NULL;
   while (rc == MDBX_SUCCESS && count < max_count) {
     /* collect a group of index entries within the prefix */
     uint32_t m = 0;
@@ -939,9 +1458,9 @@ TM_API int tm_follow(MDBX_cursor *cur, uint32_t flags, const uint8_t *prefix, ui
     /* the objects' keys are slices [at, at + len) of the index keys, looked up as tm_get_many does */
     for (uint32_t i = 0; i < m + 2 * PIPE; i++) {
       if (t && i < m && (size_t)at + len <= iklen[i])
-        tc_stage1(t, &r, i, ikey[i] + at, len);
+        tc_stage1(t, v, &r, i, ikey[i] + at, len);
       if (t && i >= PIPE && i - PIPE < m && (size_t)at + len <= iklen[i - PIPE])
-        tc_stage2(t, &r, i - PIPE);
+        tc_stage2(t, v, &r, i - PIPE);
       if (i < 2 * PIPE)
         continue;
       const uint32_t j = i - 2 * PIPE;
@@ -951,7 +1470,7 @@ TM_API int tm_follow(MDBX_cursor *cur, uint32_t flags, const uint8_t *prefix, ui
       if ((size_t)at + len <= iklen[j]) {
         int r2;
         if (t)
-          r2 = tc_stage3(t, txn, snap, &r, j, &val, &vlen);
+          r2 = tc_stage3(t, v, txn, snap, &r, j, &val, &vlen);
         else {
           MDBX_val ok = {(void *)(ikey[j] + at), len}, od;
           r2 = mdbx_get(txn, dbi, &ok, &od);

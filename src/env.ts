@@ -661,11 +661,11 @@ export class Env implements Disposable {
   #enableCache(t: Table, options: CacheOptions): void {
     const core = this.#core;
     if (core.cache === null) {
-      core.cache = new CacheState(this.#h());
+      core.cache = new CacheState(this.#h(), options.shared !== false); // issue 11: shared unless asked not to
       // transactions already open learn their snapshot now
       for (const c of core.live) if (c.h !== null) syncSnapshot(c);
     }
-    t.cache = new GetCache(core.cache, t.dbi, options);
+    t.cache = new GetCache(core.cache, t.dbi, options, t.name);
   }
 
   /** Names and statistics of every named table. */
@@ -1161,9 +1161,9 @@ export class Env implements Disposable {
     // caches: the new file has other page numbers; start empty
     const oldCache = core.cache;
     if (oldCache !== null) {
-      core.cache = new CacheState(nh);
+      core.cache = new CacheState(nh, oldCache.asked); // a fresh sidecar for the new file
       for (const t of this.#tables.values()) {
-        if (t.cache !== null) t.cache = new GetCache(core.cache, t.dbi, t.cache.options);
+        if (t.cache !== null) t.cache = new GetCache(core.cache, t.dbi, t.cache.options, t.name);
       }
       oldCache.close();
     }

@@ -1481,6 +1481,7 @@ export class WriteTxn extends Txn {
     const h = this._h();
     beforeChange(this._c); // a rename rewrites the main table's page
     check(fn.tm_dbi_rename(h, t.dbi, n, n.length), `renaming ${t} to "${name}"`);
+    t.cache?.rename(name, t.dbi); // issue 11: the shared get() cache is keyed by name
     this._c.env.renamed(t, name);
     // libmdbx closes the handle if the rename is discarded: then forget it under its new name
     (this._c.onDiscard ??= []).push(() => this._c.env.forget(t));
@@ -1677,7 +1678,8 @@ export function tableIn(c: TxnCell, t: Table): Table {
 export function syncSnapshot(c: TxnCell): void {
   const id = fn.tm_txn_id(c.h);
   c.snap = c.write ? id - 1 : id;
-  if (c.world === c.env.world) c.env.cache?.sync(c.h!, c.snap);
+  // the cache may ask to be bypassed (0) while the newest commit is being confirmed (issue 11)
+  if (c.world === c.env.world && c.env.cache !== null) c.snap = c.env.cache.sync(c.h!, c.snap);
 }
 
 // ------------------------------------------------ versions, range delete (issue 14)

@@ -73,19 +73,24 @@ export const symbols = {
   // int tm_env_map(MDBX_env *env, double out[3])
   tm_env_map: { parameters: ["pointer", "buffer"], result: "i32" },
   // native/cache.c — the get() cache
-  // tm_cache *tm_cache_open(MDBX_env *env, int32_t *rc)
-  tm_cache_open: { parameters: ["pointer", "buffer"], result: "pointer" },
+  // tm_cache *tm_cache_open(MDBX_env *env, int32_t shared, int32_t *rc)
+  tm_cache_open: { parameters: ["pointer", "i32", "buffer"], result: "pointer" },
+  // int tm_cache_info(tm_cache *c, double out[4]): 1 shared, 0 private
+  tm_cache_info: { parameters: ["pointer", "buffer"], result: "i32" },
+  // void tm_cache_taint(void): this thread's next commit is not confirmed (a renamed cached table)
+  tm_cache_taint: { parameters: [], result: "void" },
   // int tm_cache_close(MDBX_env *env, tm_cache *c)
   tm_cache_close: { parameters: ["pointer", "pointer"], result: "i32" },
-  // int tm_cache_sync(tm_cache *c, const MDBX_txn *txn, double snap)
-  tm_cache_sync: { parameters: ["pointer", "pointer", "f64"], result: "i32" },
-  // tm_ctable *tm_ctable_open(tm_cache *c, uint32_t dbi, double max, int32_t *rc)
-  tm_ctable_open: { parameters: ["pointer", "u32", "f64", "buffer"], result: "pointer" },
+  // double tm_cache_sync(tm_cache *c, const MDBX_txn *txn, double snap): the snapshot to read the cache with
+  tm_cache_sync: { parameters: ["pointer", "pointer", "f64"], result: "f64" },
+  // tm_ctable *tm_ctable_open(tm_cache *c, uint32_t dbi, double max, const uint8_t *name, uint32_t namelen,
+  //                           int32_t *rc)
+  tm_ctable_open: { parameters: ["pointer", "u32", "f64", "buffer", "u32", "buffer"], result: "pointer" },
   // void tm_ctable_close(tm_ctable *t)
   tm_ctable_close: { parameters: ["pointer"], result: "void" },
   // void tm_ctable_clear(tm_ctable *t)
   tm_ctable_clear: { parameters: ["pointer"], result: "void" },
-  // void tm_ctable_stats(const tm_ctable *t, double out[7])
+  // void tm_ctable_stats(const tm_ctable *t, double out[8])
   tm_ctable_stats: { parameters: ["pointer", "buffer"], result: "void" },
   // int tm_cache_get(tm_ctable *t /* NULL: uncached */, const MDBX_txn *txn, uint32_t dbi, double snap,
   //                  const uint8_t *key, uint32_t klen, uint8_t *out, uint32_t cap)
