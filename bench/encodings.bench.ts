@@ -13,7 +13,9 @@
  * with a fixed shared structure list), raw bytes (the msgpack bytes in a
  * binary table: the same B+tree work without the codec), and lmdb-js with
  * its defaults (msgpackr records, each value carrying its structure: the
- * like-for-like is `records: true`). Each iteration is 1000 random operations.
+ * like-for-like is `records: true`). The same records also sit in a table
+ * with the get() cache on: the read a turbomdbx user makes of objects by ID.
+ * Each iteration is 1000 random operations.
  *
  * Workloads (ratio = turbomdbx's time over the baseline's; lower is better):
  *  - get: `txn.get()` of an object in a read transaction; lmdb-js `db.get()`
@@ -78,6 +80,8 @@ const shape = ["n", "name", "kind", "score", "tags"];
 const recordsCodec = msgpack<Obj>({ structures: [shape] });
 const records = env.table("records", { values: recordsCodec });
 const own = env.table("own", { values: msgpack<Obj>({ records: true }) });
+/** lmdb-js's format again, with the get() cache on: what a turbomdbx user does for objects read by ID. */
+const ownCached = env.table("own-cached", { values: msgpack<Obj>({ records: true }), cache: true });
 const raw = env.table("raw");
 const relations = env.table("relations", { keys: "tuple", values: "msgpack" });
 const packed = env.table("packed");
@@ -98,6 +102,7 @@ log(`encodings bench on ${runtimeInfo().runtime} ${runtimeInfo().version}: ${N} 
         txn.put(plain, keys[j], o);
         txn.put(records, keys[j], o);
         txn.put(own, keys[j], o);
+        txn.put(ownCached, keys[j], o);
         txn.put(raw, keys[j], enc.encode(o).slice());
       }
     });
@@ -133,6 +138,7 @@ env.read((txn) => {
     plain: txn.get(plain, keys[7]),
     records: txn.get(records, keys[7]),
     own: txn.get(own, keys[7]),
+    ownCached: txn.get(ownCached, keys[7]),
     lmdb: ldb.get(keys[7]),
   };
   for (const [name, v] of Object.entries(got)) {
@@ -175,6 +181,14 @@ run(
       let s = 0;
       env.read((txn) => {
         for (let i = 0; i < OPS; i++) s += txn.get(own, keys[p[i]])!.score;
+      });
+      return s;
+    }],
+    ["turbomdbx-own-cached", () => {
+      const p = nextPicks();
+      let s = 0;
+      env.read((txn) => {
+        for (let i = 0; i < OPS; i++) s += txn.get(ownCached, keys[p[i]])!.score;
       });
       return s;
     }],
@@ -299,6 +313,7 @@ const JUDGED: [string, string, string, number | undefined][] = [
   ["get", "turbomdbx", "lmdb-js", 1],
   ["get", "turbomdbx-own", "lmdb-js", 1],
   ["get", "turbomdbx-records", "lmdb-js", 1],
+  ["get", "turbomdbx-own-cached", "lmdb-js", 1],
   ["put", "turbomdbx", "lmdb-js", 1],
   ["put", "turbomdbx-own", "lmdb-js", 1],
   ["put", "turbomdbx-records", "lmdb-js", 1],
@@ -311,6 +326,7 @@ const JUDGED: [string, string, string, number | undefined][] = [
 const LABEL: Record<string, string> = {
   "turbomdbx": 'turbomdbx values: "msgpack"',
   "turbomdbx-own": "turbomdbx msgpack({ records: true })",
+  "turbomdbx-own-cached": "turbomdbx msgpack({ records: true }), cache: true",
   "turbomdbx-records": "turbomdbx msgpack({ structures })",
   "raw": "turbomdbx raw bytes",
   "lmdb-js": "lmdb-js (default msgpack)",
