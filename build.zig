@@ -44,6 +44,7 @@ pub fn build(b: *std.Build) void {
     lib_mod.addCSourceFile(.{ .file = b.path("native/cache.c"), .flags = flags });
     lib_mod.addCSourceFile(.{ .file = b.path("native/integrity.c"), .flags = flags });
     lib_mod.addCSourceFile(.{ .file = b.path("native/log.c"), .flags = flags });
+    lib_mod.addCSourceFile(.{ .file = b.path("native/registry.c"), .flags = flags });
     linkSystem(lib_mod, os_tag);
     const lib = b.addLibrary(.{ .linkage = .dynamic, .name = "turbomdbx", .root_module = lib_mod });
     lib.step.dependOn(&prepare.step);
