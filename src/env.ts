@@ -1154,8 +1154,8 @@ export function open(path: string, options: OpenOptions = {}): Env {
   if (open_paths.has(key)) {
     throw new MdbxError(
       ErrorCode.BUSY,
-      `${path} is already open in this thread; one Env per database per thread (other Workers get their own), ` +
-        "so use that Env",
+      `${path} is already open in this process, in this thread: one Env per database per thread (each Worker ` +
+        "opens its own, and they share one environment), so share that Env",
     );
   }
   openMode(options.mode); // checked before anything is opened (a u32 of the native call)
@@ -1272,8 +1272,8 @@ function acquireHandle(path: string, options: OpenOptions): { h: Handle; shared:
     if (rc === SAME_THREAD) {
       throw new MdbxError(
         ErrorCode.BUSY,
-        `opening ${path}: this thread has the database open already under another spelling of its path (a ` +
-          "symlink, a relative path); one Env per database per thread, so use that Env",
+        `opening ${path}: this thread already has it open under another spelling of its path (a symlink, a ` +
+          "relative path); one Env per database per thread, so use that Env",
       );
     }
     if (rc === CACHE_BUSY) {
@@ -1633,8 +1633,9 @@ export function deleteDatabase(
   if (r === -ErrorCode.EAGAIN || r === ErrorCode.BUSY) {
     throw new MdbxError(
       codeOf(r),
-      `deleting ${path}: another process (or another Worker of this one) has the database open; close it there, or pass ` +
-        `mode: "waitForUnused" to wait until no process has it open (mode "justDelete" deletes it anyway)`,
+      `deleting ${path}: another process has the database open; close it there (or in the other Worker of this ` +
+        `process that has it open), or pass mode: "waitForUnused" to wait until no process has it open (mode ` +
+        `"justDelete" deletes it anyway)`,
     );
   }
   check(r, `deleting ${path}`);

@@ -335,7 +335,7 @@ test("deleteDatabase() refuses a database another Worker has open", async () => 
   try {
     open(p).close();
     const [w] = await workers(1, p);
-    throwsMdbx(() => deleteDatabase(p), "MDBX_BUSY", /another Worker/);
+    throwsMdbx(() => deleteDatabase(p), "MDBX_BUSY", /other Worker of this process/);
     await closeAll([w]);
     assert.equal(deleteDatabase(p), true);
   } finally {
@@ -347,6 +347,6 @@ test("one Env per database per thread: another spelling of its path in the same 
   using t = tempEnv();
   const link = path.join(t.dir, "link");
   fs.symlinkSync(t.path, link);
-  throwsMdbx(() => open(t.path), "MDBX_BUSY", /already open in this thread/);
-  throwsMdbx(() => open(link), "MDBX_BUSY", /another spelling/);
+  throwsMdbx(() => open(t.path), "MDBX_BUSY", /already open in this process, in this thread/);
+  throwsMdbx(() => open(link), "MDBX_BUSY", /already has it open under another spelling/);
 });
