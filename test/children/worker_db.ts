@@ -139,6 +139,13 @@ async function run(m: Msg): Promise<unknown> {
       }
       return { sum, ms: performance.now() - t0 };
     }
+    case "compute": {
+      // m.n steps of arithmetic, no database: what the machine's cores give in parallel right now
+      const t0 = performance.now();
+      let x = 0;
+      for (let i = 0; i < (m.n as number); i++) x = (x * 31 + i) % 1000003;
+      return { sum: x, ms: performance.now() - t0 };
+    }
     case "readWhile": {
       // reads every key until "stop": each snapshot must hold m.keys keys whose values are all equal
       const t = table();
