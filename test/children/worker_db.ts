@@ -20,6 +20,7 @@ type Msg = { id: number; op: string; [k: string]: unknown };
 
 let env: Env | null = null;
 let kv: Table<"string", "uint32"> | null = null;
+let cached: Table<"string", "uint32"> | null = null;
 let stopRead = false;
 const held: unknown[] = [];
 
@@ -28,7 +29,12 @@ function theEnv(): Env {
   return env;
 }
 
-function table(): Table<"string", "uint32"> {
+/** The table "kv"; with `cache` in the request, the table "cached" with a get() cache (test/workers-cache.test.ts). */
+function table(m?: Msg): Table<"string", "uint32"> {
+  if (m?.cache) {
+    cached ??= theEnv().table("cached", { keys: "string", values: "uint32", cache: true });
+    return cached;
+  }
   kv ??= theEnv().table("kv", { keys: "string", values: "uint32" });
   return kv;
 }
@@ -54,19 +60,19 @@ async function run(m: Msg): Promise<unknown> {
     }
     case "close":
       theEnv().close();
-      kv = null;
+      kv = cached = null;
       return true;
     case "isOpen":
       return env !== null && env.isOpen;
     case "put": {
-      const t = table();
+      const t = table(m);
       theEnv().write((w) => {
         for (const [k, v] of m.entries as [string, number][]) w.put(t, k, v);
       });
       return true;
     }
     case "get": {
-      const t = table();
+      const t = table(m);
       return theEnv().read((r) => (m.keys as string[]).map((k) => r.get(t, k) ?? null));
     }
     case "count": {
@@ -75,7 +81,7 @@ async function run(m: Msg): Promise<unknown> {
     }
     case "incr": {
       // read-modify-write of m.keys in plain write transactions, m.n times
-      const t = table();
+      const t = table(m);
       for (let i = 0; i < (m.n as number); i++) {
         theEnv().write((w) => {
           for (const k of m.keys as string[]) w.put(t, k, (w.get(t, k) ?? 0) + 1);
@@ -124,7 +130,7 @@ async function run(m: Msg): Promise<unknown> {
     }
     case "readLoop": {
       // m.n random gets over keys k0..k(m.keys-1), in read transactions of 1000 gets
-      const t = table();
+      const t = table(m);
       const next = rng(m.seed as number);
       const nkeys = m.keys as number;
       const names = Array.from({ length: nkeys }, (_, i) => `k${i}`);
@@ -148,7 +154,7 @@ async function run(m: Msg): Promise<unknown> {
     }
     case "readWhile": {
       // reads every key until "stop": each snapshot must hold m.keys keys whose values are all equal
-      const t = table();
+      const t = table(m);
       stopRead = false;
       let reads = 0, bad = 0;
       const keys = Array.from({ length: m.keys as number }, (_, i) => `k${i}`);
