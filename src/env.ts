@@ -1002,7 +1002,9 @@ export class Env implements Disposable {
       if (g < 0) fail(g, `waiting for the live rebuild of ${this.path} to switch files`);
       if (i > 1000) throw new MdbxError(ErrorCode.BUSY, `${this.path}: a live rebuild's switch did not finish`);
     }
-    const nh = acquireHandle(this.path, this.#options).h;
+    const acquired = acquireHandle(this.path, this.#options);
+    const nh = acquired.h;
+    if (!acquired.shared) noteOptions(nh, this.#options); // what later opens in other Workers must agree with
     const world: World = { h: nh, gen: old.gen + 1, live: 0, retired: false, dbis: new Map(), shadows: new Map() };
     // tables are re-pointed only once the new file is fully set up
     const found = new Map<Table, number>();

@@ -292,6 +292,23 @@ test("a live rebuild's switch moves every Worker's Env to the new file while the
   }
 });
 
+test("node:worker_threads Workers share the environment as Web Workers do", async () => {
+  using t = tempEnv();
+  const kv = t.env.table("kv", { keys: "string", values: "uint32" });
+  const { Worker: NodeWorker } = await import("node:worker_threads");
+  const script = new URL("./children/worker_threads_db.ts", import.meta.url);
+  const run = () =>
+    new Promise<{ refs: number }>((ok, fail) => {
+      const w = new NodeWorker(script, { workerData: { path: t.path, times: 50 } });
+      w.once("message", ok);
+      w.once("error", fail);
+    });
+  const answers = await Promise.all([run(), run()]);
+  for (const a of answers) assert.ok(a.refs >= 2, `the worker's Env shared the environment (refs ${a.refs})`);
+  assert.equal(t.env.read((r) => r.get(kv, "n")), 100);
+  await waitFor(() => registry(t.env.unsafeHandle)[0] === 1, "the workers' references to be released");
+});
+
 test("a table is not deleted while other Workers share the environment (clearing it is fine)", async () => {
   using t = tempEnv();
   const kv = t.env.table("kv", { keys: "string", values: "uint32" });
