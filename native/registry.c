@@ -158,6 +158,18 @@ static void thr_exit(void *arg) {
 
 static void thr_init(void) { thr_key_ok = pthread_key_create(&thr_key, thr_exit) == 0; }
 
+/* When the library is unloaded (the last dlclose: Deno closes it with each
+ * isolate that loaded it, e.g. after each test file), the key goes with it: a
+ * thread that exits later must not call thr_exit, whose code is gone (that was
+ * a SIGSEGV in __nptl_deallocate_tsd). What such threads still recorded is
+ * left as it is: no code of this library can use it any more. */
+__attribute__((destructor)) static void thr_unload(void) {
+  if (thr_key_ok) {
+    thr_key_ok = 0;
+    pthread_key_delete(thr_key);
+  }
+}
+
 static tm_thread *thr_self(int create) {
   pthread_once(&thr_once, thr_init);
   if (!thr_key_ok)
