@@ -303,12 +303,9 @@ TM_API int tm_env_info(MDBX_env *env, MDBX_txn *txn, double *out) {
 
 #define TM_SWITCHED (-29999)
 
-/* A top-level write transaction checks, once it holds the write lock, that a
- * live rebuild has not moved the database to a new file (native/rebuild.c);
- * if it has, nothing may be written here: TM_SWITCHED tells the caller to
- * follow the database and begin again. */
 #define TM_WRITE_WAIT (-29994)
 
+#if !(defined(_WIN32) || defined(_WIN64))
 /* Waits for the writer lock of an env that other Workers share in slices: tries
  * it with backoff (20 us doubling to 1 ms) and returns TM_WRITE_WAIT after
  * about 10 ms, so that the calling thread gets back to JavaScript and can be
@@ -332,6 +329,12 @@ static int tm_write_begin_sliced(MDBX_env *env, uint32_t flags, MDBX_txn **txn) 
   }
 }
 
+#endif
+
+/* A top-level write transaction checks, once it holds the write lock, that a
+ * live rebuild has not moved the database to a new file (native/rebuild.c);
+ * if it has, nothing may be written here: TM_SWITCHED tells the caller to
+ * follow the database and begin again. */
 TM_API MDBX_txn *tm_txn_begin(MDBX_env *env, MDBX_txn *parent, uint32_t flags, int32_t *rc) {
   MDBX_txn *txn = NULL;
 #if defined(_WIN32) || defined(_WIN64)
