@@ -138,6 +138,30 @@ test("options that conflict with the open environment are refused, naming the op
   }
 });
 
+test("over an environment opened read-only, readOnly: false is refused and an open without it is read-only", async () => {
+  const dir = tempDir();
+  const p = path.join(dir, "db");
+  try {
+    open(p).close();
+    const env = open(p, { readOnly: true });
+    const [w] = await workers(0, p).then(() => [new DbWorker()]);
+    try {
+      await rejects(
+        w.call("open", { path: p, options: { readOnly: false } }),
+        "MDBX_INCOMPATIBLE",
+        /readOnly true.*readOnly false/,
+      );
+      assert.deepEqual(await w.call("open", { path: p }), { readOnly: true });
+      await w.call("close");
+    } finally {
+      w.terminate();
+      env.close();
+    }
+  } finally {
+    removeDir(dir);
+  }
+});
+
 test("closing one Worker's Env leaves the others working; the last close closes the file", async () => {
   const dir = tempDir();
   const p = path.join(dir, "db");
