@@ -45,6 +45,11 @@ pub fn build(b: *std.Build) void {
     lib_mod.addCSourceFile(.{ .file = b.path("native/integrity.c"), .flags = flags });
     lib_mod.addCSourceFile(.{ .file = b.path("native/log.c"), .flags = flags });
     lib_mod.addCSourceFile(.{ .file = b.path("native/registry.c"), .flags = flags });
+    lib_mod.addCSourceFile(.{ .file = b.path("native/range.c"), .flags = flags });
+    lib_mod.addCSourceFile(.{ .file = b.path("native/geometry.c"), .flags = flags });
+    lib_mod.addCSourceFile(.{ .file = b.path("native/ostat.c"), .flags = flags });
+    lib_mod.addCSourceFile(.{ .file = b.path("native/watch.c"), .flags = flags });
+    lib_mod.addCSourceFile(.{ .file = b.path("native/sync.c"), .flags = flags });
     linkSystem(lib_mod, os_tag);
     const lib = b.addLibrary(.{ .linkage = .dynamic, .name = "turbomdbx", .root_module = lib_mod });
     lib.step.dependOn(&prepare.step);

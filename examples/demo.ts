@@ -1,10 +1,14 @@
 /**
  * The turbomdbx demo: the workload the project exists for, measured.
  *
- * An application keeps "objects" keyed by 16-byte IDs and a relation index
- * whose composite keys are `<src 16B><dir 1B><type 2B><dst 16B>` (values
- * empty). Following the relations of an object is a prefix scan over the
- * index for `<src><dir>` and then one `get()` per destination ID.
+ * An application keeps "objects" (msgpack-encoded, `values: msgpack<Obj>()`)
+ * keyed by the tuple `[id]` and a relation index whose keys are the tuples
+ * `[src, "out", "follows", dst]` (values null). Following the relations of an
+ * object is a prefix scan over the index for `[src, "out"]` and then one
+ * `get()` per destination id. IDs are random integers (JavaScript numbers:
+ * each encodes to 9 bytes in a tuple, so a destination's key `[dst]` lies at
+ * a fixed place in every index key, which `txn.follow()` needs). Reads return
+ * decoded objects: msgpack decoding is part of every timing.
  *
  * The demo builds such a database in a temp folder, checks that every
  * relation leads to its object, and measures the workload every way
@@ -25,7 +29,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { open, type ReadTxn, runtime } from "../mod.ts";
+import { msgpack, open, packTuple, type ReadTxn, runtime } from "../mod.ts";
 
 interface Args {
   records: number;
@@ -136,10 +140,18 @@ function printTable(rows: Row[]): void {
   for (const b of body) console.log(line(b));
 }
 
-/** The direction byte: 0 outgoing (a 1 would mark the reverse, incoming index). */
-const OUT = 0;
+/** The direction element: "out" (an "in" would mark the reverse, incoming index). */
+const OUT = "out";
 const TYPES = ["follows", "likes", "owns", "mentions"];
-const REL_KEY = 16 + 1 + 2 + 16;
+
+/** An object of the demo. */
+interface Obj {
+  n: number;
+  name: string;
+  kind: string;
+  score: number;
+  tags: string[];
+}
 
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
@@ -153,26 +165,26 @@ function main(): void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "turbomdbx-demo-"));
   try {
     using env = open(path.join(dir, "db"), { geometry: { upper: "16GiB", growth: "64MiB" } });
-    // objects are JSON documents, stored and read as UTF-8 bytes: what is measured is the database's work
-    // (decoding, JSON.parse, is the application's, and the same with or without the cache)
-    const objects = env.table("objects");
-    const relations = env.table("relations");
+    // objects are msgpack-encoded objects keyed by [id]; relations are tuples [src, "out", type, dst] with null values
+    const objectCodec = msgpack<Obj>();
+    const objects = env.table("objects", { keys: "tuple", values: objectCodec });
+    const relations = env.table("relations", { keys: "tuple", values: "msgpack" });
 
-    // IDs of all objects, in one flat buffer: id i is ids[16i .. 16i+16).
+    // IDs of all objects: distinct random integers below 2^53 (numbers, exact).
     const rnd = prng(42);
-    const ids = new Uint8Array(N * 16);
-    for (let i = 0; i < ids.length; i += 4) {
-      const r = (rnd() * 4294967296) >>> 0;
-      ids[i] = r;
-      ids[i + 1] = r >>> 8;
-      ids[i + 2] = r >>> 16;
-      ids[i + 3] = r >>> 24;
-    }
-    // One view per ID, made up front so that the measured loops allocate no key.
-    const idViews = Array.from({ length: N }, (_, i) => ids.subarray(i * 16, i * 16 + 16));
-    const id = (i: number) => idViews[i];
-    const objectJson = (i: number) =>
-      JSON.stringify({ n: i, name: `object ${i}`, kind: TYPES[i % 4], score: (i * 37) % 1000, tags: ["demo", "x"] });
+    const idSet = new Set<number>();
+    while (idSet.size < N) idSet.add(Math.floor(rnd() * 2 ** 32) * 2 ** 21 + Math.floor(rnd() * 2 ** 21));
+    const ids = [...idSet];
+    // One key per object, made up front so that the measured loops allocate no key.
+    const objectKeys = ids.map((id) => [id]);
+    const id = (i: number) => ids[i];
+    const objectOf = (i: number): Obj => ({
+      n: i,
+      name: `object ${i}`,
+      kind: TYPES[i % 4],
+      score: (i * 37) % 1000,
+      tags: ["demo", "x"],
+    });
 
     console.log(`turbomdbx demo on ${runtime} ${version}: ${int(N)} objects, ${R} relations each`);
     const rows: Row[] = [];
@@ -181,7 +193,7 @@ function main(): void {
     {
       using txn = env.beginWrite(); // aborted by `using` if anything throws before the commit
       const row = measure("put objects (1 txn)", 1000, N, Infinity, (from, n) => {
-        for (let i = from; i < from + n; i++) txn.put(objects, id(i), objectJson(i));
+        for (let i = from; i < from + n; i++) txn.put(objects, objectKeys[i], objectOf(i));
       });
       const t0 = nowMs();
       txn.commit();
@@ -197,18 +209,11 @@ function main(): void {
     const offsets = new Uint32Array(N);
     for (let i = 0; i < N; i++) offsets[i] = Math.floor(rnd() * stride);
     {
-      const key = new Uint8Array(REL_KEY); // <src 16B><dir 1B><type 2B, big-endian><dst 16B>
-      const empty = new Uint8Array(0);
       using txn = env.beginWrite();
       const row = measure("put relations (1 txn)", 1000, N * R, Infinity, (from, n) => {
         for (let e = from; e < from + n; e++) {
           const src = Math.floor(e / R), j = e % R;
-          key.set(id(src), 0);
-          key[16] = OUT;
-          key[17] = 0;
-          key[18] = j % TYPES.length;
-          key.set(id(dstOf(src, j, offsets[src])), 19);
-          txn.put(relations, key, empty);
+          txn.put(relations, [id(src), OUT, "follows", id(dstOf(src, j, offsets[src]))], null);
         }
       });
       const t0 = nowMs();
@@ -221,19 +226,20 @@ function main(): void {
     // The same reads twice: without the get() cache, then with it.
     const pick = prng(7);
     const randomObject = () => Math.floor(pick() * N);
-    const prefix = new Uint8Array(17); // <src><dir>
-    prefix[16] = OUT;
+    const prefix: [number, string] = [0, OUT]; // [src, dir]
+    const typed: [number, string, string] = [0, OUT, "follows"]; // [src, dir, type]: dst starts where this ends
+    const at = packTuple(typed).length, idLength = packTuple([0]).length; // 23 and 9 bytes
     const BATCH = 100;
-    const batchIds: Uint8Array[] = new Array(BATCH);
+    const batchIds: number[][] = new Array(BATCH);
     let misses = 0, seen = 0, reached = 0;
     const checks = { scans: 0, follows: 0 };
 
     // The relation pattern itself: scan <src><dir>, then get() each destination.
-    const followRelations = (txn: ReadTxn, src: number): Uint8Array[] => {
-      prefix.set(id(src), 0);
-      const out: Uint8Array[] = [];
+    const followRelations = (txn: ReadTxn, src: number): Obj[] => {
+      prefix[0] = id(src);
+      const out: Obj[] = [];
       for (const key of txn.keys(relations, { prefix })) {
-        const value = txn.get(objects, key.subarray(19, 35));
+        const value = txn.get(objects, [key[3]]);
         if (value === undefined) throw new Error("a relation points to a missing object");
         out.push(value);
       }
@@ -244,16 +250,16 @@ function main(): void {
     for (const cached of [false, true]) {
       const how = cached ? "cached" : "uncached";
       if (cached) {
-        env.table("objects", { cache: true }); // the same table, now with its cache
+        env.table("objects", { keys: "tuple", values: objectCodec, cache: true }); // the same table, now cached
         env.read((txn) => { // fill it: one read of every object
-          for (let i = 0; i < N; i++) txn.get(objects, id(i));
+          for (let i = 0; i < N; i++) txn.get(objects, objectKeys[i]);
         });
       }
       using txn = env.beginRead();
 
       // 3. Random get: one lookup per ID.
       const get = measure(`random get, ${how}`, 1000, 2_000_000, budget, (_, n) => {
-        for (let k = 0; k < n; k++) if (txn.get(objects, id(randomObject())) === undefined) misses++;
+        for (let k = 0; k < n; k++) if (txn.get(objects, objectKeys[randomObject()]) === undefined) misses++;
       });
       get.base = baseGet ??= get;
       rows.push(get);
@@ -261,7 +267,7 @@ function main(): void {
         // the same gets, BATCH IDs per call
         const many = measure(`random getMany, ${how}`, 10 * BATCH, 2_000_000, budget, (_, n) => {
           for (let k = 0; k < n; k += BATCH) {
-            for (let j = 0; j < BATCH; j++) batchIds[j] = id(randomObject());
+            for (let j = 0; j < BATCH; j++) batchIds[j] = objectKeys[randomObject()];
             for (const v of txn.getMany(objects, batchIds)) if (v === undefined) misses++;
           }
         });
@@ -272,7 +278,7 @@ function main(): void {
         // 4. Prefix scan of one object's outgoing relations (keys only).
         const scan = measure("prefix scan (one source)", 100, 500_000, budget, (_, n) => {
           for (let k = 0; k < n; k++) {
-            prefix.set(id(randomObject()), 0);
+            prefix[0] = id(randomObject());
             for (const _ of txn.keys(relations, { prefix })) seen++;
           }
         });
@@ -293,8 +299,8 @@ function main(): void {
         // 6. The same in one native traversal per source.
         const trav = measure(`follow relations, ${how} traversal`, 100, 500_000, budget, (_, n) => {
           for (let k = 0; k < n; k++) {
-            prefix.set(id(randomObject()), 0);
-            for (const { value } of txn.follow(relations, prefix, objects, { at: 19, length: 16 })) {
+            typed[0] = id(randomObject());
+            for (const { value } of txn.follow(relations, typed, objects, { at, length: idLength })) {
               if (value === undefined) throw new Error("a relation points to a missing object");
               reached++;
             }
@@ -321,8 +327,7 @@ function main(): void {
     if (seen !== checks.scans * R || reached !== checks.follows * R) {
       throw new Error("a scan returned the wrong number of keys");
     }
-    const utf8 = new TextDecoder();
-    const sample = followRelations(txn, 0).map((s) => JSON.parse(utf8.decode(s)).n as number);
+    const sample = followRelations(txn, 0).map((o) => o.n);
     const expect = Array.from({ length: R }, (_, j) => dstOf(0, j, offsets[0]));
     if (sample.sort((a, b) => a - b).join() !== expect.sort((a, b) => a - b).join()) {
       throw new Error("object 0 does not lead to its expected relations");

@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(_WIN32) || defined(_WIN64)
@@ -99,6 +100,17 @@ TM_API const char *tm_version(void) {
     tm_log_install();
   }
   return mdbx_turbomdbx_patchlevel();
+}
+
+/* libraryInfo() (src/ffi/library.ts): the libmdbx release and the target this
+ * library was built for, as "major.minor.patch<TAB>git describe<TAB>target". */
+TM_API const char *tm_build_info(void) {
+  static char info[256];
+  if (!info[0])
+    snprintf(info, sizeof(info), "%u.%u.%u\t%.100s\t%.100s", (unsigned)mdbx_version.major,
+             (unsigned)mdbx_version.minor, (unsigned)mdbx_version.patch,
+             mdbx_version.git.describe ? mdbx_version.git.describe : "", mdbx_build.target ? mdbx_build.target : "");
+  return info;
 }
 
 /* The constants src/constants.ts mirrors. */

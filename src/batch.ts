@@ -217,8 +217,10 @@ export function* follow<IK extends KeyKind, OK extends KeyKind, V extends ValueK
   checkU32(at, "follow: options.at", " (a byte offset in the index key)");
   checkU32(len, "follow: options.length", " (bytes of the object key)");
   let limit = checkLimit(o.limit ?? Infinity, "follow: options.limit");
-  if (ti.keys !== "binary" && ti.keys !== "string") {
-    throw new TypeError(`follow: ${ti} needs binary or string keys to be scanned by prefix (it has ${ti.keys} keys)`);
+  if (ti.keys !== "binary" && ti.keys !== "string" && ti.keys !== "tuple") {
+    throw new TypeError(
+      `follow: ${ti} needs binary or string keys (or tuple keys) to be scanned by prefix (it has ${ti.keys} keys)`,
+    );
   }
   if (ti.dupSort) throw new TypeError(`follow: ${ti} is a dupSort table; follow() scans the keys of a plain index`);
   // the prefix, copied: the iterator outlives the encoder's scratch

@@ -9,7 +9,7 @@ import { check, fn, growOut, misuse, NOTFOUND, scratch } from "./core.ts";
 import { ErrorCode } from "./errors.ts";
 import type { Handle } from "./ffi/mod.ts";
 import type { Table } from "./table.ts";
-import { decodePair, putFlags, type PutOptions, type Txn, type TxnCell } from "./txn.ts";
+import { decodePair, putFlags, type PutOptions, stamp, type Txn, type TxnCell } from "./txn.ts";
 
 /** One key/value pair. */
 export interface Entry<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind> {
@@ -163,6 +163,10 @@ export class Cursor<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind
     this.#writable("cursor put");
     const kb = t.k.encode(key, "key");
     const vb = t.v.encode(value, "value");
+    if (t.v.ver !== 0) stamp(this.txn._c, this.txn._h(), vb); // a versioned table (issue 14)
+    if (options?.ifVersion !== undefined) {
+      throw new TypeError(`cursor put in ${t}: ifVersion is for txn.put(); a cursor writes unconditionally`);
+    }
     this.txn._wrote(t);
     check(fn.tm_cursor_put(h, kb, t.k.len, vb, t.v.len, putFlags(options)), `cursor put in ${t}`);
   }

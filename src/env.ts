@@ -52,6 +52,17 @@ import {
   registerLogger,
   unregisterLogger,
 } from "./log.ts";
+// server: change feed, auto-batched writes (docs/server.md)
+import {
+  type Watch,
+  watch as watchTable,
+  type WatchedEntry,
+  watchKeys as watchTableKeys,
+  type WatchOptions,
+} from "./watch.ts";
+import type { KeyOf, ValueOf } from "./codec.ts";
+import { closeSyncer } from "./durable.ts";
+import { autoWrite } from "./writes.ts";
 
 /** A size in bytes: a number, or a string such as "64GiB", "512MiB", "4KiB", "1GB". */
 export type Size = number | string;
@@ -510,6 +521,54 @@ export class Env implements Disposable {
     return beginConcurrent(this, this.#core, options);
   }
 
+  // ------------------------------------------------------------ server: change feed (src/watch.ts, docs/server.md)
+
+  /**
+   * Watches a table: an async iterable of change batches, one for every commit
+   * after the call (of this process, other processes, any libmdbx writer), or
+   * fewer, coalesced, when the consumer is slower than the commits. Each batch
+   * lists every key (within `prefix`/`keys`) whose value changed since the
+   * previous batch, with its new value or `deleted`, and the commit `version`.
+   * End it with `close()`, `break` or `options.signal`. See docs/server.md.
+   */
+  watch<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    options?: WatchOptions<KeyOf<K>>,
+  ): Watch<KeyOf<K>, ValueOf<V>> {
+    return watchTable(this, this.#core, table, options);
+  }
+
+  /**
+   * Yields the current values of `keys` now, and again whenever any of them
+   * changes (Deno KV's `watch()`): an array of `{ key, value, version }` in the
+   * order of `keys`. Intermediate states may be skipped; the newest never is.
+   */
+  watchKeys<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    keys: readonly KeyOf<K>[],
+    options?: { signal?: AbortSignal },
+  ): AsyncGenerator<WatchedEntry<KeyOf<K>, ValueOf<V>>[], void, undefined> {
+    return watchTableKeys(this, this.#core, table, keys, options);
+  }
+
+  /**
+   * Writes `value` at `key` without a transaction of your own: the writes of
+   * one event-loop turn are committed together, in call order, in one group
+   * commit (with the concurrent transactions of that flush), and each promise
+   * resolves once its commit is durable (in durable mode, synced off the event
+   * loop). Bad input rejects the promise. See docs/server.md.
+   */
+  put<K extends KeyKind, V extends ValueKind>(table: Table<K, V>, key: KeyOf<K>, value: ValueOf<V>): Promise<void> {
+    return autoWrite(this, this.#core, table, key, value, false);
+  }
+
+  /** Deletes `key` without a transaction of your own, batched as `put()` is (a missing key is no error). */
+  del<K extends KeyKind, V extends ValueKind>(table: Table<K, V>, key: KeyOf<K>): Promise<void> {
+    return autoWrite(this, this.#core, table, key, undefined, true);
+  }
+
+  // ------------------------------------------------------------ end of server block
+
   /**
    * Opens (and by default creates) a table. `name` null is the main table.
    * The same name returns the same handle; reopening with other options is an error.
@@ -539,7 +598,19 @@ export class Env implements Disposable {
         );
       }
       if (cached.keys !== keys || cached.values !== values) {
-        throw new TypeError(`${cached} is already open with keys "${cached.keys}" and values "${cached.values}"`);
+        throw new TypeError(
+          `${cached} is already open with keys "${cached.keys}" and values ` +
+            `${
+              typeof cached.values === "string" ? `"${cached.values}"` : `${cached.valuesName} (another codec object)`
+            }` +
+            "; pass the same kinds (the same codec object), or use the handle it returned",
+        );
+      }
+      if (cached.versioned !== !!options.versioned) {
+        throw new TypeError(
+          `${cached} is already open ${cached.versioned ? "with" : "without"} versioned: true; a table's values ` +
+            "either all carry versions or none do",
+        );
       }
       return cached as Table<K, V>;
     }
@@ -570,7 +641,7 @@ export class Env implements Disposable {
       if (r < 0) fail(r, `opening ${label}`);
       const dbi = scratch.u32[0];
       check(fn.tm_dbi_flags(txnH, dbi, scratch.u32Bytes), "reading table flags");
-      const t = new Table<K, V>(core, name, dbi, scratch.u32[0], keys, values, core.world.gen);
+      const t = new Table<K, V>(core, name, dbi, scratch.u32[0], keys, values, core.world.gen, !!options.versioned);
       t.since = fn.tm_txn_id(txnH);
       checkStoredSizes(txnH, t);
       if (own) own.commit();
@@ -640,6 +711,64 @@ export class Env implements Disposable {
       pagesCow: a[22],
       writeOps: a[23],
     };
+  }
+
+  /**
+   * Changes the map's geometry while the database is open
+   * (mdbx_env_set_geometry): `upper` raises (or lowers) the largest size the
+   * file may grow to, `growth` and `shrink` the steps, `now` its size. Fields
+   * left out keep their value. The answer to `MDBX_MAP_FULL`: the failed write
+   * transaction is aborted, `env.resize({ upper })` grows the limit, and the
+   * next write transaction succeeds without reopening. Readers of other
+   * processes may keep running; the new geometry is stored in the file, so
+   * other processes follow it at their next transaction. Call it outside a
+   * write transaction.
+   *
+   * A larger `upper` needs more address space for the map. turbomdbx's
+   * transactions are not tied to threads (MDBX_NOSTICKYTHREADS), under which
+   * libmdbx never moves a map; when no transaction of this Env is open,
+   * turbomdbx lets this resize move it (native/geometry.c), so it succeeds
+   * wherever the address space allows. With transactions open (their
+   * snapshots and views point into the map) it only grows in place, and
+   * throws MDBX_UNABLE_EXTEND_MAPSIZE saying to end them when the addresses
+   * after the map are taken. Returns the geometry now in effect.
+   */
+  resize(geometry: Pick<Geometry, "upper" | "now" | "growth" | "shrink">): EnvInfo["geometry"] {
+    const h = this.#h();
+    if (this.readOnly) throw misuse(ErrorCode.EACCES, `${this.path} is open read-only; its geometry cannot change`);
+    if (geometry === null || typeof geometry !== "object") {
+      throw new TypeError('resize() needs an object like { upper: "64GiB" }');
+    }
+    if (this.#core.writer !== null) {
+      throw misuse(
+        ErrorCode.TXN_OVERLAPPING,
+        `resize() of ${this.path} waits for the write lock; commit or abort the open write transaction first ` +
+          "(after MDBX_MAP_FULL, abort it, resize, then write again)",
+      );
+    }
+    const sz = (s: Size | undefined, what: string) => (s === undefined ? -1 : parseSize(s, what));
+    const upper = sz(geometry.upper, "resize(): upper"), now = sz(geometry.now, "resize(): now");
+    const growth = sz(geometry.growth, "resize(): growth"), shrink = sz(geometry.shrink, "resize(): shrink");
+    // nothing of this process in the map: libmdbx may move it (native/geometry.c); otherwise it grows in place or fails
+    const live = this.#core.live.size;
+    const r = fn.tm_env_resize(h, -1, now, upper, growth, shrink, live === 0 && this.#rebuild === null ? 1 : 0);
+    if (r === ErrorCode.UNABLE_EXTEND_MAPSIZE && live > 0) {
+      throw new MdbxError(
+        ErrorCode.UNABLE_EXTEND_MAPSIZE,
+        `resizing ${this.path} to an upper bound of ${upper} bytes: the map cannot grow where it is (the addresses ` +
+          `after it are taken) and cannot move while this Env has ${live} open transaction${live === 1 ? "" : "s"}, ` +
+          "whose snapshots and views point into it: end them and call resize() again",
+      );
+    }
+    if (r < 0) {
+      const before = this.info().geometry;
+      fail(
+        r,
+        `resizing ${this.path} (asked: ${JSON.stringify(geometry)}; now lower ${before.lower}, current ` +
+          `${before.current}, upper ${before.upper} bytes)`,
+      );
+    }
+    return this.info().geometry;
   }
 
   /** Largest key in bytes for a table of these flags (`DbFlags`; default: a plain table). */
@@ -845,6 +974,7 @@ export class Env implements Disposable {
   close(): void {
     const h = this.#cell.h;
     if (h === null) return;
+    closeSyncer(this.#core); // server block: the sync thread of durable group commits ends first
     endAll(this.#core);
     if (this.#rebuild !== null) {
       // stops before its switch (or finishes it, if already switching); it cannot outlive the env
@@ -1105,7 +1235,7 @@ function incompatible(
  * complaint on every lookup with the other size.
  */
 function checkStoredSizes(txnH: Handle, t: Table): void {
-  const ks = kindSize(t.keys), vs = kindSize(t.values);
+  const ks = kindSize(t.keys), vs = kindSize(t.values) + (kindSize(t.values) !== 0 ? t.v.ver : 0);
   if (ks === 0 && vs === 0) return;
   const cur = fn.tm_cursor_open(txnH, t.dbi, scratch.i32Bytes);
   if (cur === null) fail(scratch.i32[0], `opening a cursor on ${t}`);

@@ -70,8 +70,9 @@ const ADVICE: Partial<Record<keyof typeof ErrorCode, string>> = {
   PANIC: "libmdbx hit a fatal error and the environment can no longer be used; close it and open it again",
   VERSION_MISMATCH: "the file was written by an incompatible libmdbx version",
   INVALID: "the file is not an MDBX database (or its header is damaged)",
-  MAP_FULL: "the database reached its size limit; open it with a larger geometry upper bound " +
-    "(for example { geometry: { upper: '64GiB' } })",
+  MAP_FULL: "the database reached its size limit (the geometry's upper bound); the write transaction was aborted. " +
+    "Grow the limit while the database stays open with env.resize({ upper: '64GiB' }) and write again (or open it " +
+    "with a larger geometry upper bound: { geometry: { upper } })",
   DBS_FULL: "too many named tables are open; open the environment with a larger maxTables",
   READERS_FULL: "the reader table is full; end unused read transactions or open with a larger maxReaders",
   TXN_FULL: "the write transaction has too many dirty pages; commit in smaller batches",

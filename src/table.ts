@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { Codec, describe, KEY_KINDS, type KeyKind, VALUE_KINDS, type ValueKind } from "./codec.ts";
+import { Codec, describe, KEY_KINDS, type KeyKind, kindName, VALUE_KINDS, type ValueKind } from "./codec.ts";
+import { isValueCodec } from "./encodings.ts";
 import { DbFlags } from "./constants.ts";
 import type { CacheOptions, CacheStats, GetCache } from "./cache.ts";
 
@@ -26,8 +27,18 @@ export interface TableOptions<K extends KeyKind = "binary", V extends ValueKind 
    * Value type. "binary" (default) or "string"; "uint32"/"uint64" store
    * fixed-size integers (with `dupSort` they make an MDBX_INTEGERDUP table);
    * "uint64" values are numbers, exact up to 2^53-1, as "uint64" keys.
+   * "msgpack" (msgpackr) and "json" store objects; `msgpack<T>()`,
+   * `json<T>()` or a `ValueCodec<T>` of your own type them (docs/encodings.md).
    */
   values?: V;
+  /**
+   * Store the version of each value with it: the txnid of the write
+   * transaction that wrote it, as 8 bytes before the encoded value (see
+   * docs/encodings.md, "Versions"). Enables `txn.getEntry()`, `put(..., {
+   * ifVersion })` and `tx.check()`. Not with dupSort. Like the kinds, a
+   * property of the handle: open the table the way it was written.
+   */
+  versioned?: boolean;
   /** Compare keys from their last byte to their first (MDBX_REVERSEKEY). */
   reverseKeys?: boolean;
   /** Several sorted values per key (MDBX_DUPSORT). */
@@ -56,6 +67,8 @@ export interface TableInfo {
   readonly keys: KeyKind;
   /** Value type. */
   readonly values: ValueKind;
+  /** Values carry the version of the write that stored them (`versioned: true`). */
+  readonly versioned: boolean;
 }
 
 /**
@@ -63,9 +76,12 @@ export interface TableInfo {
  * encoder's scratch). A prefix selects one contiguous run of keys only where
  * keys compare from their first byte: binary and string keys, not reverseKeys.
  */
-export function prefixBytes(t: Table, prefix: Uint8Array | string): Uint8Array {
-  if (t.keys !== "binary" && t.keys !== "string") {
-    throw new TypeError(`prefix needs binary or string keys; ${t} has ${t.keys} keys: use gte/lt bounds`);
+export function prefixBytes(t: Table, prefix: unknown): Uint8Array {
+  if (t.keys !== "binary" && t.keys !== "string" && t.keys !== "tuple") {
+    throw new TypeError(
+      `prefix needs binary or string keys; ${t} has ${t.keys} keys: use gte/lt bounds (a prefix of leading ` +
+        "elements needs tuple keys)",
+    );
   }
   if (t.flags & DbFlags.REVERSEKEY) {
     throw new TypeError(
@@ -84,11 +100,11 @@ export function checkKinds(label: string, keys: unknown, values: unknown): void 
         `(default "binary")`,
     );
   }
-  if (!VALUE_KINDS.includes(values as ValueKind)) {
+  if (!VALUE_KINDS.includes(values as ValueKind) && !isValueCodec(values)) {
     throw new TypeError(
       `${label}: values ${describeKind(values)} is not a value kind; use ` +
-        `${VALUE_KINDS.map((k) => `"${k}"`).join(", ")} (default "binary"); ` +
-        `store anything else (JSON, bigint) encoded as "string" or "binary"`,
+        `${VALUE_KINDS.map((k) => `"${k}"`).join(", ")} (default "binary"), msgpack<T>(), json<T>(), ` +
+        "or a codec of your own: an object with encode(value): Uint8Array and decode(bytes): value",
     );
   }
 }
@@ -101,6 +117,12 @@ function describeKind(k: unknown): string {
 export function tableFlags(o: TableOptions<KeyKind, ValueKind>): number {
   let f = 0;
   const keys = o.keys ?? "binary", values = o.values ?? "binary";
+  if (o.versioned !== undefined && typeof o.versioned !== "boolean") {
+    throw new TypeError(`versioned must be true or false, got ${describe(o.versioned)}`);
+  }
+  if (o.versioned && o.dupSort) {
+    throw new TypeError("versioned tables cannot be dupSort: a version belongs to one value of one key");
+  }
   if (keys === "uint32" || keys === "uint64" || keys === "bigint") f |= DbFlags.INTEGERKEY;
   if (o.reverseKeys) f |= DbFlags.REVERSEKEY;
   if (o.dupSort) {
@@ -131,6 +153,8 @@ export class Table<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind>
   readonly keys: K;
   /** Value type. */
   readonly values: V;
+  /** Values carry the version of the write that stored them (`versioned: true`). */
+  readonly versioned: boolean;
   /** @internal The libmdbx table handle (MDBX_dbi) in the file of generation `gen`. */
   dbi: number;
   /** @internal The generation of the data file `dbi` belongs to (a live rebuild moves to a new file). */
@@ -156,8 +180,18 @@ export class Table<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind>
   }
 
   /** @internal Use `env.table()`. */
-  constructor(owner: object, name: string | null, dbi: number, flags: number, keys: K, values: V, gen = 0) {
+  constructor(
+    owner: object,
+    name: string | null,
+    dbi: number,
+    flags: number,
+    keys: K,
+    values: V,
+    gen = 0,
+    versioned = false,
+  ) {
     this.owner = owner;
+    this.versioned = versioned;
     this.name = name;
     this.dbi = dbi;
     this.gen = gen;
@@ -166,12 +200,17 @@ export class Table<K extends KeyKind = KeyKind, V extends ValueKind = ValueKind>
     this.values = values;
     this.k = new Codec(keys, 512, "keys", this);
     this.k2 = new Codec(keys, 512, "keys", this);
-    this.v = new Codec(values, 4096, "values", this);
+    this.v = new Codec(values, 4096, "values", this, versioned);
   }
 
   /** True for a dupsort table (several values per key). */
   get dupSort(): boolean {
     return (this.flags & DbFlags.DUPSORT) !== 0;
+  }
+
+  /** @internal The value kind's name for messages: "msgpack", "a ValueCodec", ... */
+  get valuesName(): string {
+    return kindName(this.values);
   }
 
   /** A label for messages. */

@@ -20,6 +20,7 @@ import {
   type KeyKind,
   type KeyOf,
   prefixEnd,
+  type PrefixInput,
   prefixInterval,
   U32_MAX,
   type ValueInput,
@@ -35,6 +36,27 @@ import { prefixBytes, Table } from "./table.ts";
 import { Cursor, type CursorCell, type Entry } from "./cursor.ts";
 import type { CacheState } from "./cache.ts";
 import { follow, type FollowBatch, type FollowEntry, type FollowOptions, getMany, getManyInto } from "./batch.ts";
+import {
+  checkVersionArg,
+  mismatch,
+  notVersioned,
+  readVersion,
+  type Version,
+  versionIn,
+  writeVersion,
+} from "./versions.ts";
+import {
+  countRange,
+  entryAtIndex,
+  ostatBaseline,
+  type PositionOptions,
+  rankOf,
+  type RankOptions,
+  type SampleOptions,
+  sampleRange,
+  seekOffset,
+} from "./ostat.ts";
+import { packedDups } from "./relations.ts";
 
 /** @internal The permission bits a copy gets: `mode`, or -1 for the source's own. */
 export function copyMode(mode: number | undefined): number {
@@ -98,6 +120,8 @@ export interface EnvCore {
   readonly maxDbi: number;
   /** Top-level write transactions this process committed (concurrent transactions' snapshots must not predate one). */
   commits: number;
+  /** Called after each top-level commit of this process (set by the change feed, src/watch.ts). */
+  onCommit?: () => void;
 }
 
 /** @internal The native state of one transaction, shared with the registry. */
@@ -125,6 +149,8 @@ export interface TxnCell {
   snap: number;
   /** A parked reader must not read through the cache: its snapshot may have been ousted. */
   parked: boolean;
+  /** Write transactions: the version versioned puts stamp (the commit's txnid), once read (src/versions.ts). */
+  ver?: number;
   /** Write transactions: dirty[dbi] = 1 once written (shared by nested transactions); the cache skips those. */
   dirty: Uint8Array | null;
   /** The data file this transaction reads (and its generation: tables of another one are translated). */
@@ -275,7 +301,10 @@ function finish(c: TxnCell, how: "commit" | "abort" | "reset", why: string): num
   if (c.parent && c.parent.child === c) c.parent.child = null;
   const r = how === "commit" ? fn.tm_txn_commit(h) : fn.tm_txn_abort(h);
   if (lastOfRetired) c.env.closeWorld(w);
-  if (how === "commit" && r >= 0 && c.write && c.parent === null) c.env.commits++;
+  if (how === "commit" && r >= 0 && c.write && c.parent === null) {
+    c.env.commits++;
+    c.env.onCommit?.(); // the change feed (src/watch.ts) wakes up
+  }
   if (c.onDiscard) {
     if (how === "commit" && r >= 0 && c.parent) (c.parent.onDiscard ??= []).push(...c.onDiscard);
     else if (how === "abort" || r < 0) { for (const f of c.onDiscard) f(); }
@@ -307,11 +336,13 @@ export interface RangeOptions<K extends KeyKind = KeyKind> {
   lt?: KeyInput<K>;
   /**
    * Only keys that start with these bytes (binary and string keys, not
-   * reverseKeys). With gte/gt/lte/lt too, the range is the intersection: keys
-   * under the prefix and within the bounds (to page inside a prefix, pass the
-   * last key read as `gt`, or as `lt` in reverse).
+   * reverseKeys), or, for tuple keys, with these leading elements
+   * (`prefix: [src, "out"]`: every tuple whose first two elements are those).
+   * With gte/gt/lte/lt too, the range is the intersection: keys under the
+   * prefix and within the bounds (to page inside a prefix, pass the last key
+   * read as `gt`, or as `lt` in reverse).
    */
-  prefix?: Uint8Array | string;
+  prefix?: PrefixInput<K>;
   /** Iterate from the end of the range to its start. */
   reverse?: boolean;
   /** At most this many entries. */
@@ -336,6 +367,12 @@ export interface PutOptions {
   current?: boolean;
   /** dupSort: replace all values of the key with this one (MDBX_ALLDUPS). */
   allDups?: boolean;
+  /**
+   * Versioned tables: write only if the key's current version is this one
+   * (from `getEntry()`), or, with null, only if the key is absent; otherwise
+   * throw VersionMismatchError and write nothing.
+   */
+  ifVersion?: number | null;
 }
 
 /** @internal */
@@ -500,6 +537,40 @@ export abstract class Txn {
     }
     return t.v.decode(out, 0, n) as ValueOf<V>;
   }
+
+  // ------------------------------------------------ versions (issue 14, src/versions.ts)
+
+  /**
+   * The value of `key` and its version, or undefined if there is none: the
+   * version is the txnid of the write transaction that stored the value, the
+   * same in every process (a versioned table: `versioned: true`). Pass it to
+   * `put(..., { ifVersion })` or `check()` to write only if nobody wrote the
+   * key since.
+   */
+  getEntry<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    key: KeyInput<K>,
+  ): { value: ValueOf<V>; version: number } | undefined {
+    const h = this._h();
+    const t = this._table(table);
+    if (!t.versioned) throw notVersioned(t, "getEntry");
+    const kb = t.k.encode(key, "key");
+    const gc = this._cacheOf(t), snap = this._c.snap;
+    let out = scratch.out;
+    let n = fn.tm_cache_get(gc, h, t.dbi, snap, kb, t.k.len, out, out.length);
+    if (n < 0) {
+      if (n === NOTFOUND) return undefined;
+      this._fail(n, "getEntry", t);
+    }
+    if (n > out.length) {
+      out = growOut(n);
+      n = check(fn.tm_cache_get(gc, h, t.dbi, snap, kb, t.k.len, out, out.length), `getEntry from ${t}`);
+    }
+    const value = t.v.decode(out, 0, n) as ValueOf<V>; // checks the length too
+    return { value, version: readVersion(out, 0) };
+  }
+
+  // ------------------------------------------------ end of versions
 
   /**
    * Copies the value of `key` into `target` at `offset` and returns its length
@@ -752,12 +823,80 @@ export abstract class Txn {
     >;
   }
 
-  /** Counts the entries of a range by walking it (exact; see `estimateRange` for a fast estimate). */
+  // ---- order statistics (issue 15): src/ostat.ts, native/ostat.c, docs/order-statistics.md ----
+
+  /**
+   * The number of entries `range(table, options)` would yield, exact, in
+   * O(log n) once the table's counts are memoised (a first count of a large
+   * table reads its branch pages and one header per leaf page; after a commit
+   * only the pages the commit wrote are read again). Dupsort tables count every
+   * value, or every key with `uniqueKeys: true`. A write transaction counts
+   * its own uncommitted writes.
+   */
   count<K extends KeyKind>(table: Table<K, ValueKind>, options: RangeOptions<K> = {}): number {
+    if (ostatBaseline.walking) return this._countWalk(table, options);
+    return countRange(this, this._table(table), options);
+  }
+
+  /** @internal Counts by walking the range: the baseline of bench/ostat.bench.ts. */
+  _countWalk<K extends KeyKind>(table: Table<K, ValueKind>, options: RangeOptions<K> = {}): number {
     let n = 0;
     for (const _ of scan(this, this._table(table), options, 0, 3)) n++;
     return n;
   }
+
+  /**
+   * The number of entries before `key` (keys less than it), which is the
+   * position `key` has or would have; O(log n) when warm. Dupsort tables count
+   * every value of the smaller keys, or keys with `uniqueKeys: true`; with
+   * `value`, the entries before the pair (key, value).
+   */
+  rank<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    key: KeyInput<K>,
+    options: RankOptions<V> = {},
+  ): number {
+    return rankOf(this, this._table(table), key, options);
+  }
+
+  /**
+   * The entry at position `index` of the table in key order (0 is the first;
+   * negative counts from the end, -1 is the last), or undefined past either
+   * end; O(log n) when warm. Dupsort tables: every value is a position, or
+   * every key (with its first value) with `uniqueKeys: true`.
+   */
+  at<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    index: number,
+    options: PositionOptions = {},
+  ): Entry<K, V> | undefined {
+    return entryAtIndex(this, this._table(table), index, options);
+  }
+
+  /**
+   * `n` distinct entries of a range chosen uniformly at random (each subset of
+   * n entries equally likely), in key order (reverse order with `reverse`);
+   * every entry of the range if it has no more than n. Each costs one
+   * O(log n) descent. `options.random` replaces `Math.random`.
+   */
+  sample<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    n: number,
+    options: SampleOptions<K> = {},
+  ): Entry<K, V>[] {
+    return sampleRange(this, this._table(table), n, options);
+  }
+
+  /**
+   * Every value of `key` in a dupFixed table, back to back in one Uint8Array
+   * (value i at `i * size`; empty if the key is absent), read a page of values
+   * per native call: the compact relation index's scan (docs/order-statistics.md).
+   */
+  dupsPacked<K extends KeyKind>(table: Table<K, ValueKind>, key: KeyInput<K>): Uint8Array {
+    return packedDups(this, this._table(table), key);
+  }
+
+  // ---- end of order statistics ----
 
   /** An estimate of the number of entries between two keys (begin inclusive; either side open). */
   estimateRange<K extends KeyKind>(table: Table<K, ValueKind>, begin?: KeyInput<K>, end?: KeyInput<K>): number {
@@ -1006,6 +1145,12 @@ function* scan<K extends KeyKind, V extends ValueKind>(
   let op: number = Scan.FIRST;
   let skip = offset;
   try {
+    // order statistics: stand on the offset-th entry by its position instead of stepping there
+    if (skip > 0 && !(flags & Scan.DUPS_OF_KEY) && !ostatBaseline.walking) {
+      if (!seekOffset(txn, t, cur, flags, start, skip)) return;
+      op = Scan.CURRENT;
+      skip = 0;
+    }
     for (;;) {
       const h = cur._h();
       const want = Math.min(batch, limit);
@@ -1151,11 +1296,74 @@ export class WriteTxn extends Txn {
     const kb = t.k.encode(key, "key");
     const vb = t.v.encode(value, "value");
     const c = this._c;
+    if (t.v.ver !== 0) {
+      stamp(c, h, vb);
+      if (options?.ifVersion !== undefined) this._ifVersion(h, t, kb, key, options.ifVersion, "put");
+    } else if (options?.ifVersion !== undefined) throw notVersioned(t, "put with ifVersion");
     if (c.volatile.length !== 0) settle(c, kb, t.k.len, vb, t.v.len);
     c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
     const r = fn.tm_put(h, t.dbi, kb, t.k.len, vb, t.v.len, options ? putFlags(options) : 0);
     if (r !== 0) this._fail(r, "put", t, t.v.len);
   }
+
+  // ------------------------------------------------ versions, range delete (issue 14)
+
+  /**
+   * Throws VersionMismatchError unless `key`'s current version in this
+   * transaction is `version` (null: unless the key is absent). With `del()`
+   * after it, a conditional delete; the same check as `put(..., { ifVersion })`.
+   */
+  check<K extends KeyKind>(table: Table<K, ValueKind>, key: KeyInput<K>, version: number | null): void {
+    const h = this._h();
+    const t = this._table(table);
+    if (!t.versioned) throw notVersioned(t, "check");
+    const kb = t.k.encode(key, "key");
+    this._ifVersion(h, t, kb, key, version, "check");
+  }
+
+  /** @internal Throws VersionMismatchError unless the key (encoded in `kb`) has the version `want`. */
+  _ifVersion(h: Handle, t: Table, kb: Uint8Array, key: unknown, want: unknown, op: string): void {
+    const expected: Version = checkVersionArg(want, `${op} in ${t}: the version`);
+    const actual = versionIn(h, t, kb, t.k.len);
+    if (actual === -1) {
+      const r = fn.tm_get(h, t.dbi, kb, t.k.len, scratch.out, 0);
+      this._fail(r, op, t);
+    }
+    if (actual !== expected) throw mismatch(t, key, expected, actual, op);
+  }
+
+  /**
+   * Deletes every entry whose key lies in the range (`gte`/`gt`, `lte`/`lt`,
+   * `prefix`, as for `range()`; none: the whole table) and returns how many
+   * were deleted (every value of a dupSort key counts). One native call:
+   * libmdbx's `mdbx_cursor_delete_range` cuts whole pages and branches out of
+   * the tree instead of deleting entry by entry.
+   */
+  delRange<K extends KeyKind>(
+    table: Table<K, ValueKind>,
+    range: Pick<RangeOptions<K>, "gte" | "gt" | "lte" | "lt" | "prefix"> = {},
+  ): number {
+    const h = this._h();
+    const t = this._table(table);
+    if (range === null || typeof range !== "object") {
+      throw new TypeError(`delRange in ${t}: the range must be an object like { gte, lt } or { prefix }`);
+    }
+    for (const k of Object.keys(range)) {
+      if (k !== "gte" && k !== "gt" && k !== "lte" && k !== "lt" && k !== "prefix") {
+        throw new TypeError(`delRange in ${t}: unknown range option "${k}"; use gte/gt, lte/lt and prefix`);
+      }
+    }
+    const iv = rangeInterval(t, range);
+    this._wrote(t);
+    if (iv === null) return 0;
+    const f = (iv.lo !== null ? 1 : 0) | (iv.lo !== null && !iv.loIncl ? 2 : 0) | (iv.hi !== null ? 4 : 0) |
+      (iv.hi !== null && iv.hiIncl ? 8 : 0);
+    const r = fn.tm_del_range(h, t.dbi, iv.lo, iv.lo?.length ?? 0, iv.hi, iv.hi?.length ?? 0, f, scratch.f64Bytes);
+    if (r < 0) this._fail(r, "delRange", t);
+    return scratch.f64[0];
+  }
+
+  // ------------------------------------------------ end of versions, range delete
 
   /**
    * UNSAFE: reserves `length` bytes for the value of `key` and returns them to
@@ -1178,6 +1386,7 @@ export class WriteTxn extends Txn {
     if (!Number.isInteger(length) || length < 0) {
       throw new RangeError(`unsafeReserve in ${t}: length must be a byte count, got ${describe(length)}`);
     }
+    if (t.versioned) throw new TypeError(`unsafeReserve in ${t}: a versioned table's values are written by put()`);
     const kb = t.k.encode(key, "key");
     // before the call: the native length is 32 bits, and a larger one must not wrap around
     if (length > fn.tm_env_maxvalsize(this._c.world.h, t.flags)) {
@@ -1227,6 +1436,11 @@ export class WriteTxn extends Txn {
     const vb = value === undefined ? null : t.v.encode(value, "value");
     const f = putFlags(options);
     const c = this._c;
+    if (vb !== null && t.v.ver !== 0) stamp(c, h, vb); // issue 14: versioned tables
+    if (options?.ifVersion !== undefined) {
+      if (!t.versioned) throw notVersioned(t, "replace with ifVersion");
+      this._ifVersion(h, t, kb, key, options.ifVersion, "replace");
+    }
     if (c.volatile.length !== 0) settle(c, kb, t.k.len, vb, vb ? t.v.len : 0);
     c.dirty![t.dbi] = 1; // every handle: another handle of this table may have a cache
     let out = scratch.out;
@@ -1369,6 +1583,13 @@ export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
     env.follow();
     h = beginNative(env, flags);
   }
+  if (h === null && scratch.i32[0] === ErrorCode.UNABLE_EXTEND_MAPSIZE && env.live.size === 0) {
+    // issue 14: another process raised the upper bound (env.resize) past this process's map, which could not grow in
+    // place; nothing of this Env points into the map, so it may move (native/geometry.c): map it, begin again
+    if (fn.tm_env_resize(env.world.h, -1, -1, -1, -1, -1, 1) === 0) {
+      h = fn.tm_txn_begin(env.world.h, null, flags, scratch.i32Bytes);
+    }
+  }
   if (h === null) {
     if (scratch.i32[0] === SWITCHED) {
       throw new MdbxError(
@@ -1467,7 +1688,7 @@ export function tableIn(c: TxnCell, t: Table): Table {
     if (s !== undefined) return s;
     const dbi = w.dbis.get(t.name);
     if (dbi !== undefined) {
-      const shadow = new Table(t.owner, t.name, dbi, t.flags, t.keys, t.values, w.gen);
+      const shadow = new Table(t.owner, t.name, dbi, t.flags, t.keys, t.values, w.gen, t.versioned);
       w.shadows.set(t, shadow);
       return shadow;
     }
@@ -1484,4 +1705,37 @@ export function syncSnapshot(c: TxnCell): void {
   const id = fn.tm_txn_id(c.h);
   c.snap = c.write ? id - 1 : id;
   if (c.world === c.env.world) c.env.cache?.sync(c.h!, c.snap);
+}
+
+// ------------------------------------------------ versions, range delete (issue 14)
+
+/** @internal Writes the version of write transaction `c` (its top-level transaction's txnid) into `vb[0..8)`. */
+export function stamp(c: TxnCell, h: Handle, vb: Uint8Array): void {
+  let v = c.ver;
+  if (v === undefined) {
+    let top = c;
+    while (top.parent !== null) top = top.parent;
+    // a nested transaction writes for its top-level one, whose commit the version names
+    v = c.ver = top.ver ??= fn.tm_txn_id(top === c ? h : top.h);
+  }
+  writeVersion(vb, v);
+}
+
+/** The key interval of range bounds and prefix (bounds copied); null when nothing can be in it. */
+function rangeInterval(
+  t: Table,
+  o: Pick<RangeOptions<KeyKind>, "gte" | "gt" | "lte" | "lt" | "prefix">,
+): Interval | null {
+  if (o.gte !== undefined && o.gt !== undefined || o.lte !== undefined && o.lt !== undefined) {
+    throw new TypeError("give at most one of gte/gt and one of lte/lt");
+  }
+  const lower = o.gte ?? o.gt, upper = o.lte ?? o.lt;
+  const iv: Interval = {
+    lo: lower === undefined ? null : t.k.encode(lower, "range start").slice(0, t.k.len),
+    loIncl: o.gt === undefined,
+    hi: upper === undefined ? null : t.k2.encode(upper, "range end").slice(0, t.k2.len),
+    hiIncl: o.lt === undefined,
+  };
+  if (o.prefix === undefined) return iv;
+  return prefixInterval(prefixBytes(t, o.prefix), iv);
 }

@@ -91,8 +91,8 @@ test("unknown key or value kinds are TypeErrors at env.table() that name the tab
       e instanceof TypeError && /table "u": keys "int32" is not a key kind; use "binary", "string"/.test(e.message),
   );
   assert.throws(
-    () => t.env.table("u", { keys: "string", values: "json" as never }),
-    (e) => e instanceof TypeError && /table "u": values "json" is not a value kind/.test(e.message),
+    () => t.env.table("u", { keys: "string", values: "yaml" as never }),
+    (e) => e instanceof TypeError && /table "u": values "yaml" is not a value kind/.test(e.message),
   );
   assert.throws(() => t.env.table(null, { values: "bigint" as never }), /the main table: values "bigint"/);
   assert.throws(() => t.env.table("u", { keys: 5 as never }), /table "u": keys .*5 is not a key kind/);

@@ -12,6 +12,7 @@
  *   readers <db>                       the reader lock table
  *   rebuild <db>                       live rebuild: compact, restore key order (docs/rebuild.md)
  *   chk <db> [--skip-keys] [--ignore-order]   integrity check (read-only, validated): exit 1 on damage
+ *   library                            the loaded library: file, how it was found, SHA-256 check, versions
  *
  * `<db>` is a database folder, or the data file itself. `<table>` is a table
  * name; `-` is the main (unnamed) table. Keys of integer-key tables are given
@@ -33,7 +34,17 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import process from "node:process";
-import { checkDatabase, DbFlags, type Env, libraryCandidates, loadLibrary, open, type Table } from "../mod.ts";
+import {
+  checkDatabase,
+  DbFlags,
+  type Env,
+  libraryCandidates,
+  libraryInfo,
+  loadLibrary,
+  MdbxError,
+  open,
+  type Table,
+} from "../mod.ts";
 
 const USAGE = `usage: turbomdbx <command> [arguments]
 
@@ -48,6 +59,8 @@ const USAGE = `usage: turbomdbx <command> [arguments]
   chk <db> [--skip-keys] [--ignore-order]
                                          check the database's integrity without trusting it: every
                                          issue found is printed; exit code 1 if it is damaged
+  library                                the shared library in use: its file, how it was found,
+                                         whether its SHA-256 was verified, libmdbx version and target
 
 <db> is a database folder or data file; <table> "-" is the main table.
 Integer-key tables take and print decimal keys. With --hex, keys are given and
@@ -57,6 +70,12 @@ printed in hex and values are printed in hex.`;
 export interface CliOptions {
   /** The library to load (the compiled binary passes its embedded copy). */
   libraryPath?: string;
+  /**
+   * Check `libraryPath` against the SHA-256 that the installed package records
+   * for this platform before loading it (a binary compiled from the installed
+   * package, which embeds the platform package's library).
+   */
+  verifyLibrary?: boolean;
   /** Standard output, one line per call (default console.log). */
   out?: (line: string) => void;
   /** Standard error (default console.error). */
@@ -79,7 +98,7 @@ export function run(argv: string[], options: CliOptions = {}): number | Promise<
     const need = (n: number, what: string) => {
       if (rest.length !== n) throw new UsageError(`${command} takes ${what}`);
     };
-    prepareLibrary(options.libraryPath);
+    prepareLibrary(options.libraryPath, options.verifyLibrary);
     switch (command) {
       case "stat":
         need(1, "<db>");
@@ -107,6 +126,22 @@ export function run(argv: string[], options: CliOptions = {}): number | Promise<
       case "readers":
         need(1, "<db>");
         return withEnv(rest[0], (env) => readers(env, out));
+      case "library": {
+        need(0, "no arguments");
+        const i = libraryInfo();
+        const rows: [string, string][] = [
+          ["path", i.path],
+          ["from", i.from],
+          ["verified", i.verified ? "yes" : "no"],
+          ...(i.sha256 ? [["sha256", i.sha256] as [string, string]] : []),
+          ["libmdbx", `${i.mdbxVersion} (${i.mdbxDescribe})`],
+          ["patch level", i.patchLevel],
+          ["target", i.target],
+          ["turbomdbx", `${i.version ?? "checkout"} (${i.distribution}, ${i.runtime})`],
+        ];
+        for (const [k, v] of rows) out(`${k.padEnd(12)}${v}`);
+        return 0;
+      }
       case "chk":
         need(1, "<db>");
         return chk(rest[0], { skipKeys: flags.has("skip-keys"), ignoreOrder: flags.has("ignore-order") }, out);
@@ -153,15 +188,16 @@ function parseArgs(argv: string[]): { positional: string[]; flags: Map<string, s
  * where the bundle says it is: then it is copied to a temp file, loaded from
  * there, and the temp file is removed again (the loaded mapping stays valid).
  */
-export function prepareLibrary(libraryPath?: string): string {
-  const candidates = libraryCandidates(libraryPath);
-  const first = candidates[0];
-  if (!first) return loadLibrary(libraryPath).path;
+export function prepareLibrary(libraryPath?: string, verify = false): string {
   try {
-    return loadLibrary(first.path).path;
+    return loadLibrary(libraryPath, { verify: verify && libraryPath !== undefined }).path;
   } catch (e) {
-    // The file loaded but is the wrong library: a copy would not help.
-    if (e instanceof Error && e.message.includes("patch level")) throw e;
+    // The file loaded but is the wrong library, or failed its SHA-256: a copy would not help.
+    if (e instanceof MdbxError || (e instanceof Error && e.message.includes("patch level"))) throw e;
+    const first = libraryCandidates(libraryPath).find((c) => c.path);
+    if (!first) throw e;
+    // A copy of an installed package's library is checked as the package's file would be.
+    verify = libraryPath !== undefined ? verify : first.from.startsWith("the @turbomdbx/");
     let bytes: Uint8Array;
     try {
       bytes = fs.readFileSync(first.path);
@@ -172,7 +208,7 @@ export function prepareLibrary(libraryPath?: string): string {
     const copy = path.join(dir, path.basename(first.path).replace(/-[a-z0-9]+(\.\w+)$/, "$1"));
     fs.writeFileSync(copy, bytes, { mode: 0o755 });
     try {
-      return loadLibrary(copy).path;
+      return loadLibrary(copy, { verify }).path;
     } finally {
       // Unlinking a loaded library is fine on Linux and macOS; Windows keeps it locked.
       try {

@@ -1,7 +1,8 @@
 /**
  * A walk through the turbomdbx API on Bun: open a database, make tables of
  * each key type, write, read, nest transactions, move cursors, read ranges,
- * look at values without copying, and let `using` close everything.
+ * look at values without copying, store objects under tuple keys with
+ * versions, and let `using` close everything.
  *
  *   bun examples/bun/walkthrough.ts
  *
@@ -14,7 +15,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ErrorCode, MdbxError, open } from "../../mod.ts";
+import { ErrorCode, MdbxError, msgpack, open, VersionMismatchError } from "../../mod.ts";
 
 // The few Bun globals used here (typed locally: no @types/bun is installed).
 declare const Bun: { version: string; nanoseconds(): number };
@@ -155,5 +156,30 @@ function walkthrough(dbPath: string): void {
   const stat = env.read((txn) => txn.stat(users));
   assert.equal(stat.entries, 4);
   console.log(`users: ${stat.entries} entries, depth ${stat.depth}; env entries ${env.stat().entries}`);
+
+  // Objects under tuple keys, with versions: values are msgpack, typed; keys sort element by element.
+  const docs = env.table("docs", { keys: "tuple", values: msgpack<{ title: string }>(), versioned: true });
+  env.write((txn) => {
+    txn.put(docs, ["ada", 1843], { title: "Notes" });
+    txn.put(docs, ["alan", 1936], { title: "On Computable Numbers" });
+    txn.put(docs, ["alan", 1950], { title: "Computing Machinery and Intelligence" });
+  });
+  const alan = env.read((txn) => [...txn.values(docs, { prefix: ["alan"] })].map((d) => d.title));
+  assert.deepEqual(alan, ["On Computable Numbers", "Computing Machinery and Intelligence"]);
+  const entry = env.read((txn) => txn.getEntry(docs, ["ada", 1843]))!;
+  env.write((txn) =>
+    txn.put(docs, ["ada", 1843], { title: "Sketch of the Analytical Engine" }, { ifVersion: entry.version })
+  );
+  try {
+    env.write((txn) => txn.put(docs, ["ada", 1843], { title: "stale" }, { ifVersion: entry.version }));
+    assert.fail("a write on an old version must fail");
+  } catch (e) {
+    assert.ok(e instanceof VersionMismatchError);
+  }
+  const deleted = env.write((txn) => txn.delRange(docs, { prefix: ["alan"] }));
+  assert.equal(deleted, 2);
+  console.log(
+    `tuple keys: alan wrote ${alan.length}; ifVersion of an old version -> VersionMismatchError; delRange ${deleted}`,
+  );
   console.log("walkthrough ok");
 }

@@ -1,46 +1,31 @@
 /**
  * Objects and the relations between them, the pattern turbomdbx is built for
- * (Deno version).
+ * (Deno version), with object values and tuple keys.
  *
  *   deno run -A examples/deno/objects_and_relations.ts
  *
- * - "objects": 16-byte ID -> JSON text.
- * - "relations": an index with composite keys and empty values:
+ * - "objects": `[id]` -> the object (msgpack, typed `Thing`), read through the
+ *   get() cache.
+ * - "relations": an index whose keys are tuples and whose values are null:
  *
- *       <src 16 bytes><dir 1 byte><type 2 bytes, big-endian><dst 16 bytes>
+ *       [src, dir, type, dst]      e.g. [adaId, OUT, "follows", alanId]
  *
- *   Every relation is written twice, once from each end (dir OUT at the
- *   source, dir IN at the destination), so it can be followed both ways.
- *   Keys sort byte-wise, so all relations of one object sit next to each
- *   other, grouped by direction, then by type: following them is one prefix
- *   scan over `<src><dir>` (or `<src><dir><type>`) and one get() per `dst`.
+ *   Tuple keys sort element by element (docs/encodings.md), so all relations
+ *   of one object sit next to each other, grouped by direction, then by type:
+ *   following them is one prefix scan over `[src, dir]` (or `[src, dir,
+ *   type]`) and one get() per `dst`. Every relation is written twice, once
+ *   from each end (OUT at the source, IN at the destination), so it can be
+ *   followed both ways.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { open, type ReadTxn, type Table, type WriteTxn } from "../../mod.ts";
+import { msgpack, open, packTuple, type ReadTxn, type WriteTxn } from "../../mod.ts";
 
-const OUT = 0, IN = 1;
-const TYPE = { follows: 1, wrote: 2, cites: 3 } as const;
-type RelType = keyof typeof TYPE;
-
-/** A new random 16-byte ID (a UUID's bytes). */
-function newId(): Uint8Array {
-  const hex = crypto.randomUUID().replaceAll("-", "");
-  return Uint8Array.from({ length: 16 }, (_, i) => parseInt(hex.slice(2 * i, 2 * i + 2), 16));
-}
-
-/** The relation key `<src><dir><type>[<dst>]`; without `dst` it is the prefix of a scan. */
-function relationKey(src: Uint8Array, dir: number, type?: number, dst?: Uint8Array): Uint8Array {
-  const key = new Uint8Array(type === undefined ? 17 : dst === undefined ? 19 : 35);
-  key.set(src, 0);
-  key[16] = dir;
-  if (type !== undefined) {
-    key[17] = type >> 8; // big-endian, so types sort numerically
-    key[18] = type & 0xff;
-  }
-  if (dst !== undefined) key.set(dst, 19);
-  return key;
+const OUT = "out", IN = "in";
+type RelType = "follows" | "wrote" | "cites";
+interface Thing {
+  name: string;
 }
 
 const tmp = Deno.makeTempDirSync({ prefix: "turbomdbx-relations-" });
@@ -53,44 +38,45 @@ try {
 /** Builds a small graph, follows it both ways, and checks every answer. */
 function main(dbPath: string): void {
   using env = open(dbPath);
-  // the get() cache: reads of objects by ID answer from a native hash table of locations, exact at every snapshot
-  const objects = env.table("objects", { values: "string", cache: true });
-  const relations = env.table("relations");
+  // ids are UUID strings; the get() cache answers reads of objects by id, exact at every snapshot
+  const objects = env.table("objects", { keys: "tuple", values: msgpack<Thing>(), cache: true });
+  const relations = env.table("relations", { keys: "tuple", values: "msgpack" });
 
-  /** Stores a relation from both ends; values are empty, the key is the data. */
-  function relate(txn: WriteTxn, src: Uint8Array, type: RelType, dst: Uint8Array): void {
-    const empty = new Uint8Array(0);
-    txn.put(relations, relationKey(src, OUT, TYPE[type], dst), empty);
-    txn.put(relations, relationKey(dst, IN, TYPE[type], src), empty);
+  /** Stores a relation from both ends; values are null, the key is the data. */
+  function relate(txn: WriteTxn, src: string, type: RelType, dst: string): void {
+    txn.put(relations, [src, OUT, type, dst], null);
+    txn.put(relations, [dst, IN, type, src], null);
   }
 
   /**
-   * The objects related to `src` in direction `dir` (optionally of one type): the index scanned over the prefix and
-   * each destination read, in one native traversal (txn.follow; by hand it is a keys() loop with one get() per key).
+   * The objects related to `src` in direction `dir`, of one type: the index scanned over the prefix
+   * `[src, dir, type]` and each destination read, in one native traversal (txn.follow). The destination
+   * id is the key's last element, and the objects table's key `[dst]` is exactly those bytes: they start
+   * where the prefix's encoding ends and are as long as one packed UUID string.
    */
-  function follow(
-    txn: ReadTxn,
-    table: Table<"binary", "string">,
-    src: Uint8Array,
-    dir: number,
-    type?: RelType,
-  ): { name: string }[] {
-    const prefix = relationKey(src, dir, type === undefined ? undefined : TYPE[type]);
-    const found: { name: string }[] = [];
-    // the dst ID is the last 16 bytes of each index key
-    for (const { value } of txn.follow(relations, prefix, table, { at: 19, length: 16 })) {
-      if (value !== undefined) found.push(JSON.parse(value));
+  function follow(txn: ReadTxn, src: string, dir: string, type: RelType): Thing[] {
+    const prefix = [src, dir, type];
+    const found: Thing[] = [];
+    const at = packTuple(prefix).length, length = packTuple([src]).length;
+    for (const { value } of txn.follow(relations, prefix, objects, { at, length })) {
+      if (value !== undefined) found.push(value);
     }
     return found;
   }
 
+  /** Of any type: the keys under `[src, dir]`, then the objects of their last elements in one getMany(). */
+  function followAll(txn: ReadTxn, src: string, dir: string): Thing[] {
+    const dsts = [...txn.keys(relations, { prefix: [src, dir] })].map((key) => [key[3]] as [string]);
+    return txn.getMany(objects, dsts).filter((o): o is Thing => o !== undefined);
+  }
+
   // People and papers.
-  const ids: Record<string, Uint8Array> = {};
+  const ids: Record<string, string> = {};
   const names = ["Ada", "Alan", "Grace", "Edsger", "paper: On Computable Numbers", "paper: Go To Considered Harmful"];
   env.write((txn) => {
     for (const name of names) {
-      ids[name] = newId();
-      txn.put(objects, ids[name], JSON.stringify({ name }));
+      ids[name] = crypto.randomUUID();
+      txn.put(objects, [ids[name]], { name });
     }
     relate(txn, ids.Ada, "follows", ids.Alan);
     relate(txn, ids.Ada, "follows", ids.Grace);
@@ -101,13 +87,13 @@ function main(dbPath: string): void {
     relate(txn, ids["paper: Go To Considered Harmful"], "cites", ids["paper: On Computable Numbers"]);
   });
 
-  const sorted = (list: { name: string }[]) => list.map((o) => o.name).sort();
+  const sorted = (list: Thing[]) => list.map((o) => o.name).sort();
   const t0 = performance.now(); // Deno's high-resolution clock
   env.read((txn) => {
-    const adaFollows = sorted(follow(txn, objects, ids.Ada, OUT, "follows"));
-    const alanFollowers = sorted(follow(txn, objects, ids.Alan, IN, "follows"));
-    const alanAll = sorted(follow(txn, objects, ids.Alan, OUT));
-    const cites = sorted(follow(txn, objects, ids["paper: On Computable Numbers"], IN));
+    const adaFollows = sorted(follow(txn, ids.Ada, OUT, "follows"));
+    const alanFollowers = sorted(follow(txn, ids.Alan, IN, "follows"));
+    const alanAll = sorted(followAll(txn, ids.Alan, OUT));
+    const cites = sorted(followAll(txn, ids["paper: On Computable Numbers"], IN));
     console.log(`Ada follows: ${adaFollows.join(", ")}`);
     console.log(`Alan is followed by: ${alanFollowers.join(", ")}`);
     console.log(`Alan (outgoing, any type): ${alanAll.join(", ")}`);
@@ -118,7 +104,7 @@ function main(dbPath: string): void {
     assert.deepEqual(cites, ["Alan", "paper: Go To Considered Harmful"]);
 
     // Counting needs no get() at all: the index alone answers it.
-    const followers = txn.count(relations, { prefix: relationKey(ids.Alan, IN, TYPE.follows) });
+    const followers = txn.count(relations, { prefix: [ids.Alan, IN, "follows"] });
     console.log(`Alan has ${followers} followers`);
     assert.equal(followers, 3);
   });
@@ -126,11 +112,23 @@ function main(dbPath: string): void {
 
   // Deleting a relation removes both of its keys.
   env.write((txn) => {
-    txn.del(relations, relationKey(ids.Ada, OUT, TYPE.follows, ids.Grace));
-    txn.del(relations, relationKey(ids.Grace, IN, TYPE.follows, ids.Ada));
+    txn.del(relations, [ids.Ada, OUT, "follows", ids.Grace]);
+    txn.del(relations, [ids.Grace, IN, "follows", ids.Ada]);
   });
-  const after = env.read((txn) => sorted(follow(txn, objects, ids.Ada, OUT, "follows")));
+  const after = env.read((txn) => sorted(follow(txn, ids.Ada, OUT, "follows")));
   assert.deepEqual(after, ["Alan"]);
   console.log(`after unfollowing Grace, Ada follows: ${after.join(", ")}`);
+
+  // Removing an object and every relation it has: one range delete per direction of its own index entries.
+  env.write((txn) => {
+    const edsger = ids.Edsger;
+    for (const key of txn.keys(relations, { prefix: [edsger] })) {
+      txn.del(relations, [key[3], key[1] === OUT ? IN : OUT, key[2], edsger]);
+    }
+    const n = txn.delRange(relations, { prefix: [edsger] });
+    txn.del(objects, [edsger]);
+    console.log(`removed Edsger and ${n} relation keys of his (and their mirrors)`);
+  });
+  env.read((txn) => assert.deepEqual(sorted(follow(txn, ids.Alan, IN, "follows")), ["Ada", "Grace"]));
   console.log("relations ok");
 }

@@ -1,7 +1,8 @@
 /**
  * A walk through the turbomdbx API on Deno: open a database, make tables of
  * each key type, write, read, nest transactions, move cursors, read ranges,
- * look at values without copying, and let `using` close everything.
+ * look at values without copying, store objects under tuple keys with
+ * versions, and let `using` close everything.
  *
  *   deno run -A examples/deno/walkthrough.ts
  *
@@ -11,7 +12,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { ErrorCode, MdbxError, open } from "../../mod.ts";
+import { ErrorCode, MdbxError, msgpack, open, VersionMismatchError } from "../../mod.ts";
 
 // Deno's own APIs for the temp folder; the rest of the file is the same on Bun.
 const dir = Deno.makeTempDirSync({ prefix: "turbomdbx-walkthrough-" });
@@ -139,5 +140,30 @@ function walkthrough(dbPath: string): void {
   const stat = env.read((txn) => txn.stat(users));
   assert.equal(stat.entries, 4);
   console.log(`users: ${stat.entries} entries, depth ${stat.depth}; env entries ${env.stat().entries}`);
+
+  // Objects under tuple keys, with versions: values are msgpack, typed; keys sort element by element.
+  const docs = env.table("docs", { keys: "tuple", values: msgpack<{ title: string }>(), versioned: true });
+  env.write((txn) => {
+    txn.put(docs, ["ada", 1843], { title: "Notes" });
+    txn.put(docs, ["alan", 1936], { title: "On Computable Numbers" });
+    txn.put(docs, ["alan", 1950], { title: "Computing Machinery and Intelligence" });
+  });
+  const alan = env.read((txn) => [...txn.values(docs, { prefix: ["alan"] })].map((d) => d.title));
+  assert.deepEqual(alan, ["On Computable Numbers", "Computing Machinery and Intelligence"]);
+  const entry = env.read((txn) => txn.getEntry(docs, ["ada", 1843]))!;
+  env.write((txn) =>
+    txn.put(docs, ["ada", 1843], { title: "Sketch of the Analytical Engine" }, { ifVersion: entry.version })
+  );
+  try {
+    env.write((txn) => txn.put(docs, ["ada", 1843], { title: "stale" }, { ifVersion: entry.version }));
+    assert.fail("a write on an old version must fail");
+  } catch (e) {
+    assert.ok(e instanceof VersionMismatchError);
+  }
+  const deleted = env.write((txn) => txn.delRange(docs, { prefix: ["alan"] }));
+  assert.equal(deleted, 2);
+  console.log(
+    `tuple keys: alan wrote ${alan.length}; ifVersion of an old version -> VersionMismatchError; delRange ${deleted}`,
+  );
   console.log("walkthrough ok");
 }

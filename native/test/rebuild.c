@@ -1274,8 +1274,8 @@ int main(void) {
   harness_tempdir();
   mdbx_setup_debug(MDBX_LOG_ERROR, MDBX_DBG_DONTCHANGE, MDBX_LOGGER_DONTCHANGE);
 
-  if (strcmp(mdbx_turbomdbx_patchlevel(), "turbomdbx-3") != 0)
-    fail("mdbx_turbomdbx_patchlevel() is \"%s\", want \"turbomdbx-3\"", mdbx_turbomdbx_patchlevel());
+  if (strcmp(mdbx_turbomdbx_patchlevel(), "turbomdbx-4") != 0)
+    fail("mdbx_turbomdbx_patchlevel() is \"%s\", want \"turbomdbx-4\"", mdbx_turbomdbx_patchlevel());
 
   big_tests();
 

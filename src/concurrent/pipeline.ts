@@ -23,10 +23,16 @@
  * flush is due (an env.beginWrite() kept across an await), the flush waits for
  * it on the next macrotask instead of failing.
  *
+ * Durable mode (server block, src/durable.ts): the batch commits with
+ * MDBX_TXN_NOSYNC and its promises settle once a native thread has synced it;
+ * the event loop runs and the next batch forms and commits meanwhile.
+ *
  * @module
  */
 import type { Txn, WriteTxn } from "../txn.ts";
 import { ConflictError } from "./errors.ts";
+import type { DurableCommits } from "../durable.ts";
+import { ErrorCode, MdbxError } from "../errors.ts";
 
 /** @internal What the pipeline needs from a transaction. */
 export interface Committable {
@@ -70,6 +76,8 @@ export class CommitPipeline {
   /** Test-only: skip validation (shows that the tests notice). */
   unsafeSkipValidation = false;
   readonly stats: PipelineStats = { batches: 0, committed: 0, conflicts: 0, maxBatch: 0 };
+  /** Durable commits off the event loop (set by the Env's state; null: sync inside the commit). */
+  durable: DurableCommits | null = null;
 
   /**
    * @param beginWrite begins the top-level write transaction
@@ -119,27 +127,38 @@ export class CommitPipeline {
     }
   }
 
+  /** Tries the flush again a millisecond later (the writer lock is taken). */
+  #flushLater(): void {
+    if (this.#timer) return;
+    this.#timer = true;
+    setTimeout(() => {
+      this.#timer = false;
+      this.#flush();
+    }, 1);
+  }
+
   #flush(): void {
     if (this.#queue.length === 0) return;
     if (this.#writerOpen()) {
       // one writer per Env: wait for the open write transaction rather than fail
-      if (!this.#timer) {
-        this.#timer = true;
-        setTimeout(() => {
-          this.#timer = false;
-          this.#flush();
-        }, 1);
-      }
+      this.#flushLater();
       return;
     }
     let batch = this.#queue;
     this.#queue = [];
     const results: unknown[] = new Array(batch.length);
+    const syncer = this.durable?.syncer() ?? null;
     for (;;) {
       let w: WriteTxn;
       try {
-        w = this.#beginWrite();
+        // durable: commit without a sync; while our sync thread may hold the writer lock, do not wait for it here
+        w = syncer !== null ? this.durable!.begin(syncer.inFlight > 0) : this.#beginWrite();
       } catch (e) {
+        if (syncer !== null && e instanceof MdbxError && e.code === ErrorCode.BUSY) {
+          this.#queue = batch.concat(this.#queue);
+          this.#flushLater();
+          return;
+        }
         for (const c of batch) c.settle(e);
         return;
       }
@@ -192,8 +211,25 @@ export class CommitPipeline {
       s.committed += batch.length - conflicts;
       s.conflicts += conflicts;
       if (batch.length > s.maxBatch) s.maxBatch = batch.length;
+      if (syncer !== null) {
+        this.#settleDurable(syncer.request(), batch, results);
+        return;
+      }
       for (let i = 0; i < batch.length; i++) batch[i].settle(results[i]);
       return;
     }
+  }
+
+  /** Durable mode: conflicts settle now, the committed transactions once `synced` resolves. */
+  #settleDurable(synced: Promise<void>, batch: Committable[], results: unknown[]): void {
+    for (let i = 0; i < batch.length; i++) if (results[i] !== null) batch[i].settle(results[i]);
+    synced.then(
+      () => {
+        for (let i = 0; i < batch.length; i++) if (results[i] === null) batch[i].settle(null);
+      },
+      (e) => {
+        for (let i = 0; i < batch.length; i++) if (results[i] === null) batch[i].settle(e);
+      },
+    );
   }
 }

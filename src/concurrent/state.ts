@@ -14,6 +14,7 @@ import { type Cmp, comparator } from "./keys.ts";
 import { LockManager } from "./locks.ts";
 import { CommitPipeline } from "./pipeline.ts";
 import { SnapshotPool } from "./snapshots.ts";
+import { durableCommits } from "../durable.ts";
 
 /** @internal Per-table facts of concurrent transactions. */
 export interface TableMeta {
@@ -52,6 +53,7 @@ export class EnvState {
       () => this.pool.invalidate(),
     );
     this.locks = new LockManager((t) => this.meta(t).cmp);
+    this.pipeline.durable = durableCommits(env, core); // durable batches sync off the event loop (src/durable.ts)
   }
 
   /** A new transaction age (lower is older). */

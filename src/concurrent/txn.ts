@@ -21,7 +21,8 @@ import { copyOut, misuse } from "../core.ts";
 import type { Entry } from "../cursor.ts";
 import { ErrorCode, MdbxError } from "../errors.ts";
 import { prefixBytes, type Table } from "../table.ts";
-import type { RangeOptions, Txn, WriteTxn } from "../txn.ts";
+import { type RangeOptions, stamp, type Txn, type WriteTxn } from "../txn.ts";
+import { checkVersionArg, mismatch, notVersioned, readVersion, type Version } from "../versions.ts";
 import { ConflictError } from "./errors.ts";
 import { contains, Digest, type Interval, keyId, prefixInterval, sameBytes } from "./keys.ts";
 import { EXCLUSIVE, LockOwner, type LockWait, SHARED } from "./locks.ts";
@@ -156,6 +157,8 @@ export class ConcurrentTxn implements AsyncDisposable {
   readonly #writes = new Map<TableMeta, TableBuffer>();
   readonly #reads = new Map<TableMeta, Map<string, PointRead>>();
   readonly #ranges: RangeRead[] = [];
+  /** Version checks (issue 14): validated at commit in the write transaction, whatever the snapshot. */
+  readonly #checks: { m: TableMeta; key: Uint8Array; user: unknown; version: Version }[] = [];
   /** Pessimistic: lock requests of writes not settled yet. */
   readonly #pending = new Set<Promise<void>>();
   #failure: unknown = null;
@@ -246,6 +249,59 @@ export class ConcurrentTxn implements AsyncDisposable {
       return Promise.reject(e);
     }
   }
+
+  // ------------------------------------------------ versions (issue 14, src/versions.ts)
+
+  /**
+   * The value of `key` and its version (a versioned table), or undefined:
+   * read like `get()` (it enters the read set). A value this transaction
+   * wrote has version 0: its version is its commit's, known once committed.
+   */
+  getEntry<K extends KeyKind, V extends ValueKind>(
+    table: Table<K, V>,
+    key: KeyInput<K>,
+    options?: ConcurrentGetOptions,
+  ): Promise<{ value: ValueOf<V>; version: number } | undefined> {
+    try {
+      this.#usable();
+      const m = this.#st.meta(table);
+      if (!table.versioned) throw notVersioned(table, "getEntry");
+      const kb = this.#key(m, key);
+      const kid = keyId(kb);
+      const own = this.#writes.get(m)?.map.get(kid);
+      const entry = (v: Uint8Array | null | undefined, version: number) =>
+        (v === null || v === undefined ? undefined : { value: table.v.decode(v, 0, v.length), version }) as
+          | { value: ValueOf<V>; version: number }
+          | undefined;
+      if (own !== undefined) return Promise.resolve(entry(own.value, 0));
+      const read = () => {
+        const v = this.#readPoint(m, kb, kid, false);
+        return entry(v, v === undefined ? 0 : readVersion(v, 0));
+      };
+      const p = this.#lockKey(m, kb, kid, options?.forUpdate ? EXCLUSIVE : SHARED);
+      return p === null ? Promise.resolve(read()) : p.then(() => (this.#usable(), read()));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Makes the commit conditional on `key` having `version` (from
+   * `getEntry()`, here or anywhere; null: the key must be absent) when the
+   * commit is applied, as Deno KV's `atomic().check()`: checked in the group
+   * commit's MDBX write transaction, so against every process's commits. A
+   * mismatch rejects `commit()` with VersionMismatchError and nothing of the
+   * transaction is written; `env.transact()` does not retry it.
+   */
+  check<K extends KeyKind>(table: Table<K, ValueKind>, key: KeyInput<K>, version: number | null): void {
+    this.#usable();
+    const m = this.#st.meta(table);
+    if (!table.versioned) throw notVersioned(table, "check");
+    const kb = this.#key(m, key);
+    this.#checks.push({ m, key: kb, user: key, version: checkVersionArg(version, `check in ${table}: the version`) });
+  }
+
+  // ------------------------------------------------ end of versions
 
   /**
    * The entries of a range (same options as `txn.range()`, without dupSort
@@ -348,7 +404,7 @@ export class ConcurrentTxn implements AsyncDisposable {
     }
     // no more reads: let the snapshots go before the write (a reader slot, and pages the commit may reuse)
     this.#releaseSnapshots();
-    if (this.#writes.size === 0) {
+    if (this.#writes.size === 0 && this.#checks.length === 0) {
       // Read-only: one snapshot is a serialization point of its own. Reads from
       // several snapshots (pessimistic) must all still hold in the newest one.
       let e: Error | null = null;
@@ -415,6 +471,11 @@ export class ConcurrentTxn implements AsyncDisposable {
    * ranges that no written key falls into, are valid without reading again.
    */
   validate(txn: Txn, baseId: number, written: Written | null): Error | null {
+    for (const c of this.#checks) {
+      const raw = txn.get(c.m.raw, c.key);
+      const actual = raw === undefined ? null : readVersion(raw, 0);
+      if (actual !== c.version) return mismatch(c.m.table, c.user, c.version, actual, "commit (check)");
+    }
     const same = this.#snapId === baseId;
     for (const [m, reads] of this.#reads) {
       const ws = written?.get(m.table.dbi);
@@ -474,9 +535,13 @@ export class ConcurrentTxn implements AsyncDisposable {
       const dbi = m.table.dbi;
       let ws = written.get(dbi);
       if (ws === undefined) written.set(dbi, ws = new Map());
+      const versioned = m.table.versioned;
       for (const [kid, e] of b.map) {
         if (e.value === null) w.del(m.raw, e.key);
-        else w.put(m.raw, e.key, e.value);
+        else {
+          if (versioned) stamp(w._c, w._h(), e.value); // the batch's commit is the version
+          w.put(m.raw, e.key, e.value);
+        }
         ws.set(kid, e.key);
       }
     }
@@ -719,6 +784,7 @@ export class ConcurrentTxn implements AsyncDisposable {
     if (owner !== null) this.#st.locks.releaseAll(owner, why ?? (owner.waiting.size ? this.#aborted() : undefined));
     if (this.#onAbort) this.#signal!.removeEventListener("abort", this.#onAbort);
     this.#writes.clear();
+    this.#checks.length = 0;
     this.#reads.clear();
     this.#ranges.length = 0;
   }

@@ -36,6 +36,12 @@ export interface Backend {
   view(address: number, length: number): ArrayBuffer;
   /** Registers an MDBX_hsr_func. */
   hsrCallback(fn: (args: HsrArgs) => number): NativeCallback;
+  /**
+   * Deno: waits for a native syncer's ticket on one of Deno's threads (a
+   * nonblocking FFI call) and resolves with 0 or a negative code. Bun: null
+   * (no nonblocking FFI; poll `tm_syncer_state`).
+   */
+  syncWait: ((syncer: Handle, ticket: number) => Promise<number>) | null;
   /** The address of a handle as a number (for diagnostics and identity). */
   address(p: Handle | null): number;
   close(): void;

@@ -69,6 +69,7 @@ function open(path: string): Backend {
       );
       return { handle: c.ptr as unknown as Handle, close: () => c.close() };
     },
+    syncWait: null,
     address(p) {
       return p === null ? 0 : (p as unknown as number);
     },

@@ -4,12 +4,17 @@
  * @module
  */
 import type { Backend, BackendModule, HsrArgs, NativeCallback } from "./backend.ts";
-import { type Handle, type NativeFunctions, symbols } from "./symbols.ts";
+import { blockingSymbols, type Handle, type NativeFunctions, symbols } from "./symbols.ts";
 
 function open(path: string): Backend {
   const lib = Deno.dlopen(path, symbols);
   const fn = lib.symbols as unknown as NativeFunctions;
   const toPtr = (address: number) => Deno.UnsafePointer.create(BigInt(address));
+  // the same library a second time, for the calls that block: nonblocking, each returns a promise
+  let slow: { symbols: { tm_syncer_wait(s: unknown, t: number): Promise<number> }; close(): void } | null = null;
+  const nonblocking = Object.fromEntries(
+    Object.entries(blockingSymbols).map(([k, d]) => [k, { ...d, nonblocking: true }]),
+  ) as unknown as Record<string, Deno.ForeignFunction>;
   return {
     runtime: "deno",
     path,
@@ -33,10 +38,15 @@ function open(path: string): Backend {
       );
       return { handle: c.pointer as unknown as Handle, close: () => c.close() };
     },
+    syncWait(s, ticket) {
+      slow ??= Deno.dlopen(path, nonblocking) as unknown as typeof slow;
+      return slow!.symbols.tm_syncer_wait(s, ticket);
+    },
     address(p) {
       return p === null ? 0 : Number(Deno.UnsafePointer.value(p as unknown as Deno.PointerObject));
     },
     close() {
+      slow?.close();
       lib.close();
     },
   };

@@ -22,6 +22,8 @@ export interface SymbolDef {
 export const symbols = {
   // const char *tm_version(void)
   tm_version: { parameters: [], result: "pointer" },
+  // const char *tm_build_info(void): "libmdbx version<TAB>git describe<TAB>build target"
+  tm_build_info: { parameters: [], result: "pointer" },
   // const char *tm_strerror(int32_t code)
   tm_strerror: { parameters: ["i32"], result: "pointer" },
 
@@ -235,6 +237,12 @@ export const symbols = {
   tm_put_reserve: { parameters: ["pointer", "u32", "buffer", "u32", "u32", "u32", "buffer"], result: "i32" },
   // int tm_del(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, const void *val, uint32_t vlen, int32_t has_val)
   tm_del: { parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "i32"], result: "i32" },
+  // native/range.c (issue 14): int tm_del_range(MDBX_txn *txn, uint32_t dbi, const void *lo, uint32_t lolen,
+  //                                           const void *hi, uint32_t hilen, uint32_t flags, double out[1])
+  tm_del_range: { parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "u32", "buffer"], result: "i32" },
+  // native/geometry.c (issue 14): int tm_env_resize(MDBX_env *env, double lower, double now, double upper,
+  //                                                 double growth, double shrink, int32_t movable)
+  tm_env_resize: { parameters: ["pointer", "f64", "f64", "f64", "f64", "f64", "i32"], result: "i32" },
   // int tm_replace(MDBX_txn *txn, uint32_t dbi, const void *key, uint32_t klen, const void *val, uint32_t vlen,
   //                int32_t has_val, uint32_t flags, void *out, uint32_t cap)
   tm_replace: {
@@ -272,6 +280,53 @@ export const symbols = {
     parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "u32", "u32", "buffer", "u32"],
     result: "i32",
   },
+
+  // ---- order statistics (native/ostat.c, docs/order-statistics.md) ----
+  // int tm_ostat_rank(const MDBX_txn *txn, uint32_t dbi, uint32_t flags, const void *key, uint32_t klen,
+  //                   const void *val /* NULL: by key only */, uint32_t vlen, double out[1])
+  tm_ostat_rank: { parameters: ["pointer", "u32", "u32", "buffer", "u32", "buffer", "u32", "buffer"], result: "i32" },
+  // int tm_ostat_count(const MDBX_txn *txn, uint32_t dbi, uint32_t flags, const void *lo, uint32_t lolen,
+  //                    const void *hi, uint32_t hilen, double out[3] /* count, first, total */)
+  tm_ostat_count: {
+    parameters: ["pointer", "u32", "u32", "buffer", "u32", "buffer", "u32", "buffer"],
+    result: "i32",
+  },
+  // int tm_ostat_at(MDBX_cursor *cur, uint32_t flags, double index, uint8_t *out, uint32_t cap)
+  tm_ostat_at: { parameters: ["pointer", "u32", "f64", "buffer", "u32"], result: "i32" },
+  // int tm_ostat_seek(MDBX_cursor *cur, uint32_t flags, double index)
+  tm_ostat_seek: { parameters: ["pointer", "u32", "f64"], result: "i32" },
+  // void tm_ostat_stats(MDBX_env *env, double out[8])
+  tm_ostat_stats: { parameters: ["pointer", "buffer"], result: "void" },
+  // int tm_ostat_configure(MDBX_env *env, double budget, int32_t clear)
+  tm_ostat_configure: { parameters: ["pointer", "f64", "i32"], result: "i32" },
+  // native/watch.c — the change feed's snapshot difference (src/watch.ts)
+  // void *tm_watch_diff(MDBX_txn *older, MDBX_txn *newer, uint32_t dbi, const uint8_t *prefix, uint32_t plen,
+  //                     double out[4])
+  tm_watch_diff: { parameters: ["pointer", "pointer", "u32", "buffer", "u32", "buffer"], result: "pointer" },
+  // void *tm_watch_fulldiff(MDBX_txn *older, uint32_t odbi, MDBX_txn *newer, uint32_t ndbi, const uint8_t *prefix,
+  //                         uint32_t plen, double out[4])
+  tm_watch_fulldiff: { parameters: ["pointer", "u32", "pointer", "u32", "buffer", "u32", "buffer"], result: "pointer" },
+  // void tm_watch_free(void *buf)
+  tm_watch_free: { parameters: ["pointer"], result: "void" },
+  // native/sync.c — durable commits synced on a native thread (src/durable.ts)
+  // tm_syncer *tm_syncer_open(MDBX_env *env, int32_t *rc)
+  tm_syncer_open: { parameters: ["pointer", "buffer"], result: "pointer" },
+  // uint32_t tm_syncer_request(tm_syncer *s, MDBX_env *env)
+  tm_syncer_request: { parameters: ["pointer", "pointer"], result: "u32" },
+  // uint32_t tm_syncer_state(tm_syncer *s, int32_t out[2])
+  tm_syncer_state: { parameters: ["pointer", "buffer"], result: "u32" },
+  // void tm_syncer_close(tm_syncer *s, int32_t out[3])
+  tm_syncer_close: { parameters: ["pointer", "buffer"], result: "void" },
+} as const satisfies Record<string, SymbolDef>;
+
+/**
+ * Symbols that block until another thread is done: Deno binds them with
+ * `nonblocking: true` (run on a thread of Deno's, the call returns a promise);
+ * Bun has no such calls and polls `tm_syncer_state` instead.
+ */
+export const blockingSymbols = {
+  // int tm_syncer_wait(tm_syncer *s, uint32_t ticket)
+  tm_syncer_wait: { parameters: ["pointer", "u32"], result: "i32" },
 } as const satisfies Record<string, SymbolDef>;
 
 /** The symbol table's type. */
