@@ -45,6 +45,7 @@ pub fn build(b: *std.Build) void {
     lib_mod.addCSourceFile(.{ .file = b.path("native/cache_shm.c"), .flags = flags });
     lib_mod.addCSourceFile(.{ .file = b.path("native/integrity.c"), .flags = flags });
     lib_mod.addCSourceFile(.{ .file = b.path("native/log.c"), .flags = flags });
+    lib_mod.addCSourceFile(.{ .file = b.path("native/registry.c"), .flags = flags });
     lib_mod.addCSourceFile(.{ .file = b.path("native/range.c"), .flags = flags });
     lib_mod.addCSourceFile(.{ .file = b.path("native/geometry.c"), .flags = flags });
     lib_mod.addCSourceFile(.{ .file = b.path("native/ostat.c"), .flags = flags });

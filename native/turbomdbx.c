@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #endif
 
@@ -45,6 +46,14 @@ static inline int tm_rc(int rc) { return rc > 0 ? -rc : rc; }
 typedef struct tm_cache tm_cache;
 tm_cache *tm_cache_of(MDBX_env *env);
 void tm_cache_confirm(tm_cache *c, int ok);
+
+/* native/registry.c: one env per file per process, shared by its Workers */
+int tm_registry_open(MDBX_env *env, const char *path, uint32_t flags, uint32_t mode);
+int tm_registry_release(MDBX_env *env, int dont_sync);
+int tm_registry_busy(const char *path);
+int tm_registry_shared(const MDBX_env *env);
+void tm_registry_track_txn(MDBX_txn *txn);
+void tm_registry_untrack_txn(MDBX_txn *txn);
 
 /* native/rebuild.c: the switch of a live rebuild */
 int tm_switch_moved(MDBX_env *env);
@@ -136,14 +145,14 @@ TM_API int tm_env_set_geometry(MDBX_env *env, double lower, double now, double u
                                      (intptr_t)shrink, (intptr_t)pagesize));
 }
 
+/* Registers the env in native/registry.c, or answers TM_OPEN_SHARED (-29998)
+ * when this process has the file open already: share that env instead. */
 TM_API int tm_env_open(MDBX_env *env, const char *path, uint32_t flags, uint32_t mode) {
-  return tm_rc(mdbx_env_open(env, path, (MDBX_env_flags_t)flags, (mdbx_mode_t)mode));
+  return tm_registry_open(env, path, flags, mode);
 }
 
-TM_API int tm_env_close(MDBX_env *env, int32_t dont_sync) {
-  tm_switch_detach(env);
-  return tm_rc(mdbx_env_close_ex(env, dont_sync != 0));
-}
+/* Releases one Env's reference; the last one closes the env. */
+TM_API int tm_env_close(MDBX_env *env, int32_t dont_sync) { return tm_registry_release(env, dont_sync); }
 
 TM_API int tm_env_sync(MDBX_env *env, int32_t force, int32_t nonblock) {
   return tm_rc(mdbx_env_sync_ex(env, force != 0, nonblock != 0));
@@ -218,6 +227,9 @@ TM_API int tm_txn_copy(MDBX_txn *txn, const char *dest, uint32_t flags, int32_t 
 /* mdbx_env_delete, plus turbomdbx's own files (the rebuild sidecar, which in a
  * folder database otherwise keeps libmdbx from removing the folder). */
 TM_API int tm_env_delete(const char *path, int32_t mode) {
+  /* another Worker of this process has it open: its fcntl locks are this process's, so libmdbx would not see them */
+  if (mode != MDBX_ENV_JUST_DELETE && tm_registry_busy(path))
+    return tm_rc(MDBX_BUSY);
   int rc = mdbx_env_delete(path, (MDBX_env_delete_mode_t)mode);
   if (rc == MDBX_SUCCESS || rc == MDBX_RESULT_TRUE || rc == ENOTEMPTY) {
     tm_switch_forget(path);
@@ -303,24 +315,62 @@ TM_API int tm_env_info(MDBX_env *env, MDBX_txn *txn, double *out) {
 
 #define TM_SWITCHED (-29999)
 
+#define TM_WRITE_WAIT (-29994)
+
+#if !(defined(_WIN32) || defined(_WIN64))
+/* Waits for the writer lock of an env that other Workers share in slices: tries
+ * it with backoff (20 us doubling to 1 ms) and returns TM_WRITE_WAIT after
+ * about 10 ms, so that the calling thread gets back to JavaScript and can be
+ * terminated while it waits (Bun's worker.terminate() waits for a thread blocked
+ * in a native call; a thread blocked on the lock its terminator holds would
+ * never come back). */
+static int tm_write_begin_sliced(MDBX_env *env, uint32_t flags, MDBX_txn **txn) {
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  long us = 20;
+  for (;;) {
+    int rc = mdbx_txn_begin_ex(env, NULL, (MDBX_txn_flags_t)(flags | MDBX_TXN_TRY), txn, NULL);
+    if (rc != MDBX_BUSY)
+      return rc;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > 10000000L)
+      return TM_WRITE_WAIT;
+    struct timespec d = {0, us * 1000};
+    nanosleep(&d, NULL);
+    us = us < 500 ? us * 2 : 1000;
+  }
+}
+
+#endif
+
 /* A top-level write transaction checks, once it holds the write lock, that a
  * live rebuild has not moved the database to a new file (native/rebuild.c);
  * if it has, nothing may be written here: TM_SWITCHED tells the caller to
  * follow the database and begin again. */
 TM_API MDBX_txn *tm_txn_begin(MDBX_env *env, MDBX_txn *parent, uint32_t flags, int32_t *rc) {
   MDBX_txn *txn = NULL;
+#if defined(_WIN32) || defined(_WIN64)
   *rc = tm_rc(mdbx_txn_begin_ex(env, parent, (MDBX_txn_flags_t)flags, &txn, NULL));
+#else
+  if (!parent && !(flags & MDBX_TXN_RDONLY) && tm_registry_shared(env))
+    *rc = tm_rc(tm_write_begin_sliced(env, flags, &txn));
+  else
+    *rc = tm_rc(mdbx_txn_begin_ex(env, parent, (MDBX_txn_flags_t)flags, &txn, NULL));
+#endif
   if (txn && !parent && !(flags & MDBX_TXN_RDONLY) && tm_switch_moved(env)) {
     mdbx_txn_abort(txn);
     *rc = TM_SWITCHED;
     return NULL;
   }
+  if (txn && !parent)
+    tm_registry_track_txn(txn); /* ended by its thread's exit if the thread forgets it (a terminated Worker) */
   return txn;
 }
 
 /* The get() cache's relocation events are applied inside the commit; whether
  * the commit succeeded it learns here (tm_cache_confirm). */
 TM_API int tm_txn_commit(MDBX_txn *txn) {
+  tm_registry_untrack_txn(txn);
   tm_cache *const cache = tm_cache_of(mdbx_txn_env(txn));
   int rc = mdbx_txn_commit_ex(txn, NULL);
   if (cache)
@@ -328,7 +378,10 @@ TM_API int tm_txn_commit(MDBX_txn *txn) {
   return tm_rc(rc);
 }
 
-TM_API int tm_txn_abort(MDBX_txn *txn) { return tm_rc(mdbx_txn_abort(txn)); }
+TM_API int tm_txn_abort(MDBX_txn *txn) {
+  tm_registry_untrack_txn(txn);
+  return tm_rc(mdbx_txn_abort(txn));
+}
 TM_API int tm_txn_reset(MDBX_txn *txn) { return tm_rc(mdbx_txn_reset(txn)); }
 TM_API int tm_txn_renew(MDBX_txn *txn) { return tm_rc(mdbx_txn_renew(txn)); }
 TM_API int tm_txn_break(MDBX_txn *txn) { return tm_rc(mdbx_txn_break(txn)); }
@@ -405,7 +458,15 @@ TM_API int tm_dbi_flags(MDBX_txn *txn, uint32_t dbi, uint32_t *out /* [flags, st
 }
 
 TM_API int tm_dbi_close(MDBX_env *env, uint32_t dbi) { return tm_rc(mdbx_dbi_close(env, dbi)); }
-TM_API int tm_drop(MDBX_txn *txn, uint32_t dbi, int32_t del) { return tm_rc(mdbx_drop(txn, dbi, del != 0)); }
+/* Deleting a table closes its handle for the whole env, and libmdbx may give
+ * the handle number to the next table opened: an Env of another Worker still
+ * holding it would then read that other table. So while the env is shared a
+ * table is not deleted (-29995: src/txn.ts explains); clearing it is fine. */
+TM_API int tm_drop(MDBX_txn *txn, uint32_t dbi, int32_t del) {
+  if (del && tm_registry_shared(mdbx_txn_env(txn)))
+    return -29995;
+  return tm_rc(mdbx_drop(txn, dbi, del != 0));
+}
 
 TM_API int tm_dbi_sequence(MDBX_txn *txn, uint32_t dbi, double increment, double *out) {
   uint64_t r = 0;

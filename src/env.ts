@@ -661,7 +661,13 @@ export class Env implements Disposable {
   #enableCache(t: Table, options: CacheOptions): void {
     const core = this.#core;
     if (core.cache === null) {
-      core.cache = new CacheState(this.#h(), options.shared !== false); // issue 11: shared unless asked not to
+      cacheUse(this.#h(), this.path);
+      try {
+        core.cache = new CacheState(this.#h(), options.shared !== false); // issue 11: shared unless asked not to
+      } catch (e) {
+        fn.tm_env_cache_use(this.#h(), 0);
+        throw e;
+      }
       // transactions already open learn their snapshot now
       for (const c of core.live) if (c.h !== null) syncSnapshot(c);
     }
@@ -976,7 +982,10 @@ export class Env implements Disposable {
       fn.tm_rebuild_join(this.#rebuild, new Uint8Array(128));
       this.#rebuild = null;
     }
-    this.#core.cache?.close();
+    if (this.#core.cache !== null) {
+      this.#core.cache.close();
+      fn.tm_env_cache_use(h, 0);
+    }
     this.#core.cache = null;
     this.#tables.clear();
     this.#sw = null;
@@ -1123,7 +1132,9 @@ export class Env implements Disposable {
       if (g < 0) fail(g, `waiting for the live rebuild of ${this.path} to switch files`);
       if (i > 1000) throw new MdbxError(ErrorCode.BUSY, `${this.path}: a live rebuild's switch did not finish`);
     }
-    const nh = openHandle(this.path, this.#options);
+    const acquired = acquireHandle(this.path, this.#options);
+    const nh = acquired.h;
+    if (!acquired.shared) noteOptions(nh, this.#options); // what later opens in other Workers must agree with
     const world: World = { h: nh, gen: old.gen + 1, live: 0, retired: false, dbis: new Map(), shadows: new Map() };
     // tables are re-pointed only once the new file is fully set up
     const found = new Map<Table, number>();
@@ -1139,6 +1150,7 @@ export class Env implements Disposable {
       } finally {
         fn.tm_txn_commit(rt);
       }
+      if (core.cache !== null) cacheUse(nh, this.path);
       if (this.#hsr !== null) check(fn.mdbx_env_set_hsr(nh, this.#hsr.handle), "setting the HSR callback");
       for (const [name, v] of this.#runtime) fn.tm_env_set_option(nh, Option[name], v);
       if (this.#sync !== null) applySync(nh, this.#sync);
@@ -1166,6 +1178,7 @@ export class Env implements Disposable {
         if (t.cache !== null) t.cache = new GetCache(core.cache, t.dbi, t.cache.options, t.name);
       }
       oldCache.close();
+      fn.tm_env_cache_use(old.h, 0);
     }
     this.#cell.old.push(old.h);
     this.#cell.h = nh;
@@ -1180,7 +1193,7 @@ export class Env implements Disposable {
     if (i < 0) return;
     this.#cell.old.splice(i, 1);
     // off this thread: the last close of a replaced file frees it (slow for a large one); no sync needed
-    fn.tm_env_close_retired(w.h);
+    fn.tm_env_release_retired(w.h); // the last Env (of any Worker) to let go of it closes it
   }
 
   /** @internal The key of this env in the open-path registry. */
@@ -1262,7 +1275,7 @@ function syncFlags(mode: SyncMode): number {
   }
 }
 
-/** Paths open in this process, so a second open gets a clear error instead of MDBX_BUSY. */
+/** Paths open in this thread (this Worker), so a second open gets a clear error instead of a second Env. */
 const open_paths = new Set<string>();
 
 /** Opens (by default creating) a database. */
@@ -1273,7 +1286,8 @@ export function open(path: string, options: OpenOptions = {}): Env {
   if (open_paths.has(key)) {
     throw new MdbxError(
       ErrorCode.BUSY,
-      `${path} is already open in this process; libmdbx allows one Env per file per process, so share that Env`,
+      `${path} is already open in this process, in this thread: one Env per database per thread (each Worker ` +
+        "opens its own, and they share one environment), so share that Env",
     );
   }
   openMode(options.mode); // checked before anything is opened (a u32 of the native call)
@@ -1281,10 +1295,18 @@ export function open(path: string, options: OpenOptions = {}): Env {
   const reg = registerLogger(options.logger, options.logLevel);
   let env: Env | undefined;
   try {
-    const h = openHandle(path, options);
+    const { h, shared } = acquireHandle(path, options);
+    let readOnly = !!options.readOnly;
+    try {
+      if (shared) readOnly = checkShared(path, h, options);
+      else noteOptions(h, options);
+    } catch (e) {
+      fn.tm_env_close(h, 1); // this open's reference only
+      throw e;
+    }
     // the real limit (options.options may have set it too): sizes the per-transaction dirty-table marks
     const maxTables = fn.tm_env_get_option(h, Option.maxTables, scratch.i32Bytes);
-    env = new Env(path, h, !!options.readOnly, scratch.i32[0] === 0 ? maxTables : 32768, options);
+    env = new Env(path, h, readOnly, scratch.i32[0] === 0 ? maxTables : 32768, options);
     env._setKey(key);
     env._setLog(reg);
     open_paths.add(key);
@@ -1354,6 +1376,175 @@ export function checkDatabase(path: string, options: CheckDatabaseOptions = {}):
   } finally {
     env.close();
   }
+}
+
+// ------------------------------------------------- Workers: one native env per file per process
+
+/** tm_env_open: this process has the file open already (another Worker): share that env. */
+const OPEN_SHARED = -29998;
+/** tm_env_share: this thread holds an Env of the file already (under another spelling of the path). */
+const SAME_THREAD = -29997;
+/** tm_env_share / tm_env_cache_use: a get() cache and a second Env cannot share one env yet. */
+const CACHE_BUSY = -29996;
+
+/** Thrown by openOnce when the file turned out to be open in this process already. */
+const shareInstead = new Error("share");
+
+/**
+ * The native env of the database at `path`: the one this process has open
+ * already (another Worker's; `shared`), with a new reference, or a newly
+ * opened one. native/registry.c finds it by the data file's identity, so two
+ * spellings of a path find the same env.
+ */
+function acquireHandle(path: string, options: OpenOptions): { h: Handle; shared: boolean } {
+  for (let attempt = 0;; attempt++) {
+    const h = fn.tm_env_share(cString(path), options.noSubdir ? 1 : 0, scratch.i32Bytes);
+    if (h !== null) return { h, shared: true };
+    const rc = scratch.i32[0];
+    if (rc === SAME_THREAD) {
+      throw new MdbxError(
+        ErrorCode.BUSY,
+        `opening ${path}: this thread already has it open under another spelling of its path (a symlink, a ` +
+          "relative path); one Env per database per thread, so use that Env",
+      );
+    }
+    if (rc === CACHE_BUSY) {
+      throw new MdbxError(
+        ErrorCode.BUSY,
+        `opening ${path}: an Env of this database in another Worker (or thread) of this process has a table with ` +
+          "a get() cache, which cannot be shared between threads in this build: open the cached tables in one " +
+          "Worker only and have the others use other processes, or open them without `cache` (docs/workers.md)",
+      );
+    }
+    if (rc < 0) fail(rc, `opening ${path}`);
+    try {
+      return { h: openHandle(path, options), shared: false };
+    } catch (e) {
+      // another Worker opened it between the two calls: share it
+      if (e !== shareInstead) throw e;
+      if (attempt >= 100) throw new MdbxError(ErrorCode.BUSY, `opening ${path}: it kept opening and closing; retry`);
+    }
+  }
+}
+
+/** Refuses a get() cache on an env other Envs share (and sharing a cached env: see acquireHandle). */
+function cacheUse(h: Handle, path: string): void {
+  if (fn.tm_env_cache_use(h, 1) === CACHE_BUSY) {
+    throw new MdbxError(
+      ErrorCode.BUSY,
+      `${path}: a get() cache needs the database's native environment to itself, and Envs of other Workers (or ` +
+        "threads) of this process share it; in this build the cache is not safe for several threads at once: " +
+        "use cached tables in one Worker only, with the others in other processes (docs/workers.md)",
+    );
+  }
+}
+
+const GEOMETRY_FIELDS = ["lower", "now", "upper", "growth", "shrink"] as const;
+
+/** The open() options a later open of the same file in another Worker must agree with, as given (parsed). */
+function noteOf(options: OpenOptions): Record<string, number> {
+  const n: Record<string, number> = { maxTables: options.maxTables ?? 64 };
+  if (options.maxReaders !== undefined) n.maxReaders = options.maxReaders;
+  if (options.pageSize !== undefined) n.pageSize = parseSize(options.pageSize, "pageSize");
+  for (const f of GEOMETRY_FIELDS) {
+    const v = options.geometry?.[f];
+    if (v !== undefined) n[`geometry.${f}`] = parseSize(v, `geometry.${f}`);
+  }
+  for (const [k, v] of Object.entries(options.options ?? {})) n[`options.${k}`] = v as number;
+  if (options.syncBytes !== undefined) n.syncBytes = parseSize(options.syncBytes, "syncBytes");
+  if (options.syncPeriodMs !== undefined) n.syncPeriodMs = options.syncPeriodMs;
+  return n;
+}
+
+/** Records the first opener's options with the env (native/registry.c), for checkShared(). */
+function noteOptions(h: Handle, options: OpenOptions): void {
+  const b = encoder.encode(JSON.stringify(noteOf(options)));
+  fn.tm_env_note_set(h, b, b.length);
+}
+
+/** Boolean open() options that are env flags: [option, flag, the flag means false]. */
+const FLAG_OPTIONS: [keyof OpenOptions, number, boolean][] = [
+  ["exclusive", EnvFlags.EXCLUSIVE, false],
+  ["stickyThreads", EnvFlags.NOSTICKYTHREADS, true],
+  ["writeMap", EnvFlags.WRITEMAP, false],
+  ["noReadAhead", EnvFlags.NORDAHEAD, false],
+  ["noMemInit", EnvFlags.NOMEMINIT, false],
+  ["lifoReclaim", EnvFlags.LIFORECLAIM, false],
+  ["validation", EnvFlags.VALIDATION, false],
+];
+
+function syncModeOf(flags: number): SyncMode {
+  if ((flags & EnvFlags.UTTERLY_NOSYNC) === EnvFlags.UTTERLY_NOSYNC) return "nosync";
+  if (flags & EnvFlags.SAFE_NOSYNC) return "lazy";
+  if (flags & EnvFlags.NOMETASYNC) return "noMetaSync";
+  return "durable";
+}
+
+/**
+ * Checks the options of an open that shares the env another Worker opened:
+ * every option given must agree with the environment as it is (an option left
+ * out takes the open one's; `accede: true` takes it as it is). Returns whether
+ * the new Env is read-only: `readOnly: true` over a writable env makes a
+ * read-only Env; `readOnly: false` over a read-only env is refused.
+ */
+function checkShared(path: string, h: Handle, options: OpenOptions): boolean {
+  check(fn.tm_env_get_flags(h, scratch.u32Bytes), "reading the environment's flags");
+  const flags = scratch.u32[0];
+  const envReadOnly = (flags & EnvFlags.RDONLY) !== 0;
+  if (options.accede) return envReadOnly || !!options.readOnly;
+  const conflict = (name: string, have: unknown, want: unknown) =>
+    new MdbxError(
+      ErrorCode.INCOMPATIBLE,
+      `opening ${path}: this process has it open already (an Env in another Worker or thread) with ${name} ` +
+        `${JSON.stringify(have)}, and this open asks for ${name} ${JSON.stringify(want)}; every Env of a database ` +
+        `in one process shares one environment, so pass the same ${name} (or leave it out to take the open one's, ` +
+        "or pass accede: true), or close the other Envs first (docs/workers.md)",
+    );
+  if (options.readOnly === false && envReadOnly) throw conflict("readOnly", true, false);
+  for (const [name, flag, inverted] of FLAG_OPTIONS) {
+    const want = options[name];
+    if (want === undefined) continue;
+    const have = ((flags & flag) !== 0) !== inverted;
+    if (!!want !== have) throw conflict(name, have, !!want);
+  }
+  if (options.sync !== undefined) {
+    syncFlags(options.sync); // a bad value is a TypeError first
+    const have = syncModeOf(flags);
+    if (options.sync !== have) throw conflict("sync", have, options.sync);
+  }
+  let note: Record<string, number> = {};
+  const n = fn.tm_env_note_get(h, scratch.out, scratch.out.length);
+  if (n > 0 && n <= scratch.out.length) note = JSON.parse(new TextDecoder().decode(scratch.out.subarray(0, n)));
+  const want = noteOf({ ...options, maxTables: options.maxTables ?? note.maxTables });
+  const actual = (name: string): number | undefined => {
+    const opt = (o: OptionName) => {
+      const v = fn.tm_env_get_option(h, Option[o], scratch.i32Bytes);
+      return scratch.i32[0] === 0 ? v : undefined;
+    };
+    if (name === "maxTables") return opt("maxTables");
+    if (name === "maxReaders") return opt("maxReaders");
+    if (name === "syncBytes") return opt("syncBytes");
+    if (name === "syncPeriodMs") {
+      const v = opt("syncPeriod");
+      return v === undefined ? undefined : Math.round(v / 65536 * 1000);
+    }
+    if (name.startsWith("options.")) return opt(name.slice(8) as OptionName);
+    if (fn.tm_env_info(h, null, scratch.f64Bytes) < 0) return undefined;
+    const a = scratch.f64;
+    const fromInfo: Record<string, number> = {
+      pageSize: a[13],
+      "geometry.lower": a[0],
+      "geometry.upper": a[1],
+      "geometry.shrink": a[3],
+      "geometry.growth": a[4],
+    };
+    return fromInfo[name];
+  };
+  for (const [name, v] of Object.entries(want)) {
+    const have = name in note ? note[name] : actual(name);
+    if (have !== undefined && have !== v) throw conflict(name, have, v);
+  }
+  return envReadOnly || !!options.readOnly;
 }
 
 /**
@@ -1506,6 +1697,7 @@ function openOnce(path: string, options: OpenOptions): Handle {
     }
     const mode = options.create === false ? 0 : openMode(options.mode);
     const r = fn.tm_env_open(h, cString(path), flags >>> 0, mode);
+    if (r === OPEN_SHARED) throw shareInstead; // another Worker has it open: acquireHandle shares its env
     if (r === -ErrorCode.ENOENT && options.create === false) {
       throw new MdbxError(ErrorCode.ENOENT, `${path} does not exist (and create: false was given)`);
     }
@@ -1518,11 +1710,13 @@ function openOnce(path: string, options: OpenOptions): Handle {
     }
     if (r === -ErrorCode.EAGAIN) {
       // libmdbx reports a lock held by another process as EAGAIN, whose generic text says "retry".
+      // (Workers of this process share one env through native/registry.c and never get here.)
       throw new MdbxError(
         ErrorCode.EAGAIN,
         `opening ${path}: the database is locked by another process (it has it open with exclusive: true, ` +
-          "or this open asks for exclusive: true while another process has it open), or this process already " +
-          "has it open under another spelling of the path (a symlink, a relative path); close it there first",
+          "or this open asks for exclusive: true while another process has it open), or code in this process " +
+          "that does not go through this copy of turbomdbx has it open (another copy of the library, loaded " +
+          "from another path, has its own registry of open databases); close it there first",
       );
     }
     check(r, `opening ${path}`);
@@ -1571,8 +1765,9 @@ export function deleteDatabase(
   if (r === -ErrorCode.EAGAIN || r === ErrorCode.BUSY) {
     throw new MdbxError(
       codeOf(r),
-      `deleting ${path}: another process has the database open; close it there, or pass ` +
-        `mode: "waitForUnused" to wait until no process has it open (mode "justDelete" deletes it anyway)`,
+      `deleting ${path}: another process has the database open; close it there (or in the other Worker of this ` +
+        `process that has it open), or pass mode: "waitForUnused" to wait until no process has it open (mode ` +
+        `"justDelete" deletes it anyway)`,
     );
   }
   check(r, `deleting ${path}`);

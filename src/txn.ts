@@ -1464,7 +1464,16 @@ export class WriteTxn extends Txn {
   drop(table: Table): void {
     const t = this._table(table);
     this._wrote(t);
-    this._check(fn.tm_drop(this._h(), t.dbi, 1), `dropping ${t}`, t);
+    const r = fn.tm_drop(this._h(), t.dbi, 1);
+    if (r === DROP_SHARED) {
+      throw new MdbxError(
+        ErrorCode.BUSY,
+        `dropping ${t}: the database is open in other Envs of this process (other Workers); deleting a table ` +
+          "frees its handle for every Env, which another Worker could then use for another table: clear it with " +
+          "txn.clear() instead, or drop it when this is the only Env of the database (docs/workers.md)",
+      );
+    }
+    this._check(r, `dropping ${t}`, t);
     t.dropped = true;
     if (t.cache !== null) {
       t.cache.close();
@@ -1569,11 +1578,11 @@ export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
     );
   }
   env.handle(); // throws if closed
-  let h = fn.tm_txn_begin(env.world.h, null, flags, scratch.i32Bytes);
+  let h = beginNative(env, flags);
   if (h === null && scratch.i32[0] === SWITCHED) {
     // a live rebuild moved the database to a new file since this Env last looked: follow it, begin there
     env.follow();
-    h = fn.tm_txn_begin(env.world.h, null, flags, scratch.i32Bytes);
+    h = beginNative(env, flags);
   }
   if (h === null && scratch.i32[0] === ErrorCode.UNABLE_EXTEND_MAPSIZE && env.live.size === 0) {
     // issue 14: another process raised the upper bound (env.resize) past this process's map, which could not grow in
@@ -1624,6 +1633,21 @@ export function beginTxn(env: EnvCore, write: boolean, flags: number): TxnCell {
   return cell;
 }
 
+/**
+ * tm_txn_begin, again while it answers WRITE_WAIT: a write transaction of an
+ * env that other Workers share waits for the writer lock in slices of ~10 ms,
+ * coming back here between them so that the thread can be terminated while it
+ * waits (docs/workers.md).
+ */
+function beginNative(env: EnvCore, flags: number): Handle | null {
+  let h = fn.tm_txn_begin(env.world.h, null, flags, scratch.i32Bytes);
+  while (h === null && scratch.i32[0] === WRITE_WAIT) h = fn.tm_txn_begin(env.world.h, null, flags, scratch.i32Bytes);
+  return h;
+}
+
+/** tm_txn_begin: the writer lock of a shared env is still taken; call again (native/turbomdbx.c). */
+const WRITE_WAIT = -29994;
+
 /** MDBX_READERS_FULL with the numbers: how many slots, how many this process holds, how to get more. */
 function readersFull(env: EnvCore): MdbxError {
   let max = 0, used = 0;
@@ -1642,6 +1666,9 @@ function readersFull(env: EnvCore): MdbxError {
       "opens it (the lock file is sized then)",
   );
 }
+
+/** tm_drop's answer to deleting a table of an env other Workers share (native/turbomdbx.c). */
+const DROP_SHARED = -29995;
 
 /** tm_txn_begin's answer when the database moved to a new file (native/rebuild.c). */
 const SWITCHED = -29999;

@@ -155,6 +155,19 @@ export const symbols = {
   tm_rebuild_join: { parameters: ["pointer", "buffer"], result: "i32" },
   // int tm_env_close_retired(MDBX_env *env)
   tm_env_close_retired: { parameters: ["pointer"], result: "i32" },
+  // --- native/registry.c: one env per file per process, shared by its Workers (docs/workers.md)
+  // MDBX_env *tm_env_share(const char *path, uint32_t nosubdir, int32_t *rc)
+  tm_env_share: { parameters: ["buffer", "u32", "buffer"], result: "pointer" },
+  // int tm_env_release_retired(MDBX_env *env)
+  tm_env_release_retired: { parameters: ["pointer"], result: "i32" },
+  // int tm_env_note_set(MDBX_env *env, const uint8_t *note, uint32_t len)
+  tm_env_note_set: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  // int tm_env_note_get(MDBX_env *env, uint8_t *out, uint32_t cap)
+  tm_env_note_get: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  // int tm_env_cache_use(MDBX_env *env, int32_t on)
+  tm_env_cache_use: { parameters: ["pointer", "i32"], result: "i32" },
+  // int tm_registry_info(MDBX_env *env, double out[6])
+  tm_registry_info: { parameters: ["pointer", "buffer"], result: "i32" },
   // int tm_leaf_order(MDBX_txn *txn, uint32_t dbi, double out[2])
   tm_leaf_order: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
   // native/log.c — libmdbx's log, kept in a ring instead of printed
