@@ -31,7 +31,7 @@
  */
 import type { Txn, WriteTxn } from "../txn.ts";
 import { ConflictError } from "./errors.ts";
-import type { DurableCommits } from "../durable.ts";
+import type { DurableCommits, Syncer } from "../durable.ts";
 import { ErrorCode, MdbxError } from "../errors.ts";
 
 /** @internal What the pipeline needs from a transaction. */
@@ -137,6 +137,22 @@ export class CommitPipeline {
     }, 1);
   }
 
+  /**
+   * Commits `c` at once, synchronously, as a batch of its own, when nothing
+   * could share its batch: no other concurrent transaction of the Env is open
+   * (`active` is 0), none is queued, no write transaction of the Env is open,
+   * and the commit syncs on this thread (no sync thread in play). `c` is
+   * settled before this returns true; false: nothing was done (enqueue it).
+   * The batch runs exactly as a flush would run it: same validation, same
+   * all-or-nothing application, settled only after the MDBX commit returned.
+   */
+  commitAlone(c: Committable): boolean {
+    if (this.active > 0 || this.#queue.length > 0 || this.#writerOpen()) return false;
+    if (this.durable !== null && this.durable.syncer() !== null) return false;
+    this.#run([c], null);
+    return true;
+  }
+
   #flush(): void {
     if (this.#queue.length === 0) return;
     if (this.#writerOpen()) {
@@ -144,10 +160,14 @@ export class CommitPipeline {
       this.#flushLater();
       return;
     }
-    let batch = this.#queue;
+    const batch = this.#queue;
     this.#queue = [];
+    this.#run(batch, this.durable?.syncer() ?? null);
+  }
+
+  /** Validates, applies and commits `batch` in one MDBX write transaction (reruns without a failed apply). */
+  #run(batch: Committable[], syncer: Syncer | null): void {
     const results: unknown[] = new Array(batch.length);
-    const syncer = this.durable?.syncer() ?? null;
     for (;;) {
       let w: WriteTxn;
       try {

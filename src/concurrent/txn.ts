@@ -110,6 +110,8 @@ class TableBuffer {
 
 const OPEN = 0, COMMITTING = 1, DONE = 2;
 const RESOLVED: Promise<void> = Promise.resolve();
+/** A commit not settled yet. */
+const PENDING = Symbol("pending");
 const EMPTY: BufEntry[] = [];
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
@@ -391,10 +393,33 @@ export class ConcurrentTxn implements AsyncDisposable {
    * writes nothing) if something it read was changed meanwhile. A transaction
    * that wrote nothing commits without the pipeline.
    */
-  async commit(): Promise<void> {
+  commit(): Promise<void> {
+    try {
+      return this._commit() ?? RESOLVED;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * @internal `commit()` without a promise when none is needed: undefined once
+   * the transaction is committed (it committed at once, alone, or wrote
+   * nothing); a promise when it waits for locks or for a group commit; throws
+   * what `commit()` would reject with.
+   */
+  _commit(): Promise<void> | undefined {
     if (this.#state !== OPEN) this.#dead();
     this.#state = COMMITTING;
+    return this.#pending.size ? this.#commitAfterLocks() : this.#commitNow();
+  }
+
+  /** Pessimistic: waits for the lock requests of its writes, then commits. */
+  async #commitAfterLocks(): Promise<void> {
     while (this.#pending.size) await Promise.allSettled([...this.#pending]);
+    await this.#commitNow();
+  }
+
+  #commitNow(): Promise<void> | undefined {
     leave(this.#held);
     const fail = this.#failure ?? this.#owner?.doomed ?? null;
     if (fail !== null) {
@@ -422,7 +447,18 @@ export class ConcurrentTxn implements AsyncDisposable {
         this.#st.pool.invalidate();
         throw e;
       }
-      return;
+      return undefined;
+    }
+    // alone (no other open transaction could join a batch): committed right here, no queue, no promise
+    let outcome: unknown = PENDING;
+    this.#settle = (e) => {
+      this.#settle = null;
+      this.#end(e === null ? "it was committed" : "it failed", null);
+      outcome = e;
+    };
+    if (this.#st.pipeline.commitAlone(this)) {
+      if (outcome !== null) throw outcome;
+      return undefined;
     }
     return new Promise<void>((resolve, reject) => {
       this.#settle = (e) => {
