@@ -51,6 +51,13 @@ export interface Committable {
 /** @internal Keys written in the batch's write transaction so far: dbi → key id → key bytes. */
 export type Written = Map<number, Map<string, Uint8Array>>;
 
+/**
+ * @internal What the last transaction of a batch writes into instead of the
+ * batch's `Written`: nothing is validated after it, so nothing needs to know
+ * (a Committable may skip recording into it; it is cleared after each batch).
+ */
+export const UNRECORDED: Written = new Map();
+
 /** @internal Statistics of one Env's pipeline. */
 export interface PipelineStats {
   /** Flushes that committed a batch. */
@@ -184,7 +191,8 @@ export class CommitPipeline {
       }
       let failed = -1, failure: unknown = null, conflicts = 0;
       try {
-        const baseId = w.id - 1, written: Written = new Map();
+        UNRECORDED.clear();
+        const baseId = w.id - 1, written: Written = batch.length > 1 ? new Map() : UNRECORDED;
         for (let i = 0; i < batch.length; i++) {
           const c = batch[i];
           let v: unknown = null;
@@ -201,7 +209,7 @@ export class CommitPipeline {
             continue;
           }
           try {
-            c.apply(w, written);
+            c.apply(w, i === batch.length - 1 ? UNRECORDED : written);
           } catch (e) {
             failed = i;
             failure = e;
@@ -209,6 +217,7 @@ export class CommitPipeline {
           }
           results[i] = null;
         }
+        UNRECORDED.clear();
         if (failed < 0) w.commit();
       } catch (e) {
         // the commit failed: nothing of the batch was written

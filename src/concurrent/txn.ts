@@ -17,16 +17,16 @@ import {
   type ValueKind,
   type ValueOf,
 } from "../codec.ts";
-import { copyOut, misuse } from "../core.ts";
+import { misuse } from "../core.ts";
 import type { Entry } from "../cursor.ts";
 import { ErrorCode, MdbxError } from "../errors.ts";
 import { prefixBytes, type Table } from "../table.ts";
 import { type RangeOptions, stamp, type Txn, type WriteTxn } from "../txn.ts";
 import { checkVersionArg, mismatch, notVersioned, readVersion, type Version } from "../versions.ts";
 import { ConflictError } from "./errors.ts";
-import { contains, Digest, type Interval, keyId, prefixInterval, sameBytes } from "./keys.ts";
+import { contains, Digest, type Interval, keep, keyId, prefixInterval, sameBytes } from "./keys.ts";
 import { EXCLUSIVE, LockOwner, type LockWait, SHARED } from "./locks.ts";
-import type { Written } from "./pipeline.ts";
+import { UNRECORDED, type Written } from "./pipeline.ts";
 import type { Snap } from "./snapshots.ts";
 import type { EnvState, TableMeta } from "./state.ts";
 
@@ -156,13 +156,15 @@ export class ConcurrentTxn implements AsyncDisposable {
   #snaps = 0;
   /** The txnid of the oldest snapshot read. */
   #snapId = Infinity;
-  readonly #writes = new Map<TableMeta, TableBuffer>();
-  readonly #reads = new Map<TableMeta, Map<string, PointRead>>();
-  readonly #ranges: RangeRead[] = [];
+  // The collections below are created on first use (null until then): most
+  // transactions touch one table, and an uncontended one is a few microseconds.
+  #writes: Map<TableMeta, TableBuffer> | null = null;
+  #reads: Map<TableMeta, Map<string, PointRead>> | null = null;
+  #ranges: RangeRead[] | null = null;
   /** Version checks (issue 14): validated at commit in the write transaction, whatever the snapshot. */
-  readonly #checks: { m: TableMeta; key: Uint8Array; user: unknown; version: Version }[] = [];
+  #checks: { m: TableMeta; key: Uint8Array; user: unknown; version: Version }[] | null = null;
   /** Pessimistic: lock requests of writes not settled yet. */
-  readonly #pending = new Set<Promise<void>>();
+  #pending: Set<Promise<void>> | null = null;
   #failure: unknown = null;
   #settle: ((e: unknown) => void) | null = null;
 
@@ -179,7 +181,7 @@ export class ConcurrentTxn implements AsyncDisposable {
     this.mode = mode;
     this.#st = st;
     this.#owner = mode === "pessimistic" ? new LockOwner(priority ?? st.nextPriority()) : null;
-    this.#held = { st, active: true, snap: null, iterSnaps: new Set(), owner: this.#owner };
+    this.#held = { st, active: true, snap: null, iterSnaps: null, owner: this.#owner };
     this.#wait = timeoutMs;
     this.#signal = options.signal;
     if (options.signal) {
@@ -198,7 +200,7 @@ export class ConcurrentTxn implements AsyncDisposable {
   /** Number of keys written (put or deleted) so far. */
   get writeCount(): number {
     let n = 0;
-    for (const b of this.#writes.values()) n += b.map.size;
+    if (this.#writes !== null) { for (const b of this.#writes.values()) n += b.map.size; }
     return n;
   }
 
@@ -218,7 +220,7 @@ export class ConcurrentTxn implements AsyncDisposable {
       const m = this.#st.meta(table);
       const kb = this.#key(m, key);
       const kid = keyId(kb);
-      const own = this.#writes.get(m)?.map.get(kid);
+      const own = this.#writes?.get(m)?.map.get(kid);
       if (own !== undefined) {
         return Promise.resolve(
           own.value === null ? undefined : table.v.decode(own.value, 0, own.value.length),
@@ -242,7 +244,7 @@ export class ConcurrentTxn implements AsyncDisposable {
       const m = this.#st.meta(table);
       const kb = this.#key(m, key);
       const kid = keyId(kb);
-      const own = this.#writes.get(m)?.map.get(kid);
+      const own = this.#writes?.get(m)?.map.get(kid);
       if (own !== undefined) return Promise.resolve(own.value !== null);
       const read = () => this.#readPoint(m, kb, kid, true) !== undefined;
       const p = this.#lockKey(m, kb, kid, SHARED);
@@ -270,7 +272,7 @@ export class ConcurrentTxn implements AsyncDisposable {
       if (!table.versioned) throw notVersioned(table, "getEntry");
       const kb = this.#key(m, key);
       const kid = keyId(kb);
-      const own = this.#writes.get(m)?.map.get(kid);
+      const own = this.#writes?.get(m)?.map.get(kid);
       const entry = (v: Uint8Array | null | undefined, version: number) =>
         (v === null || v === undefined ? undefined : { value: table.v.decode(v, 0, v.length), version }) as
           | { value: ValueOf<V>; version: number }
@@ -300,7 +302,12 @@ export class ConcurrentTxn implements AsyncDisposable {
     const m = this.#st.meta(table);
     if (!table.versioned) throw notVersioned(table, "check");
     const kb = this.#key(m, key);
-    this.#checks.push({ m, key: kb, user: key, version: checkVersionArg(version, `check in ${table}: the version`) });
+    (this.#checks ??= []).push({
+      m,
+      key: kb,
+      user: key,
+      version: checkVersionArg(version, `check in ${table}: the version`),
+    });
   }
 
   // ------------------------------------------------ end of versions
@@ -352,7 +359,7 @@ export class ConcurrentTxn implements AsyncDisposable {
       this.#writable();
       const m = this.#st.meta(table);
       const kb = this.#key(m, key);
-      const vb = copyOut(table.v.encode(value, "value"), 0, table.v.len);
+      const vb = keep(table.v.encode(value, "value"), table.v.len);
       return this.#write(m, kb, vb);
     } catch (e) {
       return Promise.reject(e);
@@ -410,12 +417,12 @@ export class ConcurrentTxn implements AsyncDisposable {
   _commit(): Promise<void> | undefined {
     if (this.#state !== OPEN) this.#dead();
     this.#state = COMMITTING;
-    return this.#pending.size ? this.#commitAfterLocks() : this.#commitNow();
+    return this.#pending !== null && this.#pending.size ? this.#commitAfterLocks() : this.#commitNow();
   }
 
   /** Pessimistic: waits for the lock requests of its writes, then commits. */
   async #commitAfterLocks(): Promise<void> {
-    while (this.#pending.size) await Promise.allSettled([...this.#pending]);
+    while (this.#pending!.size) await Promise.allSettled([...this.#pending!]);
     await this.#commitNow();
   }
 
@@ -429,7 +436,7 @@ export class ConcurrentTxn implements AsyncDisposable {
     }
     // no more reads: let the snapshots go before the write (a reader slot, and pages the commit may reuse)
     this.#releaseSnapshots();
-    if (this.#writes.size === 0 && this.#checks.length === 0) {
+    if (this.#writes === null && this.#checks === null) {
       // Read-only: one snapshot is a serialization point of its own. Reads from
       // several snapshots (pessimistic) must all still hold in the newest one.
       let e: Error | null = null;
@@ -507,13 +514,27 @@ export class ConcurrentTxn implements AsyncDisposable {
    * ranges that no written key falls into, are valid without reading again.
    */
   validate(txn: Txn, baseId: number, written: Written | null): Error | null {
-    for (const c of this.#checks) {
-      const raw = txn.get(c.m.raw, c.key);
-      const actual = raw === undefined ? null : readVersion(raw, 0);
-      if (actual !== c.version) return mismatch(c.m.table, c.user, c.version, actual, "commit (check)");
+    if (this.#checks !== null) {
+      for (const c of this.#checks) {
+        const raw = txn.get(c.m.raw, c.key);
+        const actual = raw === undefined ? null : readVersion(raw, 0);
+        if (actual !== c.version) return mismatch(c.m.table, c.user, c.version, actual, "commit (check)");
+      }
     }
     const same = this.#snapId === baseId;
-    for (const [m, reads] of this.#reads) {
+    // the very snapshot read, and nothing written since in `txn`: every read is still what it was
+    if (same && (written === null || written.size === 0)) return null;
+    const e = this.#reads === null ? null : this.#validateReads(this.#reads, txn, same, written);
+    return e !== null || this.#ranges === null ? e : this.#validateRanges(this.#ranges, txn, same, written);
+  }
+
+  #validateReads(
+    all: Map<TableMeta, Map<string, PointRead>>,
+    txn: Txn,
+    same: boolean,
+    written: Written | null,
+  ): Error | null {
+    for (const [m, reads] of all) {
       const ws = written?.get(m.table.dbi);
       if (same && ws === undefined) continue;
       for (const [kid, r] of reads) {
@@ -529,7 +550,11 @@ export class ConcurrentTxn implements AsyncDisposable {
         }
       }
     }
-    for (const r of this.#ranges) {
+    return null;
+  }
+
+  #validateRanges(ranges: RangeRead[], txn: Txn, same: boolean, written: Written | null): Error | null {
+    for (const r of ranges) {
       if (!r.done && r.last === null) continue; // nothing was read
       const iv = r.iv;
       const lo = r.rev && !r.done ? r.last : iv.lo, loIncl = r.rev && !r.done ? true : iv.loIncl;
@@ -565,12 +590,21 @@ export class ConcurrentTxn implements AsyncDisposable {
     return null;
   }
 
-  /** @internal Writes the buffered changes into the MDBX write transaction and notes them in `written`. */
+  /**
+   * @internal Writes the buffered changes into the MDBX write transaction and
+   * notes them in `written` (unless it is `UNRECORDED`: nothing is validated
+   * after this transaction in its batch).
+   */
   apply(w: WriteTxn, written: Written): void {
+    if (this.#writes === null) return;
+    const record = written !== UNRECORDED;
     for (const [m, b] of this.#writes) {
       const dbi = m.table.dbi;
-      let ws = written.get(dbi);
-      if (ws === undefined) written.set(dbi, ws = new Map());
+      let ws: Map<string, Uint8Array> | undefined;
+      if (record) {
+        ws = written.get(dbi);
+        if (ws === undefined) written.set(dbi, ws = new Map());
+      }
       const versioned = m.table.versioned;
       for (const [kid, e] of b.map) {
         if (e.value === null) w.del(m.raw, e.key);
@@ -578,7 +612,7 @@ export class ConcurrentTxn implements AsyncDisposable {
           if (versioned) stamp(w._c, w._h(), e.value); // the batch's commit is the version
           w.put(m.raw, e.key, e.value);
         }
-        ws.set(kid, e.key);
+        ws?.set(kid, e.key);
       }
     }
   }
@@ -615,7 +649,7 @@ export class ConcurrentTxn implements AsyncDisposable {
   /** The key's bytes, a private copy. */
   #key(m: TableMeta, key: unknown): Uint8Array {
     const t = m.table;
-    const kb = copyOut(t.k.encode(key, "key"), 0, t.k.len);
+    const kb = keep(t.k.encode(key, "key"), t.k.len);
     if (kb.length > m.maxKey) {
       throw new MdbxError(
         ErrorCode.BAD_VALSIZE,
@@ -648,14 +682,16 @@ export class ConcurrentTxn implements AsyncDisposable {
 
   #write(m: TableMeta, kb: Uint8Array, vb: Uint8Array | null): Promise<void> {
     const kid = keyId(kb);
-    let b = this.#writes.get(m);
-    if (b === undefined) this.#writes.set(m, b = new TableBuffer(m));
+    const writes = this.#writes ??= new Map();
+    let b = writes.get(m);
+    if (b === undefined) writes.set(m, b = new TableBuffer(m));
     b.set(kid, kb, vb);
     const p = this.#lockKey(m, kb, kid, EXCLUSIVE);
     if (p === null) return RESOLVED;
-    this.#pending.add(p);
-    p.then(() => this.#pending.delete(p), (e) => {
-      this.#pending.delete(p);
+    const pending = this.#pending ??= new Set();
+    pending.add(p);
+    p.then(() => pending.delete(p), (e) => {
+      pending.delete(p);
       this.#failure ??= e;
     });
     return p;
@@ -685,9 +721,10 @@ export class ConcurrentTxn implements AsyncDisposable {
   /** Reads a key from the snapshot and records it in the read set. */
   #readPoint(m: TableMeta, kb: Uint8Array, kid: string, presence: boolean): Uint8Array | undefined {
     const txn = this.#snapshot().txn;
-    const v = presence ? (txn.has(m.raw, kb) ? PRESENT : undefined) : txn.get(m.raw, kb);
-    let reads = this.#reads.get(m);
-    if (reads === undefined) this.#reads.set(m, reads = new Map());
+    const v = presence ? (txn.has(m.raw, kb) ? PRESENT : undefined) : readRaw(txn, m, kb);
+    const all = this.#reads ??= new Map();
+    let reads = all.get(m);
+    if (reads === undefined) all.set(m, reads = new Map());
     const r = reads.get(kid);
     if (r === undefined) {
       reads.set(kid, { key: kb, value: presence ? undefined : v, presence, present: v !== undefined });
@@ -741,16 +778,16 @@ export class ConcurrentTxn implements AsyncDisposable {
     if (limit === 0) return;
     const pool = this.#st.pool;
     const snap = pool.retain(this.#snapshot());
-    this.#held.iterSnaps.add(snap);
+    (this.#held.iterSnaps ??= new Set()).add(snap);
     const rec: RangeRead = { meta: m, iv, rev, last: null, done: false, digest: new Digest() };
-    this.#ranges.push(rec);
+    (this.#ranges ??= []).push(rec);
     let base: Generator<Entry<"binary", "binary">, void, undefined> | null = null;
     try {
       const bo: RangeOptions<"binary"> = { reverse: rev };
       if (iv.lo !== null) iv.loIncl ? (bo.gte = iv.lo) : (bo.gt = iv.lo);
       if (iv.hi !== null) iv.hiIncl ? (bo.lte = iv.hi) : (bo.lt = iv.hi);
       base = snap.txn.range(m.raw, bo) as Generator<Entry<"binary", "binary">, void, undefined>;
-      const buf = this.#writes.get(m)?.sorted() ?? EMPTY;
+      const buf = this.#writes?.get(m)?.sorted() ?? EMPTY;
       const step = rev ? -1 : 1;
       let bi = rev ? lastIn(buf, cmp, iv) : firstIn(buf, cmp, iv);
       let b = base.next();
@@ -800,7 +837,7 @@ export class ConcurrentTxn implements AsyncDisposable {
       }
     } finally {
       base?.return(); // closes its cursor
-      if (this.#held.iterSnaps.delete(snap)) pool.release(snap);
+      if (this.#held.iterSnaps?.delete(snap)) pool.release(snap);
     }
   }
 
@@ -819,14 +856,31 @@ export class ConcurrentTxn implements AsyncDisposable {
     // an Error costs microseconds (its stack): only for waits to reject
     if (owner !== null) this.#st.locks.releaseAll(owner, why ?? (owner.waiting.size ? this.#aborted() : undefined));
     if (this.#onAbort) this.#signal!.removeEventListener("abort", this.#onAbort);
-    this.#writes.clear();
-    this.#checks.length = 0;
-    this.#reads.clear();
-    this.#ranges.length = 0;
+    this.#writes = null;
+    this.#checks = null;
+    this.#reads = null;
+    this.#ranges = null;
   }
 }
 
 const PRESENT = new Uint8Array(0);
+
+/** Where point reads land before they are kept (most values fit: no ArrayBuffer per read). */
+const READ_ROOM = 65536;
+let readBuf: Uint8Array | null = null;
+
+/** The value of `kb` in `txn`, raw, as a private copy (`keep()`), or undefined. */
+function readRaw(txn: Txn, m: TableMeta, kb: Uint8Array): Uint8Array | undefined {
+  const buf = readBuf ??= new Uint8Array(READ_ROOM);
+  let n: number;
+  try {
+    n = txn.getInto(m.raw, kb, buf);
+  } catch (e) {
+    if (e instanceof RangeError) return txn.get(m.raw, kb); // longer than READ_ROOM: read it with a copy of its own
+    throw e;
+  }
+  return n < 0 ? undefined : keep(buf, n);
+}
 
 /** What an open transaction holds outside itself. */
 interface Held {
@@ -835,7 +889,7 @@ interface Held {
   active: boolean;
   snap: Snap | null;
   /** Snapshots held by range iterators still open. */
-  readonly iterSnaps: Set<Snap>;
+  iterSnaps: Set<Snap> | null;
   readonly owner: LockOwner | null;
 }
 
@@ -849,8 +903,10 @@ function releaseSnapshots(h: Held): void {
   const pool = h.st.pool;
   if (h.snap !== null) pool.release(h.snap);
   h.snap = null;
-  for (const s of h.iterSnaps) pool.release(s);
-  h.iterSnaps.clear();
+  if (h.iterSnaps !== null) {
+    for (const s of h.iterSnaps) pool.release(s);
+    h.iterSnaps = null;
+  }
 }
 
 /** A safety net: a transaction dropped while open lets go of its snapshot, locks and place in the pipeline. */
