@@ -226,12 +226,18 @@ export class ConcurrentTxn implements AsyncDisposable {
           own.value === null ? undefined : table.v.decode(own.value, 0, own.value.length),
         ) as Promise<ValueOf<V> | undefined>;
       }
-      const read = () => {
+      const p = this.#owner === null ? null : this.#lockKey(m, kb, kid, options?.forUpdate ? EXCLUSIVE : SHARED);
+      if (p === null) {
+        const v = this.#readPoint(m, kb, kid, false);
+        return Promise.resolve(v === undefined ? undefined : table.v.decode(v, 0, v.length)) as Promise<
+          ValueOf<V> | undefined
+        >;
+      }
+      return p.then(() => {
+        this.#usable();
         const v = this.#readPoint(m, kb, kid, false);
         return (v === undefined ? undefined : table.v.decode(v, 0, v.length)) as ValueOf<V> | undefined;
-      };
-      const p = this.#lockKey(m, kb, kid, options?.forUpdate ? EXCLUSIVE : SHARED);
-      return p === null ? Promise.resolve(read()) : p.then(() => (this.#usable(), read()));
+      });
     } catch (e) {
       return Promise.reject(e);
     }
