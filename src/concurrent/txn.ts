@@ -166,6 +166,12 @@ export class ConcurrentTxn implements AsyncDisposable {
   /** Pessimistic: lock requests of writes not settled yet. */
   #pending: Set<Promise<void>> | null = null;
   #failure: unknown = null;
+  /** The id of the key `#key()` returned last. */
+  #kid = "";
+  /** The table, bytes and id of the last key `#key()` copied. */
+  #lastMeta: TableMeta | null = null;
+  #lastKey: Uint8Array | null = null;
+  #lastKid = "";
   #settle: ((e: unknown) => void) | null = null;
 
   /** @internal Use `env.beginConcurrent()` or `env.transact()`. */
@@ -219,7 +225,7 @@ export class ConcurrentTxn implements AsyncDisposable {
       this.#usable();
       const m = this.#st.meta(table);
       const kb = this.#key(m, key);
-      const kid = keyId(kb);
+      const kid = this.#kid;
       const own = this.#writes?.get(m)?.map.get(kid);
       if (own !== undefined) {
         return Promise.resolve(
@@ -249,7 +255,7 @@ export class ConcurrentTxn implements AsyncDisposable {
       this.#usable();
       const m = this.#st.meta(table);
       const kb = this.#key(m, key);
-      const kid = keyId(kb);
+      const kid = this.#kid;
       const own = this.#writes?.get(m)?.map.get(kid);
       if (own !== undefined) return Promise.resolve(own.value !== null);
       const read = () => this.#readPoint(m, kb, kid, true) !== undefined;
@@ -277,7 +283,7 @@ export class ConcurrentTxn implements AsyncDisposable {
       const m = this.#st.meta(table);
       if (!table.versioned) throw notVersioned(table, "getEntry");
       const kb = this.#key(m, key);
-      const kid = keyId(kb);
+      const kid = this.#kid;
       const own = this.#writes?.get(m)?.map.get(kid);
       const entry = (v: Uint8Array | null | undefined, version: number) =>
         (v === null || v === undefined ? undefined : { value: table.v.decode(v, 0, v.length), version }) as
@@ -364,9 +370,9 @@ export class ConcurrentTxn implements AsyncDisposable {
     try {
       this.#writable();
       const m = this.#st.meta(table);
-      const kb = this.#key(m, key);
+      const kb = this.#key(m, key), kid = this.#kid;
       const vb = keep(table.v.encode(value, "value"), table.v.len);
-      return this.#write(m, kb, vb);
+      return this.#write(m, kb, kid, vb);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -377,7 +383,8 @@ export class ConcurrentTxn implements AsyncDisposable {
     try {
       this.#writable();
       const m = this.#st.meta(table);
-      return this.#write(m, this.#key(m, key), null);
+      const kb = this.#key(m, key);
+      return this.#write(m, kb, this.#kid, null);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -652,16 +659,33 @@ export class ConcurrentTxn implements AsyncDisposable {
     }
   }
 
-  /** The key's bytes, a private copy. */
+  /**
+   * The key's bytes, a private copy, and its id in `#kid`. The same key as the
+   * previous call's (a read-modify-write) gets the same copy and id: keys are
+   * never written to.
+   */
   #key(m: TableMeta, key: unknown): Uint8Array {
     const t = m.table;
-    const kb = keep(t.k.encode(key, "key"), t.k.len);
-    if (kb.length > m.maxKey) {
+    const enc = t.k.encode(key, "key"), len = t.k.len;
+    const last = this.#lastKey;
+    if (m === this.#lastMeta && last !== null && last.length === len) {
+      let i = 0;
+      while (i < len && enc[i] === last[i]) i++;
+      if (i === len) {
+        this.#kid = this.#lastKid;
+        return last;
+      }
+    }
+    if (len > m.maxKey) {
       throw new MdbxError(
         ErrorCode.BAD_VALSIZE,
-        `a key of ${kb.length} bytes is longer than ${t} accepts (${m.maxKey} bytes)`,
+        `a key of ${len} bytes is longer than ${t} accepts (${m.maxKey} bytes)`,
       );
     }
+    const kb = keep(enc, len);
+    this.#lastMeta = m;
+    this.#lastKey = kb;
+    this.#kid = this.#lastKid = keyId(kb);
     return kb;
   }
 
@@ -686,8 +710,7 @@ export class ConcurrentTxn implements AsyncDisposable {
     );
   }
 
-  #write(m: TableMeta, kb: Uint8Array, vb: Uint8Array | null): Promise<void> {
-    const kid = keyId(kb);
+  #write(m: TableMeta, kb: Uint8Array, kid: string, vb: Uint8Array | null): Promise<void> {
     const writes = this.#writes ??= new Map();
     let b = writes.get(m);
     if (b === undefined) writes.set(m, b = new TableBuffer(m));
