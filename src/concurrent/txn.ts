@@ -63,6 +63,12 @@ interface PointRead {
   present: boolean;
 }
 
+/** The point reads of one table, by key id. */
+interface TableReads {
+  readonly meta: TableMeta;
+  readonly reads: Map<string, PointRead>;
+}
+
 interface RangeRead {
   meta: TableMeta;
   iv: Interval;
@@ -158,8 +164,9 @@ export class ConcurrentTxn implements AsyncDisposable {
   #snapId = Infinity;
   // The collections below are created on first use (null until then): most
   // transactions touch one table, and an uncontended one is a few microseconds.
-  #writes: Map<TableMeta, TableBuffer> | null = null;
-  #reads: Map<TableMeta, Map<string, PointRead>> | null = null;
+  // per table: a short list searched in order (a Map costs more to create than a few comparisons)
+  #writes: TableBuffer[] | null = null;
+  #reads: TableReads[] | null = null;
   #ranges: RangeRead[] | null = null;
   /** Version checks (issue 14): validated at commit in the write transaction, whatever the snapshot. */
   #checks: { m: TableMeta; key: Uint8Array; user: unknown; version: Version }[] | null = null;
@@ -206,7 +213,7 @@ export class ConcurrentTxn implements AsyncDisposable {
   /** Number of keys written (put or deleted) so far. */
   get writeCount(): number {
     let n = 0;
-    if (this.#writes !== null) { for (const b of this.#writes.values()) n += b.map.size; }
+    if (this.#writes !== null) { for (const b of this.#writes) n += b.map.size; }
     return n;
   }
 
@@ -226,7 +233,7 @@ export class ConcurrentTxn implements AsyncDisposable {
       const m = this.#st.meta(table);
       const kb = this.#key(m, key);
       const kid = this.#kid;
-      const own = this.#writes?.get(m)?.map.get(kid);
+      const own = this.#buffer(m)?.map.get(kid);
       if (own !== undefined) {
         return Promise.resolve(
           own.value === null ? undefined : table.v.decode(own.value, 0, own.value.length),
@@ -256,7 +263,7 @@ export class ConcurrentTxn implements AsyncDisposable {
       const m = this.#st.meta(table);
       const kb = this.#key(m, key);
       const kid = this.#kid;
-      const own = this.#writes?.get(m)?.map.get(kid);
+      const own = this.#buffer(m)?.map.get(kid);
       if (own !== undefined) return Promise.resolve(own.value !== null);
       const read = () => this.#readPoint(m, kb, kid, true) !== undefined;
       const p = this.#lockKey(m, kb, kid, SHARED);
@@ -284,7 +291,7 @@ export class ConcurrentTxn implements AsyncDisposable {
       if (!table.versioned) throw notVersioned(table, "getEntry");
       const kb = this.#key(m, key);
       const kid = this.#kid;
-      const own = this.#writes?.get(m)?.map.get(kid);
+      const own = this.#buffer(m)?.map.get(kid);
       const entry = (v: Uint8Array | null | undefined, version: number) =>
         (v === null || v === undefined ? undefined : { value: table.v.decode(v, 0, v.length), version }) as
           | { value: ValueOf<V>; version: number }
@@ -542,12 +549,12 @@ export class ConcurrentTxn implements AsyncDisposable {
   }
 
   #validateReads(
-    all: Map<TableMeta, Map<string, PointRead>>,
+    all: TableReads[],
     txn: Txn,
     same: boolean,
     written: Written | null,
   ): Error | null {
-    for (const [m, reads] of all) {
+    for (const { meta: m, reads } of all) {
       const ws = written?.get(m.table.dbi);
       if (same && ws === undefined) continue;
       for (const [kid, r] of reads) {
@@ -611,7 +618,8 @@ export class ConcurrentTxn implements AsyncDisposable {
   apply(w: WriteTxn, written: Written): void {
     if (this.#writes === null) return;
     const record = written !== UNRECORDED;
-    for (const [m, b] of this.#writes) {
+    for (const b of this.#writes) {
+      const m = b.meta;
       const dbi = m.table.dbi;
       let ws: Map<string, Uint8Array> | undefined;
       if (record) {
@@ -710,10 +718,16 @@ export class ConcurrentTxn implements AsyncDisposable {
     );
   }
 
+  /** The write buffer of a table, if the transaction wrote to it. */
+  #buffer(m: TableMeta): TableBuffer | undefined {
+    const ws = this.#writes;
+    if (ws !== null) { for (const b of ws) if (b.meta === m) return b; }
+    return undefined;
+  }
+
   #write(m: TableMeta, kb: Uint8Array, kid: string, vb: Uint8Array | null): Promise<void> {
-    const writes = this.#writes ??= new Map();
-    let b = writes.get(m);
-    if (b === undefined) writes.set(m, b = new TableBuffer(m));
+    let b = this.#buffer(m);
+    if (b === undefined) (this.#writes ??= []).push(b = new TableBuffer(m));
     b.set(kid, kb, vb);
     const p = this.#lockKey(m, kb, kid, EXCLUSIVE);
     if (p === null) return RESOLVED;
@@ -751,9 +765,15 @@ export class ConcurrentTxn implements AsyncDisposable {
   #readPoint(m: TableMeta, kb: Uint8Array, kid: string, presence: boolean): Uint8Array | undefined {
     const txn = this.#snapshot().txn;
     const v = presence ? (txn.has(m.raw, kb) ? PRESENT : undefined) : readRaw(txn, m, kb);
-    const all = this.#reads ??= new Map();
-    let reads = all.get(m);
-    if (reads === undefined) all.set(m, reads = new Map());
+    const all = this.#reads ??= [];
+    let reads: Map<string, PointRead> | undefined;
+    for (const r of all) {
+      if (r.meta === m) {
+        reads = r.reads;
+        break;
+      }
+    }
+    if (reads === undefined) all.push({ meta: m, reads: reads = new Map() });
     const r = reads.get(kid);
     if (r === undefined) {
       reads.set(kid, { key: kb, value: presence ? undefined : v, presence, present: v !== undefined });
@@ -816,7 +836,7 @@ export class ConcurrentTxn implements AsyncDisposable {
       if (iv.lo !== null) iv.loIncl ? (bo.gte = iv.lo) : (bo.gt = iv.lo);
       if (iv.hi !== null) iv.hiIncl ? (bo.lte = iv.hi) : (bo.lt = iv.hi);
       base = snap.txn.range(m.raw, bo) as Generator<Entry<"binary", "binary">, void, undefined>;
-      const buf = this.#writes?.get(m)?.sorted() ?? EMPTY;
+      const buf = this.#buffer(m)?.sorted() ?? EMPTY;
       const step = rev ? -1 : 1;
       let bi = rev ? lastIn(buf, cmp, iv) : firstIn(buf, cmp, iv);
       let b = base.next();
