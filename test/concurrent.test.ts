@@ -753,6 +753,110 @@ test("a transaction whose writes cannot be applied is rejected alone; nothing of
   });
 });
 
+test("a lone transaction commits at once in a batch of its own, with the same checks; with others open it waits for the group", async () => {
+  using db = tempEnv();
+  const env = db.env;
+  const t = env.table("t", { keys: "string", values: "uint32" });
+  const gone = env.table("gone", { keys: "string", values: "string" });
+  const st = internals(env);
+  const before = st.pipeline.stats.batches;
+  // alone: committed by the time commit() returns (no queue, no microtask)
+  const tx = env.beginConcurrent();
+  await tx.put(t, "a", 1);
+  const p = tx.commit();
+  assert.equal(tx.isOpen, false);
+  assert.equal(env.read((r) => r.get(t, "a")), 1);
+  await p;
+  assert.equal(st.pipeline.stats.batches, before + 1);
+  // still validated: a plain write between its read and its commit
+  const stale = env.beginConcurrent();
+  const v = (await stale.get(t, "a"))!;
+  env.write((w) => w.put(t, "a", 5));
+  await stale.put(t, "a", v + 1);
+  await assert.rejects(stale.commit(), ConflictError);
+  assert.equal(env.read((r) => r.get(t, "a")), 5);
+  // still all or nothing: a write that cannot be applied rejects it and leaves nothing of it
+  const failing = env.beginConcurrent();
+  await failing.put(t, "b", 2);
+  await failing.put(gone, "x", "y");
+  env.write((w) => w.drop(gone));
+  await assert.rejects(failing.commit(), MdbxError);
+  assert.equal(env.read((r) => r.has(t, "b")), false);
+  // not alone: another transaction is open, so the commit waits for the next flush
+  const other = env.beginConcurrent();
+  const grouped = env.beginConcurrent();
+  await grouped.put(t, "c", 3);
+  const q = grouped.commit();
+  assert.equal(env.read((r) => r.has(t, "c")), false);
+  other.abort(); // the last open one ends: the flush runs
+  await q;
+  assert.equal(env.read((r) => r.get(t, "c")), 3);
+  // an open write transaction of the Env: not alone either, the commit waits for it
+  const w = env.beginWrite();
+  const late = env.beginConcurrent();
+  await late.put(t, "d", 4);
+  const r = late.commit();
+  assert.equal(late.isOpen, false); // committing
+  w.commit();
+  await r;
+  assert.equal(env.read((r) => r.get(t, "d")), 4);
+});
+
+test("binary keys and values a transaction keeps are private copies: changing or transferring what was passed or returned changes nothing", async () => {
+  using db = tempEnv();
+  const env = db.env;
+  const t = env.table("t", { keys: "binary", values: "binary" });
+  const fill = (n: number, b: number) => new Uint8Array(n).fill(b);
+  // small (kept in a shared slab), medium, and longer than a point read's landing room
+  env.write((w) => {
+    w.put(t, Uint8Array.of(5), fill(600, 5));
+    w.put(t, Uint8Array.of(6), fill(70_000, 6));
+    w.put(t, Uint8Array.of(8), fill(3, 8));
+  });
+  const tx = env.beginConcurrent();
+  const k = Uint8Array.of(1, 2, 3), v = Uint8Array.of(9, 9, 9);
+  await tx.put(t, k, v);
+  k[0] = 7;
+  v[0] = 7;
+  const transfer = (a: Uint8Array) => (a.buffer as unknown as { transfer(): ArrayBuffer }).transfer();
+  const mine = (await tx.get(t, Uint8Array.of(1, 2, 3)))!;
+  assert.deepEqual([...mine], [9, 9, 9]);
+  transfer(mine);
+  assert.deepEqual([...(await tx.get(t, Uint8Array.of(1, 2, 3)))!], [9, 9, 9]);
+  assert.equal(await tx.get(t, Uint8Array.of(7, 2, 3)), undefined);
+  // the same key as the last one, then another of the same length: two keys
+  await tx.put(t, Uint8Array.of(1, 2, 4), Uint8Array.of(4));
+  assert.deepEqual([...(await tx.get(t, Uint8Array.of(1, 2, 3)))!], [9, 9, 9]);
+  for (const [key, n] of [[5, 600], [6, 70_000], [8, 3]]) {
+    const got = (await tx.get(t, Uint8Array.of(key)))!;
+    assert.equal(got.length, n);
+    assert.ok(got.every((b) => b === key));
+    got.fill(0);
+    transfer(got);
+    const again = (await tx.get(t, Uint8Array.of(key)))!;
+    assert.ok(again.length === n && again.every((b) => b === key), `key ${key} read back changed`);
+  }
+  await tx.commit();
+  env.read((r) => {
+    assert.deepEqual([...r.get(t, Uint8Array.of(1, 2, 3))!], [9, 9, 9]);
+    assert.deepEqual([...r.get(t, Uint8Array.of(1, 2, 4))!], [4]);
+    assert.equal(r.get(t, Uint8Array.of(7, 2, 3)), undefined);
+  });
+  // what was read is what validation compares: one byte changed in the long value is a conflict
+  for (const [key, n] of [[5, 600], [6, 70_000], [8, 3]]) {
+    const reader = env.beginConcurrent();
+    await reader.get(t, Uint8Array.of(key));
+    await reader.put(t, Uint8Array.of(99), Uint8Array.of(1));
+    env.write((w) => {
+      const changed = fill(n, key);
+      changed[n - 1] = 0;
+      w.put(t, Uint8Array.of(key), changed);
+    });
+    const e = await reader.commit().then(() => null, (e) => e);
+    assert.ok(e instanceof ConflictError, `key ${key}: ${e}`);
+  }
+});
+
 test("the pipeline waits for a write transaction of the same Env left open across an await, instead of failing", async () => {
   using db = tempEnv();
   const env = db.env;

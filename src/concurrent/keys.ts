@@ -45,6 +45,29 @@ export function keyId(k: Uint8Array): string {
   return s;
 }
 
+/** Room of one slab of `keep()`, and the longest copy it serves from a slab. */
+const SLAB = 16384, SLAB_MAX = 512;
+let slab = new Uint8Array(0), slabAt = 0;
+
+/**
+ * A private copy of `src[0, len)` for a transaction to keep (key and value
+ * bytes of its read set and write buffer). Small copies are views into a
+ * shared slab, never reused: a new ArrayBuffer costs 0.2–0.4 µs in Deno, a
+ * view of one some 25 ns. Such a view never reaches a caller (what callers
+ * get is decoded, and binary data is copied by the codec), so nothing can
+ * transfer or detach a slab; a slab is freed once no copy in it is alive.
+ */
+export function keep(src: Uint8Array, len: number): Uint8Array {
+  if (len > SLAB_MAX) return src.slice(0, len);
+  if (slabAt + len > slab.length) {
+    slab = new Uint8Array(SLAB);
+    slabAt = 0;
+  }
+  const b = slab.subarray(slabAt, slabAt += len);
+  for (let i = 0; i < len; i++) b[i] = src[i];
+  return b;
+}
+
 /** True when both are absent or hold the same bytes. */
 export function sameBytes(a: Uint8Array | undefined | null, b: Uint8Array | undefined | null): boolean {
   if (a === b) return true;

@@ -52,7 +52,10 @@ export async function transact<T>(
     const tx = new ConcurrentTxn(st, options, priority);
     try {
       const r = await fn(tx);
-      if (tx.isOpen) await tx.commit();
+      if (tx.isOpen) {
+        const p = tx._commit(); // undefined: committed at once (alone), no promise to wait for
+        if (p !== undefined) await p;
+      }
       return r;
     } catch (e) {
       tx.abort();

@@ -31,7 +31,7 @@
  */
 import type { Txn, WriteTxn } from "../txn.ts";
 import { ConflictError } from "./errors.ts";
-import type { DurableCommits } from "../durable.ts";
+import type { DurableCommits, Syncer } from "../durable.ts";
 import { ErrorCode, MdbxError } from "../errors.ts";
 
 /** @internal What the pipeline needs from a transaction. */
@@ -50,6 +50,13 @@ export interface Committable {
 
 /** @internal Keys written in the batch's write transaction so far: dbi → key id → key bytes. */
 export type Written = Map<number, Map<string, Uint8Array>>;
+
+/**
+ * @internal What the last transaction of a batch writes into instead of the
+ * batch's `Written`: nothing is validated after it, so nothing needs to know
+ * (a Committable may skip recording into it; it is cleared after each batch).
+ */
+export const UNRECORDED: Written = new Map();
 
 /** @internal Statistics of one Env's pipeline. */
 export interface PipelineStats {
@@ -137,6 +144,22 @@ export class CommitPipeline {
     }, 1);
   }
 
+  /**
+   * Commits `c` at once, synchronously, as a batch of its own, when nothing
+   * could share its batch: no other concurrent transaction of the Env is open
+   * (`active` is 0), none is queued, no write transaction of the Env is open,
+   * and the commit syncs on this thread (no sync thread in play). `c` is
+   * settled before this returns true; false: nothing was done (enqueue it).
+   * The batch runs exactly as a flush would run it: same validation, same
+   * all-or-nothing application, settled only after the MDBX commit returned.
+   */
+  commitAlone(c: Committable): boolean {
+    if (this.active > 0 || this.#queue.length > 0 || this.#writerOpen()) return false;
+    if (this.durable !== null && this.durable.syncer() !== null) return false;
+    this.#run([c], null);
+    return true;
+  }
+
   #flush(): void {
     if (this.#queue.length === 0) return;
     if (this.#writerOpen()) {
@@ -144,10 +167,14 @@ export class CommitPipeline {
       this.#flushLater();
       return;
     }
-    let batch = this.#queue;
+    const batch = this.#queue;
     this.#queue = [];
+    this.#run(batch, this.durable?.syncer() ?? null);
+  }
+
+  /** Validates, applies and commits `batch` in one MDBX write transaction (reruns without a failed apply). */
+  #run(batch: Committable[], syncer: Syncer | null): void {
     const results: unknown[] = new Array(batch.length);
-    const syncer = this.durable?.syncer() ?? null;
     for (;;) {
       let w: WriteTxn;
       try {
@@ -164,7 +191,8 @@ export class CommitPipeline {
       }
       let failed = -1, failure: unknown = null, conflicts = 0;
       try {
-        const baseId = w.id - 1, written: Written = new Map();
+        UNRECORDED.clear();
+        const baseId = w.id - 1, written: Written = batch.length > 1 ? new Map() : UNRECORDED;
         for (let i = 0; i < batch.length; i++) {
           const c = batch[i];
           let v: unknown = null;
@@ -181,7 +209,7 @@ export class CommitPipeline {
             continue;
           }
           try {
-            c.apply(w, written);
+            c.apply(w, i === batch.length - 1 ? UNRECORDED : written);
           } catch (e) {
             failed = i;
             failure = e;
@@ -189,6 +217,7 @@ export class CommitPipeline {
           }
           results[i] = null;
         }
+        UNRECORDED.clear();
         if (failed < 0) w.commit();
       } catch (e) {
         // the commit failed: nothing of the batch was written

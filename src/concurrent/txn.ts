@@ -17,16 +17,16 @@ import {
   type ValueKind,
   type ValueOf,
 } from "../codec.ts";
-import { copyOut, misuse } from "../core.ts";
+import { misuse } from "../core.ts";
 import type { Entry } from "../cursor.ts";
 import { ErrorCode, MdbxError } from "../errors.ts";
 import { prefixBytes, type Table } from "../table.ts";
 import { type RangeOptions, stamp, type Txn, type WriteTxn } from "../txn.ts";
 import { checkVersionArg, mismatch, notVersioned, readVersion, type Version } from "../versions.ts";
 import { ConflictError } from "./errors.ts";
-import { contains, Digest, type Interval, keyId, prefixInterval, sameBytes } from "./keys.ts";
+import { contains, Digest, type Interval, keep, keyId, prefixInterval, sameBytes } from "./keys.ts";
 import { EXCLUSIVE, LockOwner, type LockWait, SHARED } from "./locks.ts";
-import type { Written } from "./pipeline.ts";
+import { UNRECORDED, type Written } from "./pipeline.ts";
 import type { Snap } from "./snapshots.ts";
 import type { EnvState, TableMeta } from "./state.ts";
 
@@ -61,6 +61,12 @@ interface PointRead {
   /** Only presence was read (has()). */
   presence: boolean;
   present: boolean;
+}
+
+/** The point reads of one table, by key id. */
+interface TableReads {
+  readonly meta: TableMeta;
+  readonly reads: Map<string, PointRead>;
 }
 
 interface RangeRead {
@@ -110,6 +116,8 @@ class TableBuffer {
 
 const OPEN = 0, COMMITTING = 1, DONE = 2;
 const RESOLVED: Promise<void> = Promise.resolve();
+/** A commit not settled yet. */
+const PENDING = Symbol("pending");
 const EMPTY: BufEntry[] = [];
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
@@ -154,14 +162,23 @@ export class ConcurrentTxn implements AsyncDisposable {
   #snaps = 0;
   /** The txnid of the oldest snapshot read. */
   #snapId = Infinity;
-  readonly #writes = new Map<TableMeta, TableBuffer>();
-  readonly #reads = new Map<TableMeta, Map<string, PointRead>>();
-  readonly #ranges: RangeRead[] = [];
+  // The collections below are created on first use (null until then): most
+  // transactions touch one table, and an uncontended one is a few microseconds.
+  // per table: a short list searched in order (a Map costs more to create than a few comparisons)
+  #writes: TableBuffer[] | null = null;
+  #reads: TableReads[] | null = null;
+  #ranges: RangeRead[] | null = null;
   /** Version checks (issue 14): validated at commit in the write transaction, whatever the snapshot. */
-  readonly #checks: { m: TableMeta; key: Uint8Array; user: unknown; version: Version }[] = [];
+  #checks: { m: TableMeta; key: Uint8Array; user: unknown; version: Version }[] | null = null;
   /** Pessimistic: lock requests of writes not settled yet. */
-  readonly #pending = new Set<Promise<void>>();
+  #pending: Set<Promise<void>> | null = null;
   #failure: unknown = null;
+  /** The id of the key `#key()` returned last. */
+  #kid = "";
+  /** The table, bytes and id of the last key `#key()` copied. */
+  #lastMeta: TableMeta | null = null;
+  #lastKey: Uint8Array | null = null;
+  #lastKid = "";
   #settle: ((e: unknown) => void) | null = null;
 
   /** @internal Use `env.beginConcurrent()` or `env.transact()`. */
@@ -177,7 +194,7 @@ export class ConcurrentTxn implements AsyncDisposable {
     this.mode = mode;
     this.#st = st;
     this.#owner = mode === "pessimistic" ? new LockOwner(priority ?? st.nextPriority()) : null;
-    this.#held = { st, active: true, snap: null, iterSnaps: new Set(), owner: this.#owner };
+    this.#held = { st, active: true, snap: null, iterSnaps: null, owner: this.#owner };
     this.#wait = timeoutMs;
     this.#signal = options.signal;
     if (options.signal) {
@@ -196,7 +213,7 @@ export class ConcurrentTxn implements AsyncDisposable {
   /** Number of keys written (put or deleted) so far. */
   get writeCount(): number {
     let n = 0;
-    for (const b of this.#writes.values()) n += b.map.size;
+    if (this.#writes !== null) { for (const b of this.#writes) n += b.map.size; }
     return n;
   }
 
@@ -215,19 +232,25 @@ export class ConcurrentTxn implements AsyncDisposable {
       this.#usable();
       const m = this.#st.meta(table);
       const kb = this.#key(m, key);
-      const kid = keyId(kb);
-      const own = this.#writes.get(m)?.map.get(kid);
+      const kid = this.#kid;
+      const own = this.#buffer(m)?.map.get(kid);
       if (own !== undefined) {
         return Promise.resolve(
           own.value === null ? undefined : table.v.decode(own.value, 0, own.value.length),
         ) as Promise<ValueOf<V> | undefined>;
       }
-      const read = () => {
+      const p = this.#owner === null ? null : this.#lockKey(m, kb, kid, options?.forUpdate ? EXCLUSIVE : SHARED);
+      if (p === null) {
+        const v = this.#readPoint(m, kb, kid, false);
+        return Promise.resolve(v === undefined ? undefined : table.v.decode(v, 0, v.length)) as Promise<
+          ValueOf<V> | undefined
+        >;
+      }
+      return p.then(() => {
+        this.#usable();
         const v = this.#readPoint(m, kb, kid, false);
         return (v === undefined ? undefined : table.v.decode(v, 0, v.length)) as ValueOf<V> | undefined;
-      };
-      const p = this.#lockKey(m, kb, kid, options?.forUpdate ? EXCLUSIVE : SHARED);
-      return p === null ? Promise.resolve(read()) : p.then(() => (this.#usable(), read()));
+      });
     } catch (e) {
       return Promise.reject(e);
     }
@@ -239,8 +262,8 @@ export class ConcurrentTxn implements AsyncDisposable {
       this.#usable();
       const m = this.#st.meta(table);
       const kb = this.#key(m, key);
-      const kid = keyId(kb);
-      const own = this.#writes.get(m)?.map.get(kid);
+      const kid = this.#kid;
+      const own = this.#buffer(m)?.map.get(kid);
       if (own !== undefined) return Promise.resolve(own.value !== null);
       const read = () => this.#readPoint(m, kb, kid, true) !== undefined;
       const p = this.#lockKey(m, kb, kid, SHARED);
@@ -267,8 +290,8 @@ export class ConcurrentTxn implements AsyncDisposable {
       const m = this.#st.meta(table);
       if (!table.versioned) throw notVersioned(table, "getEntry");
       const kb = this.#key(m, key);
-      const kid = keyId(kb);
-      const own = this.#writes.get(m)?.map.get(kid);
+      const kid = this.#kid;
+      const own = this.#buffer(m)?.map.get(kid);
       const entry = (v: Uint8Array | null | undefined, version: number) =>
         (v === null || v === undefined ? undefined : { value: table.v.decode(v, 0, v.length), version }) as
           | { value: ValueOf<V>; version: number }
@@ -298,7 +321,12 @@ export class ConcurrentTxn implements AsyncDisposable {
     const m = this.#st.meta(table);
     if (!table.versioned) throw notVersioned(table, "check");
     const kb = this.#key(m, key);
-    this.#checks.push({ m, key: kb, user: key, version: checkVersionArg(version, `check in ${table}: the version`) });
+    (this.#checks ??= []).push({
+      m,
+      key: kb,
+      user: key,
+      version: checkVersionArg(version, `check in ${table}: the version`),
+    });
   }
 
   // ------------------------------------------------ end of versions
@@ -349,9 +377,9 @@ export class ConcurrentTxn implements AsyncDisposable {
     try {
       this.#writable();
       const m = this.#st.meta(table);
-      const kb = this.#key(m, key);
-      const vb = copyOut(table.v.encode(value, "value"), 0, table.v.len);
-      return this.#write(m, kb, vb);
+      const kb = this.#key(m, key), kid = this.#kid;
+      const vb = keep(table.v.encode(value, "value"), table.v.len);
+      return this.#write(m, kb, kid, vb);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -362,7 +390,8 @@ export class ConcurrentTxn implements AsyncDisposable {
     try {
       this.#writable();
       const m = this.#st.meta(table);
-      return this.#write(m, this.#key(m, key), null);
+      const kb = this.#key(m, key);
+      return this.#write(m, kb, this.#kid, null);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -391,10 +420,33 @@ export class ConcurrentTxn implements AsyncDisposable {
    * writes nothing) if something it read was changed meanwhile. A transaction
    * that wrote nothing commits without the pipeline.
    */
-  async commit(): Promise<void> {
+  commit(): Promise<void> {
+    try {
+      return this._commit() ?? RESOLVED;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * @internal `commit()` without a promise when none is needed: undefined once
+   * the transaction is committed (it committed at once, alone, or wrote
+   * nothing); a promise when it waits for locks or for a group commit; throws
+   * what `commit()` would reject with.
+   */
+  _commit(): Promise<void> | undefined {
     if (this.#state !== OPEN) this.#dead();
     this.#state = COMMITTING;
-    while (this.#pending.size) await Promise.allSettled([...this.#pending]);
+    return this.#pending !== null && this.#pending.size ? this.#commitAfterLocks() : this.#commitNow();
+  }
+
+  /** Pessimistic: waits for the lock requests of its writes, then commits. */
+  async #commitAfterLocks(): Promise<void> {
+    while (this.#pending!.size) await Promise.allSettled([...this.#pending!]);
+    await this.#commitNow();
+  }
+
+  #commitNow(): Promise<void> | undefined {
     leave(this.#held);
     const fail = this.#failure ?? this.#owner?.doomed ?? null;
     if (fail !== null) {
@@ -404,7 +456,7 @@ export class ConcurrentTxn implements AsyncDisposable {
     }
     // no more reads: let the snapshots go before the write (a reader slot, and pages the commit may reuse)
     this.#releaseSnapshots();
-    if (this.#writes.size === 0 && this.#checks.length === 0) {
+    if (this.#writes === null && this.#checks === null) {
       // Read-only: one snapshot is a serialization point of its own. Reads from
       // several snapshots (pessimistic) must all still hold in the newest one.
       let e: Error | null = null;
@@ -422,7 +474,18 @@ export class ConcurrentTxn implements AsyncDisposable {
         this.#st.pool.invalidate();
         throw e;
       }
-      return;
+      return undefined;
+    }
+    // alone (no other open transaction could join a batch): committed right here, no queue, no promise
+    let outcome: unknown = PENDING;
+    this.#settle = (e) => {
+      this.#settle = null;
+      this.#end(e === null ? "it was committed" : "it failed", null);
+      outcome = e;
+    };
+    if (this.#st.pipeline.commitAlone(this)) {
+      if (outcome !== null) throw outcome;
+      return undefined;
     }
     return new Promise<void>((resolve, reject) => {
       this.#settle = (e) => {
@@ -471,13 +534,27 @@ export class ConcurrentTxn implements AsyncDisposable {
    * ranges that no written key falls into, are valid without reading again.
    */
   validate(txn: Txn, baseId: number, written: Written | null): Error | null {
-    for (const c of this.#checks) {
-      const raw = txn.get(c.m.raw, c.key);
-      const actual = raw === undefined ? null : readVersion(raw, 0);
-      if (actual !== c.version) return mismatch(c.m.table, c.user, c.version, actual, "commit (check)");
+    if (this.#checks !== null) {
+      for (const c of this.#checks) {
+        const raw = txn.get(c.m.raw, c.key);
+        const actual = raw === undefined ? null : readVersion(raw, 0);
+        if (actual !== c.version) return mismatch(c.m.table, c.user, c.version, actual, "commit (check)");
+      }
     }
     const same = this.#snapId === baseId;
-    for (const [m, reads] of this.#reads) {
+    // the very snapshot read, and nothing written since in `txn`: every read is still what it was
+    if (same && (written === null || written.size === 0)) return null;
+    const e = this.#reads === null ? null : this.#validateReads(this.#reads, txn, same, written);
+    return e !== null || this.#ranges === null ? e : this.#validateRanges(this.#ranges, txn, same, written);
+  }
+
+  #validateReads(
+    all: TableReads[],
+    txn: Txn,
+    same: boolean,
+    written: Written | null,
+  ): Error | null {
+    for (const { meta: m, reads } of all) {
       const ws = written?.get(m.table.dbi);
       if (same && ws === undefined) continue;
       for (const [kid, r] of reads) {
@@ -493,7 +570,11 @@ export class ConcurrentTxn implements AsyncDisposable {
         }
       }
     }
-    for (const r of this.#ranges) {
+    return null;
+  }
+
+  #validateRanges(ranges: RangeRead[], txn: Txn, same: boolean, written: Written | null): Error | null {
+    for (const r of ranges) {
       if (!r.done && r.last === null) continue; // nothing was read
       const iv = r.iv;
       const lo = r.rev && !r.done ? r.last : iv.lo, loIncl = r.rev && !r.done ? true : iv.loIncl;
@@ -529,12 +610,22 @@ export class ConcurrentTxn implements AsyncDisposable {
     return null;
   }
 
-  /** @internal Writes the buffered changes into the MDBX write transaction and notes them in `written`. */
+  /**
+   * @internal Writes the buffered changes into the MDBX write transaction and
+   * notes them in `written` (unless it is `UNRECORDED`: nothing is validated
+   * after this transaction in its batch).
+   */
   apply(w: WriteTxn, written: Written): void {
-    for (const [m, b] of this.#writes) {
+    if (this.#writes === null) return;
+    const record = written !== UNRECORDED;
+    for (const b of this.#writes) {
+      const m = b.meta;
       const dbi = m.table.dbi;
-      let ws = written.get(dbi);
-      if (ws === undefined) written.set(dbi, ws = new Map());
+      let ws: Map<string, Uint8Array> | undefined;
+      if (record) {
+        ws = written.get(dbi);
+        if (ws === undefined) written.set(dbi, ws = new Map());
+      }
       const versioned = m.table.versioned;
       for (const [kid, e] of b.map) {
         if (e.value === null) w.del(m.raw, e.key);
@@ -542,7 +633,7 @@ export class ConcurrentTxn implements AsyncDisposable {
           if (versioned) stamp(w._c, w._h(), e.value); // the batch's commit is the version
           w.put(m.raw, e.key, e.value);
         }
-        ws.set(kid, e.key);
+        ws?.set(kid, e.key);
       }
     }
   }
@@ -576,16 +667,33 @@ export class ConcurrentTxn implements AsyncDisposable {
     }
   }
 
-  /** The key's bytes, a private copy. */
+  /**
+   * The key's bytes, a private copy, and its id in `#kid`. The same key as the
+   * previous call's (a read-modify-write) gets the same copy and id: keys are
+   * never written to.
+   */
   #key(m: TableMeta, key: unknown): Uint8Array {
     const t = m.table;
-    const kb = copyOut(t.k.encode(key, "key"), 0, t.k.len);
-    if (kb.length > m.maxKey) {
+    const enc = t.k.encode(key, "key"), len = t.k.len;
+    const last = this.#lastKey;
+    if (m === this.#lastMeta && last !== null && last.length === len) {
+      let i = 0;
+      while (i < len && enc[i] === last[i]) i++;
+      if (i === len) {
+        this.#kid = this.#lastKid;
+        return last;
+      }
+    }
+    if (len > m.maxKey) {
       throw new MdbxError(
         ErrorCode.BAD_VALSIZE,
-        `a key of ${kb.length} bytes is longer than ${t} accepts (${m.maxKey} bytes)`,
+        `a key of ${len} bytes is longer than ${t} accepts (${m.maxKey} bytes)`,
       );
     }
+    const kb = keep(enc, len);
+    this.#lastMeta = m;
+    this.#lastKey = kb;
+    this.#kid = this.#lastKid = keyId(kb);
     return kb;
   }
 
@@ -610,16 +718,23 @@ export class ConcurrentTxn implements AsyncDisposable {
     );
   }
 
-  #write(m: TableMeta, kb: Uint8Array, vb: Uint8Array | null): Promise<void> {
-    const kid = keyId(kb);
-    let b = this.#writes.get(m);
-    if (b === undefined) this.#writes.set(m, b = new TableBuffer(m));
+  /** The write buffer of a table, if the transaction wrote to it. */
+  #buffer(m: TableMeta): TableBuffer | undefined {
+    const ws = this.#writes;
+    if (ws !== null) { for (const b of ws) if (b.meta === m) return b; }
+    return undefined;
+  }
+
+  #write(m: TableMeta, kb: Uint8Array, kid: string, vb: Uint8Array | null): Promise<void> {
+    let b = this.#buffer(m);
+    if (b === undefined) (this.#writes ??= []).push(b = new TableBuffer(m));
     b.set(kid, kb, vb);
     const p = this.#lockKey(m, kb, kid, EXCLUSIVE);
     if (p === null) return RESOLVED;
-    this.#pending.add(p);
-    p.then(() => this.#pending.delete(p), (e) => {
-      this.#pending.delete(p);
+    const pending = this.#pending ??= new Set();
+    pending.add(p);
+    p.then(() => pending.delete(p), (e) => {
+      pending.delete(p);
       this.#failure ??= e;
     });
     return p;
@@ -649,9 +764,16 @@ export class ConcurrentTxn implements AsyncDisposable {
   /** Reads a key from the snapshot and records it in the read set. */
   #readPoint(m: TableMeta, kb: Uint8Array, kid: string, presence: boolean): Uint8Array | undefined {
     const txn = this.#snapshot().txn;
-    const v = presence ? (txn.has(m.raw, kb) ? PRESENT : undefined) : txn.get(m.raw, kb);
-    let reads = this.#reads.get(m);
-    if (reads === undefined) this.#reads.set(m, reads = new Map());
+    const v = presence ? (txn.has(m.raw, kb) ? PRESENT : undefined) : readRaw(txn, m, kb);
+    const all = this.#reads ??= [];
+    let reads: Map<string, PointRead> | undefined;
+    for (const r of all) {
+      if (r.meta === m) {
+        reads = r.reads;
+        break;
+      }
+    }
+    if (reads === undefined) all.push({ meta: m, reads: reads = new Map() });
     const r = reads.get(kid);
     if (r === undefined) {
       reads.set(kid, { key: kb, value: presence ? undefined : v, presence, present: v !== undefined });
@@ -705,16 +827,16 @@ export class ConcurrentTxn implements AsyncDisposable {
     if (limit === 0) return;
     const pool = this.#st.pool;
     const snap = pool.retain(this.#snapshot());
-    this.#held.iterSnaps.add(snap);
+    (this.#held.iterSnaps ??= new Set()).add(snap);
     const rec: RangeRead = { meta: m, iv, rev, last: null, done: false, digest: new Digest() };
-    this.#ranges.push(rec);
+    (this.#ranges ??= []).push(rec);
     let base: Generator<Entry<"binary", "binary">, void, undefined> | null = null;
     try {
       const bo: RangeOptions<"binary"> = { reverse: rev };
       if (iv.lo !== null) iv.loIncl ? (bo.gte = iv.lo) : (bo.gt = iv.lo);
       if (iv.hi !== null) iv.hiIncl ? (bo.lte = iv.hi) : (bo.lt = iv.hi);
       base = snap.txn.range(m.raw, bo) as Generator<Entry<"binary", "binary">, void, undefined>;
-      const buf = this.#writes.get(m)?.sorted() ?? EMPTY;
+      const buf = this.#buffer(m)?.sorted() ?? EMPTY;
       const step = rev ? -1 : 1;
       let bi = rev ? lastIn(buf, cmp, iv) : firstIn(buf, cmp, iv);
       let b = base.next();
@@ -764,7 +886,7 @@ export class ConcurrentTxn implements AsyncDisposable {
       }
     } finally {
       base?.return(); // closes its cursor
-      if (this.#held.iterSnaps.delete(snap)) pool.release(snap);
+      if (this.#held.iterSnaps?.delete(snap)) pool.release(snap);
     }
   }
 
@@ -783,14 +905,31 @@ export class ConcurrentTxn implements AsyncDisposable {
     // an Error costs microseconds (its stack): only for waits to reject
     if (owner !== null) this.#st.locks.releaseAll(owner, why ?? (owner.waiting.size ? this.#aborted() : undefined));
     if (this.#onAbort) this.#signal!.removeEventListener("abort", this.#onAbort);
-    this.#writes.clear();
-    this.#checks.length = 0;
-    this.#reads.clear();
-    this.#ranges.length = 0;
+    this.#writes = null;
+    this.#checks = null;
+    this.#reads = null;
+    this.#ranges = null;
   }
 }
 
 const PRESENT = new Uint8Array(0);
+
+/** Where point reads land before they are kept (most values fit: no ArrayBuffer per read). */
+const READ_ROOM = 65536;
+let readBuf: Uint8Array | null = null;
+
+/** The value of `kb` in `txn`, raw, as a private copy (`keep()`), or undefined. */
+function readRaw(txn: Txn, m: TableMeta, kb: Uint8Array): Uint8Array | undefined {
+  const buf = readBuf ??= new Uint8Array(READ_ROOM);
+  let n: number;
+  try {
+    n = txn.getInto(m.raw, kb, buf);
+  } catch (e) {
+    if (e instanceof RangeError) return txn.get(m.raw, kb); // longer than READ_ROOM: read it with a copy of its own
+    throw e;
+  }
+  return n < 0 ? undefined : keep(buf, n);
+}
 
 /** What an open transaction holds outside itself. */
 interface Held {
@@ -799,7 +938,7 @@ interface Held {
   active: boolean;
   snap: Snap | null;
   /** Snapshots held by range iterators still open. */
-  readonly iterSnaps: Set<Snap>;
+  iterSnaps: Set<Snap> | null;
   readonly owner: LockOwner | null;
 }
 
@@ -813,8 +952,10 @@ function releaseSnapshots(h: Held): void {
   const pool = h.st.pool;
   if (h.snap !== null) pool.release(h.snap);
   h.snap = null;
-  for (const s of h.iterSnaps) pool.release(s);
-  h.iterSnaps.clear();
+  if (h.iterSnaps !== null) {
+    for (const s of h.iterSnaps) pool.release(s);
+    h.iterSnaps = null;
+  }
 }
 
 /** A safety net: a transaction dropped while open lets go of its snapshot, locks and place in the pipeline. */
