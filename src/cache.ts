@@ -39,7 +39,7 @@ export interface CacheStats {
   /**
    * Whether the slots live in memory shared by every process using the database
    * (counts other than hits, misses, invalidations and evictions are then the
-   * shared table's; those four are this process's).
+   * shared table's; those four are this Env's).
    */
   shared: boolean;
 }
