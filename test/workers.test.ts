@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { deleteDatabase, MdbxError, open } from "../mod.ts";
+import { deleteDatabase, open } from "../mod.ts";
 import { fn, scratch } from "../src/core.ts";
 import { removeDir, tempDir, tempEnv, throwsMdbx } from "./helpers.ts";
 import { runtime, test } from "./shim.ts";
