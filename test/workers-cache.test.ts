@@ -4,6 +4,8 @@
  * (docs/workers.md, "The get() cache"; docs/cache.md, "Threads").
  */
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
 import { tempEnv } from "./helpers.ts";
 import { test } from "./shim.ts";
 import { DbWorker } from "./worker_rpc.ts";
@@ -177,3 +179,50 @@ test("one cache mode per database per process: a Worker asking for the other one
     w.terminate();
   }
 });
+
+test(
+  "a live rebuild's switch with cached tables in several Workers: each new environment gets one new cache, still exact",
+  async () => {
+    using t = tempEnv();
+    const cached = t.env.table("cached", { keys: "string", values: "uint32", cache: true });
+    const nkeys = 300;
+    t.env.write((w) => {
+      for (let i = 0; i < nkeys; i++) w.put(cached, `k${i}`, i);
+    });
+    const ws = Array.from({ length: 2 }, () => new DbWorker());
+    try {
+      await Promise.all(ws.map((w) => w.call("open", { path: t.path })));
+      const sidecar = path.join(t.path, "mdbx.tmcache");
+      const data = path.join(t.path, "mdbx.dat");
+      const [dataIno, sidecarIno] = [fs.statSync(data).ino, fs.statSync(sidecar).ino];
+      const runs = ws.map((w, i) => w.call<Diff>("diffLoop", { keys: nkeys, seed: 3000 + i, min: 20 }));
+      await t.env.rebuild();
+      for (let round = 0; round < 10; round++) {
+        t.env.read((r) => {
+          for (let i = 0; i < nkeys; i += 3) {
+            assert.equal(r.get(cached, `k${i}`), r.getWithCount(cached, `k${i}`)?.value);
+          }
+        });
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await Promise.all(ws.map((w) => w.call("stop")));
+      for (const r of await Promise.all(runs)) {
+        assert.equal(r.diffs, 0, `cached reads disagreed with uncached ones: ${r.details.join("; ")}`);
+      }
+      assert.notEqual(fs.statSync(data).ino, dataIno, "the database is a new file");
+      assert.notEqual(fs.statSync(sidecar).ino, sidecarIno, "the new file's environment has a new sidecar");
+      // after the switch everyone reads the others' writes through the cache of the new file
+      t.env.write((w) => w.put(cached, "k0", 777));
+      for (const w of ws) assert.deepEqual(await w.call("get", { keys: ["k0"], cache: true }), [777]);
+      t.env.read((r) => {
+        assert.equal(r.get(cached, "k0"), 777);
+        assert.equal(r.get(cached, "k0"), 777);
+      });
+      assert.ok((cached.cacheStats()?.hits ?? 0) > 0, "the main thread's reads never hit the new cache");
+    } finally {
+      await Promise.all(ws.map((w) => w.call("close").catch(() => {})));
+      for (const w of ws) w.terminate();
+    }
+  },
+  { ignore: !SHARED_CACHE },
+);
