@@ -66,6 +66,8 @@
 
 static inline int tm_rc(int rc) { return rc > 0 ? -rc : rc; }
 
+#define TM_CACHE_MODE (-29995) /* tm_cache_open: the environment's cache is of the other mode (src/cache.ts) */
+
 /* ------------------------------------------------------------ page layout --- */
 
 enum {
@@ -204,6 +206,12 @@ typedef SRWLOCK tm_mutex;
 #define MUTEX_TRYLOCK(m) TryAcquireSRWLockExclusive(m)
 #define MUTEX_UNLOCK(m) ReleaseSRWLockExclusive(m)
 #define MUTEX_DESTROY(m) ((void)(m))
+typedef SRWLOCK tm_gate;
+#define GATE_INIT SRWLOCK_INIT
+#define GATE_SHARED(g) AcquireSRWLockShared(g)
+#define GATE_SHARED_END(g) ReleaseSRWLockShared(g)
+#define GATE_ALONE(g) AcquireSRWLockExclusive(g)
+#define GATE_ALONE_END(g) ReleaseSRWLockExclusive(g)
 #else
 typedef pthread_mutex_t tm_mutex;
 #define MUTEX_INIT(m) pthread_mutex_init((m), NULL)
@@ -211,7 +219,23 @@ typedef pthread_mutex_t tm_mutex;
 #define MUTEX_TRYLOCK(m) (pthread_mutex_trylock(m) == 0)
 #define MUTEX_UNLOCK(m) pthread_mutex_unlock(m)
 #define MUTEX_DESTROY(m) pthread_mutex_destroy(m)
+typedef pthread_rwlock_t tm_gate;
+#define GATE_INIT PTHREAD_RWLOCK_INITIALIZER
+#define GATE_SHARED(g) pthread_rwlock_rdlock(g)
+#define GATE_SHARED_END(g) pthread_rwlock_unlock(g)
+#define GATE_ALONE(g) pthread_rwlock_wrlock(g)
+#define GATE_ALONE_END(g) pthread_rwlock_unlock(g)
 #endif
+
+/* One cache per native environment, shared by every Env (thread) using it
+ * (docs/cache.md, "Threads"). The gate orders the rare changes of which cache
+ * an environment has (tm_cache_open joining or installing, tm_cache_close
+ * leaving or removing, tm_cache_env_closing) against commits: every commit
+ * wrapper holds it shared from tm_cache_of until tm_cache_confirm, so an
+ * environment's relocation callback never changes during a commit of any
+ * thread, and a cache is never freed between a commit and its confirmation.
+ * Lookups never take it. */
+static tm_gate cache_gate = GATE_INIT;
 
 /* --------------------------------------------------------------- types --- */
 
@@ -261,6 +285,8 @@ struct tm_cache {
   size_t *block_bytes;
   uint32_t nblocks, cblocks;
   tm_ctable *tables;
+  uint32_t users; /* CacheStates (one per Env) using it; guarded by cache_gate */
+  int asked;      /* the mode asked for by the Env that made it (shared 1, private 0) */
 };
 
 #define MAX_LOAD 0.75
@@ -806,6 +832,7 @@ static void tc_reloc(void *ctx, uint64_t txnid, MDBX_relocation_kind_t kind, uin
 tm_cache *tm_cache_of(MDBX_env *env) {
   void *ctx = NULL;
   tl_n = 0;
+  GATE_SHARED(&cache_gate); /* released by tm_cache_confirm, which the wrappers always call */
   return env && mdbx_env_get_relocation_func(env, &ctx) == tc_reloc ? ctx : NULL;
 }
 
@@ -824,7 +851,7 @@ void tm_cache_confirm(tm_cache *c, int ok) {
     ok = 0;
     tl_taint = 0;
   }
-  for (int i = 0; i < tl_n; i++) {
+  for (int i = 0; i < tl_n && c; i++) {
     if (tl_pend[i].c != c || !ok)
       continue;
     const uint64_t t = tl_pend[i].txnid;
@@ -833,6 +860,7 @@ void tm_cache_confirm(tm_cache *c, int ok) {
     __atomic_compare_exchange_n(&c->h->acct, &prev, t, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
   }
   tl_n = 0;
+  GATE_SHARED_END(&cache_gate); /* taken by tm_cache_of */
 }
 
 /* ----------------------------------------------------------- environment --- */
@@ -892,7 +920,36 @@ static void tc_free(tm_cache *c) {
 /* Turns the cache on for an environment: shared (the sidecar beside the lock
  * file) when `shared` is set and the platform, the file system and the
  * environment (not read-only) allow it, else private to this process. */
+static tm_cache *tc_open(MDBX_env *env, int32_t shared, int32_t *rc);
+
+/* The cache of an environment for one more Env (thread): the one another Env
+ * made already (a reference more), or a new one (its relocation callback
+ * installed). TM_CACHE_MODE: the environment's cache is of the other mode
+ * (shared or private) than asked for. */
 TM_API tm_cache *tm_cache_open(MDBX_env *env, int32_t shared, int32_t *rc) {
+  GATE_ALONE(&cache_gate); /* no commit of any thread runs while the callback is installed */
+  void *ctx = NULL;
+  tm_cache *c = mdbx_env_get_relocation_func(env, &ctx) == tc_reloc ? ctx : NULL;
+  if (c) {
+    if (c->asked != (shared != 0)) {
+      *rc = TM_CACHE_MODE;
+      c = NULL;
+    } else {
+      c->users++;
+      *rc = 0;
+    }
+  } else {
+    c = tc_open(env, shared, rc);
+    if (c) {
+      c->asked = shared != 0;
+      c->users = 1;
+    }
+  }
+  GATE_ALONE_END(&cache_gate);
+  return c;
+}
+
+static tm_cache *tc_open(MDBX_env *env, int32_t shared, int32_t *rc) {
   tm_cache *c = calloc(1, sizeof(*c));
   if (!c) {
     *rc = tm_rc(MDBX_ENOMEM);
@@ -961,11 +1018,37 @@ TM_API tm_cache *tm_cache_open(MDBX_env *env, int32_t shared, int32_t *rc) {
   return c;
 }
 
-/* Turns the cache off and frees this process's part of it. */
+/* An Env lets go of the cache (its tables were closed with tm_ctable_close
+ * first); the last one turns it off and frees this process's part of it. */
 TM_API int tm_cache_close(MDBX_env *env, tm_cache *c) {
-  int rc = env ? mdbx_env_set_relocation_func(env, NULL, NULL) : MDBX_SUCCESS;
-  tc_free(c);
+  int rc = MDBX_SUCCESS;
+  GATE_ALONE(&cache_gate);
+  if (c->users > 0)
+    c->users--;
+  if (c->users == 0) {
+    void *ctx = NULL;
+    if (env && mdbx_env_get_relocation_func(env, &ctx) == tc_reloc && ctx == c)
+      rc = mdbx_env_set_relocation_func(env, NULL, NULL);
+    if (rc == MDBX_SUCCESS)
+      tc_free(c);
+    else
+      c->users = 1; /* still installed: freed when the environment closes (tm_cache_env_closing) */
+  }
+  GATE_ALONE_END(&cache_gate);
   return tm_rc(rc);
+}
+
+/* The environment is being closed by its last Env: a cache still on it (the
+ * reference of an Env whose thread ended without closing it, a terminated
+ * Worker) goes with it. No other Env, and so no other thread, uses it. */
+void tm_cache_env_closing(MDBX_env *env) {
+  GATE_ALONE(&cache_gate);
+  void *ctx = NULL;
+  if (env && mdbx_env_get_relocation_func(env, &ctx) == tc_reloc && ctx) {
+    mdbx_env_set_relocation_func(env, NULL, NULL);
+    tc_free(ctx);
+  }
+  GATE_ALONE_END(&cache_gate);
 }
 
 /* 1: shared between processes (the sidecar); 0: private to this process. out[0]: why not shared (errno, 0 if

@@ -43,13 +43,13 @@
 
 #define TM_OPEN_SHARED (-29998) /* tm_env_open: the file is open in this process: share it (tm_env_share) */
 #define TM_SAME_THREAD (-29997) /* tm_env_share: this thread already holds an Env of this file */
-#define TM_CACHE_BUSY (-29996)  /* a get() cache and a second Env cannot share an env yet (docs/workers.md) */
 
 static inline int rg_rc(int rc) { return rc > 0 ? -rc : rc; }
 
 /* native/rebuild.c */
 void tm_switch_detach(MDBX_env *env);
 int tm_env_close_retired(MDBX_env *env);
+void tm_cache_env_closing(MDBX_env *env);
 
 #if defined(_WIN32) || defined(_WIN64)
 
@@ -60,6 +60,7 @@ int tm_registry_open(MDBX_env *env, const char *path, uint32_t flags, uint32_t m
   return rg_rc(mdbx_env_open(env, path, (MDBX_env_flags_t)flags, (mdbx_mode_t)mode));
 }
 int tm_registry_release(MDBX_env *env, int dont_sync) {
+  tm_cache_env_closing(env);
   tm_switch_detach(env);
   return rg_rc(mdbx_env_close_ex(env, dont_sync != 0));
 }
@@ -72,17 +73,16 @@ TM_API MDBX_env *tm_env_share(const char *path, uint32_t nosubdir, int32_t *rc) 
   *rc = 0;
   return NULL;
 }
-TM_API int tm_env_release_retired(MDBX_env *env) { return tm_env_close_retired(env); }
+TM_API int tm_env_release_retired(MDBX_env *env) {
+  tm_cache_env_closing(env);
+  return tm_env_close_retired(env);
+}
 TM_API int tm_env_note_set(MDBX_env *env, const uint8_t *note, uint32_t len) {
   (void)env, (void)note, (void)len;
   return 0;
 }
 TM_API int tm_env_note_get(MDBX_env *env, uint8_t *out, uint32_t cap) {
   (void)env, (void)out, (void)cap;
-  return 0;
-}
-TM_API int tm_env_cache_use(MDBX_env *env, int32_t on) {
-  (void)env, (void)on;
   return 0;
 }
 TM_API int tm_registry_info(MDBX_env *env, double *out) {
@@ -101,7 +101,6 @@ typedef struct tm_entry {
   MDBX_env *env;
   uint64_t dev, ino;
   uint32_t refs;
-  uint32_t cache_users;
   uint8_t *note;
   uint32_t note_len;
 } tm_entry;
@@ -340,6 +339,7 @@ static int reg_release(MDBX_env *env, int dont_sync, int retired, int from_threa
   }
   if (e)
     entry_unlink(e);
+  tm_cache_env_closing(env); /* a cache an exited thread's Env left on it */
   int rc = MDBX_SUCCESS;
   if (retired)
     rc = tm_env_close_retired(env);
@@ -375,7 +375,7 @@ int tm_registry_shared(const MDBX_env *env) {
 /* The env of the database at `path` if this process has it open, with a new
  * reference held by the calling thread; NULL with *rc 0 if it is not open,
  * TM_SAME_THREAD if this thread holds it already (under another spelling of
- * the path), TM_CACHE_BUSY if an Env of it has a get() cache. */
+ * the path). Envs sharing an env share its get() cache too (native/cache.c). */
 TM_API MDBX_env *tm_env_share(const char *path, uint32_t nosubdir, int32_t *rc) {
   int err;
   MDBX_env *env = NULL;
@@ -385,8 +385,6 @@ TM_API MDBX_env *tm_env_share(const char *path, uint32_t nosubdir, int32_t *rc) 
     *rc = rg_rc(err);
   else if (thr_holds(e->env))
     *rc = TM_SAME_THREAD;
-  else if (e->cache_users > 0)
-    *rc = TM_CACHE_BUSY;
   else {
     e->refs++;
     thr_ref(e->env);
@@ -431,25 +429,6 @@ TM_API int tm_env_note_get(MDBX_env *env, uint8_t *out, uint32_t cap) {
   }
   pthread_mutex_unlock(&reg_lock);
   return n;
-}
-
-/* An Env turns its get() cache on (on = 1) or off (0). Refused (TM_CACHE_BUSY)
- * while another Env shares the env: until native/cache.c is safe for several
- * threads at once, a cached env is not shared (docs/workers.md). */
-TM_API int tm_env_cache_use(MDBX_env *env, int32_t on) {
-  int rc = 0;
-  pthread_mutex_lock(&reg_lock);
-  tm_entry *e = find_env(env);
-  if (e) {
-    if (on && e->refs > 1)
-      rc = TM_CACHE_BUSY;
-    else if (on)
-      e->cache_users++;
-    else if (e->cache_users > 0)
-      e->cache_users--;
-  }
-  pthread_mutex_unlock(&reg_lock);
-  return rc;
 }
 
 /* out: [references to env (0: not registered), entries in the registry,

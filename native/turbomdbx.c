@@ -373,8 +373,7 @@ TM_API int tm_txn_commit(MDBX_txn *txn) {
   tm_registry_untrack_txn(txn);
   tm_cache *const cache = tm_cache_of(mdbx_txn_env(txn));
   int rc = mdbx_txn_commit_ex(txn, NULL);
-  if (cache)
-    tm_cache_confirm(cache, rc == MDBX_SUCCESS);
+  tm_cache_confirm(cache, rc == MDBX_SUCCESS); /* always: it ends what tm_cache_of began */
   return tm_rc(rc);
 }
 
@@ -892,8 +891,7 @@ TM_API int tm_env_defrag(MDBX_env *env, double atleast, double time_atleast_s, d
   int rc = mdbx_env_defrag(env, (size_t)atleast, (size_t)(time_atleast_s * 65536), (size_t)enough,
                            (size_t)(time_limit_s * 65536), -1, 0, NULL, NULL, &r);
   /* its checkpoints are commits: confirm them unless it failed */
-  if (cache)
-    tm_cache_confirm(cache, rc == MDBX_SUCCESS || rc == MDBX_RESULT_TRUE);
+  tm_cache_confirm(cache, rc == MDBX_SUCCESS || rc == MDBX_RESULT_TRUE); /* always: it ends tm_cache_of */
   res[0] = (double)r.pages_shrinked;
   res[1] = (double)r.pages_moved;
   res[2] = (double)r.pages_retained;

@@ -39,7 +39,7 @@ export interface CacheStats {
   /**
    * Whether the slots live in memory shared by every process using the database
    * (counts other than hits, misses, invalidations and evictions are then the
-   * shared table's; those four are this process's).
+   * shared table's; those four are this Env's).
    */
   shared: boolean;
 }
@@ -65,7 +65,10 @@ export interface CacheOptions {
   keyBytes?: number;
 }
 
-/** @internal The per-environment part: the native cache (retired pages, synchronisation, map). */
+/** tm_cache_open: the native environment's cache (made by another Env) is of the other mode. */
+const CACHE_MODE = -29995;
+
+/** @internal The per-Env part: the native cache (retired pages, synchronisation, map). */
 export class CacheState {
   readonly #env: Handle;
   /** The native tm_cache; null once closed. */
@@ -79,7 +82,14 @@ export class CacheState {
   constructor(env: Handle, shared = true) {
     this.#env = env;
     this.asked = shared;
+    // the native cache is one per native environment: another Env (Worker) using it may have made it already
     const h = fn.tm_cache_open(env, shared ? 1 : 0, scratch.i32Bytes);
+    if (h === null && scratch.i32[0] === CACHE_MODE) {
+      throw new TypeError(
+        `cache shared: ${shared} conflicts with the get() cache that another Env (Worker) of this process has on ` +
+          `this database (shared: ${!shared}); every cached table of a database in a process uses one mode`,
+      );
+    }
     if (h === null) fail(scratch.i32[0], "enabling the get() cache");
     this.h = h;
     this.shared = fn.tm_cache_info(h, scratch.f64Bytes) === 1;
@@ -111,7 +121,11 @@ export class CacheState {
   close(): void {
     const h = this.h;
     if (h === null) return;
-    for (const t of this.tables) t.h = null; // freed with the cache
+    // this Env's tables only: other Envs (Workers) may go on using the native cache, which the last one frees
+    for (const t of this.tables) {
+      if (t.h !== null) fn.tm_ctable_close(t.h);
+      t.h = null;
+    }
     this.tables.clear();
     this.h = null;
     check(fn.tm_cache_close(this.#env, h), "disabling the get() cache");

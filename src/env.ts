@@ -661,13 +661,8 @@ export class Env implements Disposable {
   #enableCache(t: Table, options: CacheOptions): void {
     const core = this.#core;
     if (core.cache === null) {
-      cacheUse(this.#h(), this.path);
-      try {
-        core.cache = new CacheState(this.#h(), options.shared !== false); // issue 11: shared unless asked not to
-      } catch (e) {
-        fn.tm_env_cache_use(this.#h(), 0);
-        throw e;
-      }
+      // issue 11: shared unless asked not to; one native cache per native env, joined by every Env (Worker) using it
+      core.cache = new CacheState(this.#h(), options.shared !== false);
       // transactions already open learn their snapshot now
       for (const c of core.live) if (c.h !== null) syncSnapshot(c);
     }
@@ -982,10 +977,7 @@ export class Env implements Disposable {
       fn.tm_rebuild_join(this.#rebuild, new Uint8Array(128));
       this.#rebuild = null;
     }
-    if (this.#core.cache !== null) {
-      this.#core.cache.close();
-      fn.tm_env_cache_use(h, 0);
-    }
+    if (this.#core.cache !== null) this.#core.cache.close(); // the last Env using the native cache frees it
     this.#core.cache = null;
     this.#tables.clear();
     this.#sw = null;
@@ -1150,7 +1142,6 @@ export class Env implements Disposable {
       } finally {
         fn.tm_txn_commit(rt);
       }
-      if (core.cache !== null) cacheUse(nh, this.path);
       if (this.#hsr !== null) check(fn.mdbx_env_set_hsr(nh, this.#hsr.handle), "setting the HSR callback");
       for (const [name, v] of this.#runtime) fn.tm_env_set_option(nh, Option[name], v);
       if (this.#sync !== null) applySync(nh, this.#sync);
@@ -1173,12 +1164,13 @@ export class Env implements Disposable {
     // caches: the new file has other page numbers; start empty
     const oldCache = core.cache;
     if (oldCache !== null) {
-      core.cache = new CacheState(nh, oldCache.asked); // a fresh sidecar for the new file
+      // a fresh sidecar for the new file, made by the first Env (Worker) to switch and joined by the others: one
+      // native cache per native env on either side of the switch (the old one goes with the last Env leaving it)
+      core.cache = new CacheState(nh, oldCache.asked);
       for (const t of this.#tables.values()) {
         if (t.cache !== null) t.cache = new GetCache(core.cache, t.dbi, t.cache.options, t.name);
       }
       oldCache.close();
-      fn.tm_env_cache_use(old.h, 0);
     }
     this.#cell.old.push(old.h);
     this.#cell.h = nh;
@@ -1384,8 +1376,6 @@ export function checkDatabase(path: string, options: CheckDatabaseOptions = {}):
 const OPEN_SHARED = -29998;
 /** tm_env_share: this thread holds an Env of the file already (under another spelling of the path). */
 const SAME_THREAD = -29997;
-/** tm_env_share / tm_env_cache_use: a get() cache and a second Env cannot share one env yet. */
-const CACHE_BUSY = -29996;
 
 /** Thrown by openOnce when the file turned out to be open in this process already. */
 const shareInstead = new Error("share");
@@ -1408,14 +1398,6 @@ function acquireHandle(path: string, options: OpenOptions): { h: Handle; shared:
           "relative path); one Env per database per thread, so use that Env",
       );
     }
-    if (rc === CACHE_BUSY) {
-      throw new MdbxError(
-        ErrorCode.BUSY,
-        `opening ${path}: an Env of this database in another Worker (or thread) of this process has a table with ` +
-          "a get() cache, which cannot be shared between threads in this build: open the cached tables in one " +
-          "Worker only and have the others use other processes, or open them without `cache` (docs/workers.md)",
-      );
-    }
     if (rc < 0) fail(rc, `opening ${path}`);
     try {
       return { h: openHandle(path, options), shared: false };
@@ -1424,18 +1406,6 @@ function acquireHandle(path: string, options: OpenOptions): { h: Handle; shared:
       if (e !== shareInstead) throw e;
       if (attempt >= 100) throw new MdbxError(ErrorCode.BUSY, `opening ${path}: it kept opening and closing; retry`);
     }
-  }
-}
-
-/** Refuses a get() cache on an env other Envs share (and sharing a cached env: see acquireHandle). */
-function cacheUse(h: Handle, path: string): void {
-  if (fn.tm_env_cache_use(h, 1) === CACHE_BUSY) {
-    throw new MdbxError(
-      ErrorCode.BUSY,
-      `${path}: a get() cache needs the database's native environment to itself, and Envs of other Workers (or ` +
-        "threads) of this process share it; in this build the cache is not safe for several threads at once: " +
-        "use cached tables in one Worker only, with the others in other processes (docs/workers.md)",
-    );
   }
 }
 

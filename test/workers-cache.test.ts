@@ -1,20 +1,16 @@
 /**
  * Workers and the get() cache: cached tables used from several Workers of one
  * process at once, which share one native environment and so one native cache
- * (docs/workers.md, "The get() cache").
- *
- * Skipped in this build: native/cache.c is not yet safe for several threads at
- * once, and open() refuses to share a cached environment (test/workers.test.ts
- * checks that refusal). Once the thread-safe shared cache is merged and the
- * refusal (tm_env_cache_use, CACHE_BUSY in src/env.ts) removed, these tests are
- * enabled by setting SHARED_CACHE below to true.
+ * (docs/workers.md, "The get() cache"; docs/cache.md, "Threads").
  */
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
 import { tempEnv } from "./helpers.ts";
 import { test } from "./shim.ts";
 import { DbWorker } from "./worker_rpc.ts";
 
-const SHARED_CACHE = false;
+const SHARED_CACHE = true;
 
 test(
   "cached reads in several Workers stay exact while another Worker commits to the cached table",
@@ -73,6 +69,156 @@ test(
         assert.equal(r.get(cached, "a"), 300);
         assert.equal(r.get(cached, "b"), 300);
       });
+    } finally {
+      await Promise.all(ws.map((w) => w.call("close").catch(() => {})));
+      for (const w of ws) w.terminate();
+    }
+  },
+  { ignore: !SHARED_CACHE },
+);
+
+type Diff = { rounds: number; compared: number; diffs: number; details: string[]; hits: number };
+
+test(
+  "Workers writing and reading one cached table at once: every cached read equals the uncached one (differential)",
+  async () => {
+    using t = tempEnv();
+    const cached = t.env.table("cached", { keys: "string", values: "uint32", cache: true });
+    const nkeys = 400;
+    t.env.write((w) => {
+      for (let i = 0; i < nkeys; i++) w.put(cached, `k${i}`, i);
+    });
+    const ws = Array.from({ length: 3 }, () => new DbWorker());
+    try {
+      await Promise.all(ws.map((w) => w.call("open", { path: t.path })));
+      const runs = ws.map((w, i) => w.call<Diff>("diffLoop", { keys: nkeys, seed: 1000 + i, min: 30 }));
+      // the main thread reads through the same native cache meanwhile, compared the same way
+      let compared = 0, diffs = 0;
+      for (let round = 0; round < 40; round++) {
+        t.env.read((r) => {
+          for (let i = 0; i < nkeys; i += 3) {
+            compared++;
+            if (r.get(cached, `k${i}`) !== r.getWithCount(cached, `k${i}`)?.value) diffs++;
+          }
+        });
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      await Promise.all(ws.map((w) => w.call("stop")));
+      const res = await Promise.all(runs);
+      for (const r of res) {
+        assert.equal(r.diffs, 0, `cached reads disagreed with uncached ones: ${r.details.join("; ")}`);
+        assert.ok(r.rounds >= 30 && r.compared > 30 * 300, `too few comparisons: ${JSON.stringify(r)}`);
+      }
+      assert.equal(diffs, 0, "the main thread's cached reads disagreed with uncached ones");
+      assert.ok(compared > 0);
+      // the cache was used, not bypassed
+      assert.ok(res.reduce((n, r) => n + r.hits, 0) > 0, "no Worker's read ever hit the cache");
+    } finally {
+      await Promise.all(ws.map((w) => w.call("close").catch(() => {})));
+      for (const w of ws) w.terminate();
+    }
+  },
+  { ignore: !SHARED_CACHE },
+);
+
+test(
+  "a Worker terminated while others read and write through the shared cache: the others stay exact",
+  async () => {
+    using t = tempEnv();
+    const cached = t.env.table("cached", { keys: "string", values: "uint32", cache: true });
+    const nkeys = 300;
+    t.env.write((w) => {
+      for (let i = 0; i < nkeys; i++) w.put(cached, `k${i}`, i);
+    });
+    const ws = Array.from({ length: 3 }, () => new DbWorker());
+    const [victim, ...rest] = ws;
+    try {
+      await Promise.all(ws.map((w) => w.call("open", { path: t.path })));
+      const runs = rest.map((w, i) => w.call<Diff>("diffLoop", { keys: nkeys, seed: 2000 + i, min: 20 }));
+      // the victim is in the middle of its own cached reads and writes when it is terminated
+      await new Promise<void>((ok) => {
+        victim.call("diffLoop", { keys: nkeys, seed: 1999, min: 1_000_000 }, () => ok()).catch(() => {});
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      victim.terminate();
+      for (let round = 0; round < 20; round++) {
+        t.env.read((r) => {
+          for (let i = 0; i < nkeys; i += 5) {
+            assert.equal(r.get(cached, `k${i}`), r.getWithCount(cached, `k${i}`)?.value);
+          }
+        });
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await Promise.all(rest.map((w) => w.call("stop")));
+      for (const r of await Promise.all(runs)) {
+        assert.equal(r.diffs, 0, `cached reads disagreed with uncached ones: ${r.details.join("; ")}`);
+        assert.ok(r.rounds >= 20);
+      }
+      // a write from this thread after all that, read back through the cache
+      t.env.write((w) => w.put(cached, "k1", 12345));
+      t.env.read((r) => assert.equal(r.get(cached, "k1"), 12345));
+      assert.deepEqual(await rest[0].call("get", { keys: ["k1"], cache: true }), [12345]);
+    } finally {
+      await Promise.all(rest.map((w) => w.call("close").catch(() => {})));
+      for (const w of ws) w.terminate();
+    }
+  },
+  { ignore: !SHARED_CACHE },
+);
+
+test("one cache mode per database per process: a Worker asking for the other one gets a TypeError", async () => {
+  using t = tempEnv();
+  t.env.table("cached", { keys: "string", values: "uint32", cache: { shared: false } });
+  const w = new DbWorker();
+  try {
+    await w.call("open", { path: t.path });
+    // the Worker's table asks for the default (shared) mode: refused with the reason
+    await assert.rejects(w.call("get", { keys: ["a"], cache: true }), /cache shared: true conflicts/);
+  } finally {
+    await w.call("close").catch(() => {});
+    w.terminate();
+  }
+});
+
+test(
+  "a live rebuild's switch with cached tables in several Workers: each new environment gets one new cache, still exact",
+  async () => {
+    using t = tempEnv();
+    const cached = t.env.table("cached", { keys: "string", values: "uint32", cache: true });
+    const nkeys = 300;
+    t.env.write((w) => {
+      for (let i = 0; i < nkeys; i++) w.put(cached, `k${i}`, i);
+    });
+    const ws = Array.from({ length: 2 }, () => new DbWorker());
+    try {
+      await Promise.all(ws.map((w) => w.call("open", { path: t.path })));
+      const sidecar = path.join(t.path, "mdbx.tmcache");
+      const data = path.join(t.path, "mdbx.dat");
+      const [dataIno, sidecarIno] = [fs.statSync(data).ino, fs.statSync(sidecar).ino];
+      const runs = ws.map((w, i) => w.call<Diff>("diffLoop", { keys: nkeys, seed: 3000 + i, min: 20 }));
+      await t.env.rebuild();
+      for (let round = 0; round < 10; round++) {
+        t.env.read((r) => {
+          for (let i = 0; i < nkeys; i += 3) {
+            assert.equal(r.get(cached, `k${i}`), r.getWithCount(cached, `k${i}`)?.value);
+          }
+        });
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await Promise.all(ws.map((w) => w.call("stop")));
+      for (const r of await Promise.all(runs)) {
+        assert.equal(r.diffs, 0, `cached reads disagreed with uncached ones: ${r.details.join("; ")}`);
+      }
+      assert.notEqual(fs.statSync(data).ino, dataIno, "the database is a new file");
+      assert.notEqual(fs.statSync(sidecar).ino, sidecarIno, "the new file's environment has a new sidecar");
+      // after the switch everyone reads the others' writes through the cache of the new file
+      t.env.write((w) => w.put(cached, "k0", 777));
+      for (const w of ws) assert.deepEqual(await w.call("get", { keys: ["k0"], cache: true }), [777]);
+      t.env.read((r) => {
+        assert.equal(r.get(cached, "k0"), 777);
+        assert.equal(r.get(cached, "k0"), 777);
+      });
+      assert.ok((cached.cacheStats()?.hits ?? 0) > 0, "the main thread's reads never hit the new cache");
     } finally {
       await Promise.all(ws.map((w) => w.call("close").catch(() => {})));
       for (const w of ws) w.terminate();

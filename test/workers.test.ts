@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { deleteDatabase, MdbxError, open } from "../mod.ts";
+import { deleteDatabase, open } from "../mod.ts";
 import { fn, scratch } from "../src/core.ts";
 import { removeDir, tempDir, tempEnv, throwsMdbx } from "./helpers.ts";
 import { runtime, test } from "./shim.ts";
@@ -348,26 +348,6 @@ test("a table is not deleted while other Workers share the environment (clearing
     await closeAll([w]);
   }
   t.env.write((x) => x.drop(kv)); // alone again
-});
-
-test("a get() cache is not shared between Workers in this build: refused with the reason", async () => {
-  using t = tempEnv();
-  t.env.table("cached", { keys: "string", values: "uint32", cache: true });
-  const [w] = await workers(0, t.path).then(() => [new DbWorker()]);
-  try {
-    await rejects(w.call("open", { path: t.path }), "MDBX_BUSY", /get\(\) cache/);
-  } finally {
-    w.terminate();
-  }
-  using u = tempEnv();
-  const [w2] = await workers(1, u.path);
-  try {
-    assert.throws(() => u.env.table("cached", { cache: true }), (e: unknown) => {
-      return e instanceof MdbxError && e.codeName === "MDBX_BUSY" && /get\(\) cache/.test(e.message);
-    });
-  } finally {
-    await closeAll([w2]);
-  }
 });
 
 test("deleteDatabase() refuses a database another Worker has open", async () => {

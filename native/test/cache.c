@@ -334,6 +334,18 @@ static void open_cache(void) {
   cache = tm_cache_open(env, shared_on, &rc);
   if (!cache)
     fail("tm_cache_open: %d", rc);
+  /* one cache per environment: a second user (another Env, another thread) joins it, the other mode is refused,
+   * and a user leaving keeps it installed for the others */
+  tm_cache *again = tm_cache_open(env, shared_on, &rc);
+  if (again != cache)
+    fail("a second tm_cache_open of one environment made another cache (%p, %p, rc %d)", (void *)again,
+         (void *)cache, rc);
+  if (tm_cache_open(env, !shared_on, &rc) != NULL || rc != -29995)
+    fail("tm_cache_open of the other mode was not refused (rc %d)", rc);
+  CHECK(-tm_cache_close(env, again));
+  void *ctx = NULL;
+  if (mdbx_env_get_relocation_func(env, &ctx) == NULL || ctx != cache)
+    fail("a user leaving the cache removed the relocation callback the other user needs");
   double info[4];
   if (tm_cache_info(cache, info) != (shared_on ? 1 : 0))
     fail("the cache is %s, asked for %s (errno %g)", shared_on ? "private" : "shared", shared_on ? "shared" : "private",

@@ -164,8 +164,6 @@ export const symbols = {
   tm_env_note_set: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
   // int tm_env_note_get(MDBX_env *env, uint8_t *out, uint32_t cap)
   tm_env_note_get: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
-  // int tm_env_cache_use(MDBX_env *env, int32_t on)
-  tm_env_cache_use: { parameters: ["pointer", "i32"], result: "i32" },
   // int tm_registry_info(MDBX_env *env, double out[6])
   tm_registry_info: { parameters: ["pointer", "buffer"], result: "i32" },
   // int tm_leaf_order(MDBX_txn *txn, uint32_t dbi, double out[2])

@@ -9,7 +9,8 @@
  * transactions), txIncr (the same with env.transact), holdWrite (begins a
  * write transaction, writes, answers and never ends it), holdRead, readLoop
  * (random uncached gets for the benchmark), readWhile (reads until told to
- * stop; checks that every snapshot is consistent), drop, registry.
+ * stop; checks that every snapshot is consistent), diffLoop (cached against uncached reads while writing, until
+ * stop), drop, registry.
  *
  * @module
  */
@@ -174,6 +175,51 @@ async function run(m: Msg): Promise<unknown> {
         await new Promise((r) => setTimeout(r, 0));
       }
       return { reads, bad };
+    }
+    case "diffLoop": {
+      // test/workers-cache.test.ts: writes random values and deletes to the cached table and reads it, until "stop"
+      // (and at least m.min rounds); every cached get() is compared with an uncached read (getWithCount walks the
+      // tree) in the same transaction, read and write
+      const t = table({ ...m, cache: true });
+      const next = rng(m.seed as number);
+      const nkeys = m.keys as number;
+      stopRead = false;
+      let rounds = 0, compared = 0, diffs = 0;
+      const details: string[] = [];
+      const same = (
+        r: { get(t: Table<"string", "uint32">, k: string): number | undefined },
+        k: string,
+        where: string,
+      ) => {
+        const got = r.get(t, k);
+        const want =
+          (r as unknown as { getWithCount(t: Table<"string", "uint32">, k: string): { value: number } | undefined })
+            .getWithCount(t, k)?.value;
+        compared++;
+        if (got !== want) {
+          diffs++;
+          if (details.length < 5) details.push(`${where} ${k}: cached ${got}, uncached ${want}`);
+        }
+      };
+      scope.postMessage({ id: m.id, progress: "running" });
+      while (!stopRead || rounds < (m.min as number)) {
+        theEnv().write((w) => {
+          for (let i = 0; i < 20; i++) {
+            const k = `k${next() % nkeys}`;
+            if (next() % 5 === 0) w.del(t, k);
+            else w.put(t, k, next());
+            same(w, `k${next() % nkeys}`, "write");
+          }
+        });
+        for (let j = 0; j < 3; j++) {
+          theEnv().read((r) => {
+            for (let i = 0; i < 100; i++) same(r, `k${next() % nkeys}`, "read");
+          });
+        }
+        rounds++;
+        await new Promise((r) => setTimeout(r, 0));
+      }
+      return { rounds, compared, diffs, details, hits: t.cacheStats()?.hits ?? 0 };
     }
     case "stop":
       stopRead = true;
