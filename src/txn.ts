@@ -522,20 +522,27 @@ export abstract class Txn {
   get<K extends KeyKind, V extends ValueKind>(table: Table<K, V>, key: KeyInput<K>): ValueOf<V> | undefined {
     const h = this._h();
     const t = this._table(table);
-    const kb = t.k.encode(key, "key");
-    // with a cache, one native call hashes, probes, validates and copies; without, it is mdbx_get
+    const n = this.#lookup(h, t, t.k.encode(key, "key"), "get");
+    return n < 0 ? undefined : t.v.decode(scratch.out, 0, n) as ValueOf<V>;
+  }
+
+  /**
+   * One lookup of the `t.k.len` key bytes `kb` into `scratch.out` (grown to fit): the value's length, or -1 if the
+   * key is absent. With a cache, one native call hashes, probes, validates and copies; without, it is mdbx_get.
+   */
+  #lookup(h: Handle, t: Table, kb: Uint8Array, what: string): number {
     const gc = this._cacheOf(t), snap = this._c.snap;
     let out = scratch.out;
     let n = fn.tm_cache_get(gc, h, t.dbi, snap, kb, t.k.len, out, out.length);
     if (n < 0) {
-      if (n === NOTFOUND) return undefined;
-      this._fail(n, "get", t);
+      if (n === NOTFOUND) return -1;
+      this._fail(n, what, t);
     }
     if (n > out.length) {
       out = growOut(n);
-      n = check(fn.tm_cache_get(gc, h, t.dbi, snap, kb, t.k.len, out, out.length), `get from ${t}`);
+      n = check(fn.tm_cache_get(gc, h, t.dbi, snap, kb, t.k.len, out, out.length), `${what} from ${t}`);
     }
-    return t.v.decode(out, 0, n) as ValueOf<V>;
+    return n;
   }
 
   // ------------------------------------------------ versions (issue 14, src/versions.ts)
@@ -554,20 +561,10 @@ export abstract class Txn {
     const h = this._h();
     const t = this._table(table);
     if (!t.versioned) throw notVersioned(t, "getEntry");
-    const kb = t.k.encode(key, "key");
-    const gc = this._cacheOf(t), snap = this._c.snap;
-    let out = scratch.out;
-    let n = fn.tm_cache_get(gc, h, t.dbi, snap, kb, t.k.len, out, out.length);
-    if (n < 0) {
-      if (n === NOTFOUND) return undefined;
-      this._fail(n, "getEntry", t);
-    }
-    if (n > out.length) {
-      out = growOut(n);
-      n = check(fn.tm_cache_get(gc, h, t.dbi, snap, kb, t.k.len, out, out.length), `getEntry from ${t}`);
-    }
-    const value = t.v.decode(out, 0, n) as ValueOf<V>; // checks the length too
-    return { value, version: readVersion(out, 0) };
+    const n = this.#lookup(h, t, t.k.encode(key, "key"), "getEntry");
+    if (n < 0) return undefined;
+    const value = t.v.decode(scratch.out, 0, n) as ValueOf<V>; // checks the length too
+    return { value, version: readVersion(scratch.out, 0) };
   }
 
   // ------------------------------------------------ end of versions
