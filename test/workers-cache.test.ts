@@ -10,8 +10,6 @@ import { tempEnv } from "./helpers.ts";
 import { test } from "./shim.ts";
 import { DbWorker } from "./worker_rpc.ts";
 
-const SHARED_CACHE = true;
-
 test(
   "cached reads in several Workers stay exact while another Worker commits to the cached table",
   async () => {
@@ -53,7 +51,6 @@ test(
       for (const w of ws) w.terminate();
     }
   },
-  { ignore: !SHARED_CACHE },
 );
 
 test(
@@ -74,7 +71,6 @@ test(
       for (const w of ws) w.terminate();
     }
   },
-  { ignore: !SHARED_CACHE },
 );
 
 type Diff = { rounds: number; compared: number; diffs: number; details: string[]; hits: number };
@@ -118,7 +114,6 @@ test(
       for (const w of ws) w.terminate();
     }
   },
-  { ignore: !SHARED_CACHE },
 );
 
 test(
@@ -163,7 +158,6 @@ test(
       for (const w of ws) w.terminate();
     }
   },
-  { ignore: !SHARED_CACHE },
 );
 
 test("one cache mode per database per process: a Worker asking for the other one gets a TypeError", async () => {
@@ -224,5 +218,4 @@ test(
       for (const w of ws) w.terminate();
     }
   },
-  { ignore: !SHARED_CACHE },
 );
