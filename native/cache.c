@@ -46,6 +46,7 @@
 #include "mdbx.h"
 
 #include "cache_shm.h"
+#include "page.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -70,31 +71,8 @@ static inline int tm_rc(int rc) { return rc > 0 ? -rc : rc; }
 
 /* ------------------------------------------------------------ page layout --- */
 
-enum {
-  PAGE_HEADER = 20, /* txnid u64 @0, dupfix_ksize u16 @8, flags u16 @10, lower @12, upper @14, pgno u32 @16 */
-  P_LEAF = 0x02,
-  NODE_HEADER = 8, /* dsize u32 @0, flags u8 @4, extra u8 @5, ksize u16 @6, then key, then data */
-};
-
-static inline uint64_t ld64(const void *p) {
-  uint64_t v;
-  memcpy(&v, p, 8);
-  return v;
-}
-static inline uint32_t ld32(const void *p) {
-  uint32_t v;
-  memcpy(&v, p, 4);
-  return v;
-}
-static inline uint16_t ld16(const void *p) {
-  uint16_t v;
-  memcpy(&v, p, 2);
-  return v;
-}
-
+/* PAGE_HEADER, NODE_HEADER, P_LEAF, ld16/ld32/ld64: native/page.h */
 #define prefetch(p) __builtin_prefetch((const void *)(p), 0, 3)
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
 
 /* --------------------------------------------------------------- memory --- */
 

@@ -37,6 +37,7 @@
  * Everything here runs on the thread that owns the environment's transactions.
  */
 #include "mdbx.h"
+#include "page.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -48,37 +49,14 @@ static inline int tm_rc(int rc) { return rc > 0 ? -rc : rc; }
 
 /* ------------------------------------------------------------ page layout --- */
 
+/* PAGE_HEADER, NODE_HEADER, P_BRANCH, P_LEAF, P_DUPFIX, ld16/ld32/ld64, likely/unlikely: native/page.h */
 enum {
-  PAGE_HEADER = 20, /* txnid u64 @0, dupfix_ksize u16 @8, flags u16 @10, lower @12, upper @14, pgno u32 @16 */
-  P_BRANCH = 0x01,
-  P_LEAF = 0x02,
-  P_DUPFIX = 0x20,
-  NODE_HEADER = 8, /* dsize | child pgno u32 @0, flags u8 @4, extra u8 @5, ksize u16 @6, then key, then data */
   N_BIG = 1,
   N_TREE = 2,
   N_DUP = 4,
   TREE_SIZE = 48, /* tree_t: flags u16 @0, height u16 @2, dupfix u32 @4, root u32 @8, ..., items u64 @32 */
   MAX_HEIGHT = 32,
 };
-
-static inline uint64_t ld64(const void *p) {
-  uint64_t v;
-  memcpy(&v, p, 8);
-  return v;
-}
-static inline uint32_t ld32(const void *p) {
-  uint32_t v;
-  memcpy(&v, p, 4);
-  return v;
-}
-static inline uint16_t ld16(const void *p) {
-  uint16_t v;
-  memcpy(&v, p, 2);
-  return v;
-}
-
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
 
 static inline uint64_t pg_txnid(const uint8_t *p) { return ld64(p); }
 static inline uint16_t pg_flags(const uint8_t *p) { return ld16(p + 10); }
