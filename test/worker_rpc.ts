@@ -89,3 +89,16 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, what: stri
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/** `n` Workers, each with the database at `dbPath` open (`options` as `open()` takes them). */
+export async function workers(n: number, dbPath: string, options: Record<string, unknown> = {}): Promise<DbWorker[]> {
+  const ws = Array.from({ length: n }, () => new DbWorker());
+  await Promise.all(ws.map((w) => w.call("open", { path: dbPath, options })));
+  return ws;
+}
+
+/** Closes each Worker's Env (a Worker that is already gone is skipped) and terminates it. */
+export async function closeAll(ws: DbWorker[]): Promise<void> {
+  await Promise.all(ws.map((w) => w.call("close").catch(() => {})));
+  for (const w of ws) w.terminate();
+}

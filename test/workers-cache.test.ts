@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { tempEnv } from "./helpers.ts";
 import { test } from "./shim.ts";
-import { DbWorker } from "./worker_rpc.ts";
+import { closeAll, DbWorker, workers } from "./worker_rpc.ts";
 
 test(
   "cached reads in several Workers stay exact while another Worker commits to the cached table",
@@ -19,9 +19,8 @@ test(
     t.env.write((w) => {
       for (let i = 0; i < nkeys; i++) w.put(cached, `k${i}`, 0);
     });
-    const ws = Array.from({ length: 3 }, () => new DbWorker());
+    const ws = await workers(3, t.path);
     try {
-      await Promise.all(ws.map((w) => w.call("open", { path: t.path })));
       const [writer, ...readers] = ws;
       const started = readers.map((r) =>
         new Promise<void>((ok) => r.call("get", { keys: ["k0"], cache: true }).then(() => ok()))
@@ -47,8 +46,7 @@ test(
         assert.deepEqual(await r.call("get", { keys: ["k0", `k${nkeys - 1}`], cache: true }), [50, 50]);
       }
     } finally {
-      await Promise.all(ws.map((w) => w.call("close").catch(() => {})));
-      for (const w of ws) w.terminate();
+      await closeAll(ws);
     }
   },
 );
@@ -58,17 +56,15 @@ test(
   async () => {
     using t = tempEnv();
     const cached = t.env.table("cached", { keys: "string", values: "uint32", cache: true });
-    const ws = Array.from({ length: 3 }, () => new DbWorker());
+    const ws = await workers(3, t.path);
     try {
-      await Promise.all(ws.map((w) => w.call("open", { path: t.path })));
       await Promise.all(ws.map((w) => w.call("incr", { n: 100, keys: ["a", "b"], cache: true })));
       t.env.read((r) => {
         assert.equal(r.get(cached, "a"), 300);
         assert.equal(r.get(cached, "b"), 300);
       });
     } finally {
-      await Promise.all(ws.map((w) => w.call("close").catch(() => {})));
-      for (const w of ws) w.terminate();
+      await closeAll(ws);
     }
   },
 );
@@ -84,9 +80,8 @@ test(
     t.env.write((w) => {
       for (let i = 0; i < nkeys; i++) w.put(cached, `k${i}`, i);
     });
-    const ws = Array.from({ length: 3 }, () => new DbWorker());
+    const ws = await workers(3, t.path);
     try {
-      await Promise.all(ws.map((w) => w.call("open", { path: t.path })));
       const runs = ws.map((w, i) => w.call<Diff>("diffLoop", { keys: nkeys, seed: 1000 + i, min: 30 }));
       // the main thread reads through the same native cache meanwhile, compared the same way
       let compared = 0, diffs = 0;
@@ -110,8 +105,7 @@ test(
       // the cache was used, not bypassed
       assert.ok(res.reduce((n, r) => n + r.hits, 0) > 0, "no Worker's read ever hit the cache");
     } finally {
-      await Promise.all(ws.map((w) => w.call("close").catch(() => {})));
-      for (const w of ws) w.terminate();
+      await closeAll(ws);
     }
   },
 );
@@ -125,10 +119,9 @@ test(
     t.env.write((w) => {
       for (let i = 0; i < nkeys; i++) w.put(cached, `k${i}`, i);
     });
-    const ws = Array.from({ length: 3 }, () => new DbWorker());
+    const ws = await workers(3, t.path);
     const [victim, ...rest] = ws;
     try {
-      await Promise.all(ws.map((w) => w.call("open", { path: t.path })));
       const runs = rest.map((w, i) => w.call<Diff>("diffLoop", { keys: nkeys, seed: 2000 + i, min: 20 }));
       // the victim is in the middle of its own cached reads and writes when it is terminated
       await new Promise<void>((ok) => {
@@ -183,9 +176,8 @@ test(
     t.env.write((w) => {
       for (let i = 0; i < nkeys; i++) w.put(cached, `k${i}`, i);
     });
-    const ws = Array.from({ length: 2 }, () => new DbWorker());
+    const ws = await workers(2, t.path);
     try {
-      await Promise.all(ws.map((w) => w.call("open", { path: t.path })));
       const sidecar = path.join(t.path, "mdbx.tmcache");
       const data = path.join(t.path, "mdbx.dat");
       const [dataIno, sidecarIno] = [fs.statSync(data).ino, fs.statSync(sidecar).ino];
@@ -214,8 +206,7 @@ test(
       });
       assert.ok((cached.cacheStats()?.hits ?? 0) > 0, "the main thread's reads never hit the new cache");
     } finally {
-      await Promise.all(ws.map((w) => w.call("close").catch(() => {})));
-      for (const w of ws) w.terminate();
+      await closeAll(ws);
     }
   },
 );

@@ -10,23 +10,12 @@ import { deleteDatabase, open } from "../mod.ts";
 import { fn, scratch } from "../src/core.ts";
 import { removeDir, tempDir, tempEnv, throwsMdbx } from "./helpers.ts";
 import { runtime, test } from "./shim.ts";
-import { DbWorker, waitFor, WorkerError } from "./worker_rpc.ts";
+import { closeAll, DbWorker, waitFor, WorkerError, workers } from "./worker_rpc.ts";
 
 /** native/registry.c's counters: [refs of env, entries, recovered txns, recovered refs, exited threads, instance]. */
 function registry(h: unknown = null): number[] {
   fn.tm_registry_info(h as never, scratch.f64Bytes);
   return Array.from(scratch.f64.subarray(0, 6));
-}
-
-async function workers(n: number, dbPath: string, options: Record<string, unknown> = {}): Promise<DbWorker[]> {
-  const ws = Array.from({ length: n }, () => new DbWorker());
-  await Promise.all(ws.map((w) => w.call("open", { path: dbPath, options })));
-  return ws;
-}
-
-async function closeAll(ws: DbWorker[]): Promise<void> {
-  await Promise.all(ws.map((w) => w.call("close").catch(() => {})));
-  for (const w of ws) w.terminate();
 }
 
 async function rejects(p: Promise<unknown>, codeName: string, message: RegExp): Promise<WorkerError> {
