@@ -3,7 +3,17 @@
  *
  * @module
  */
-import { Codec, describe, KEY_KINDS, type KeyKind, kindName, VALUE_KINDS, type ValueKind } from "./codec.ts";
+import {
+  Codec,
+  describe,
+  type Interval,
+  KEY_KINDS,
+  type KeyKind,
+  kindName,
+  prefixInterval,
+  VALUE_KINDS,
+  type ValueKind,
+} from "./codec.ts";
 import { isValueCodec } from "./encodings.ts";
 import { DbFlags } from "./constants.ts";
 import type { CacheOptions, CacheStats, GetCache } from "./cache.ts";
@@ -90,6 +100,30 @@ export function prefixBytes(t: Table, prefix: unknown): Uint8Array {
     );
   }
   return t.k.encode(prefix, "prefix").slice(0, t.k.len);
+}
+
+/**
+ * @internal The key interval of range bounds and a prefix (bounds copied: the
+ * interval outlives the encoders' scratch); null when nothing can be in it (a
+ * bound outside the prefix). What range(), delRange() and the read sets of
+ * concurrent transactions select.
+ */
+export function rangeInterval(
+  t: Table,
+  o: { gte?: unknown; gt?: unknown; lte?: unknown; lt?: unknown; prefix?: unknown },
+): Interval | null {
+  if (o.gte !== undefined && o.gt !== undefined || o.lte !== undefined && o.lt !== undefined) {
+    throw new TypeError("give at most one of gte/gt and one of lte/lt");
+  }
+  const lower = o.gte ?? o.gt, upper = o.lte ?? o.lt;
+  const iv: Interval = {
+    lo: lower === undefined ? null : t.k.encode(lower, "range start").slice(0, t.k.len),
+    loIncl: o.gt === undefined,
+    hi: upper === undefined ? null : t.k2.encode(upper, "range end").slice(0, t.k2.len),
+    hiIncl: o.lt === undefined,
+  };
+  if (o.prefix === undefined) return iv;
+  return prefixInterval(prefixBytes(t, o.prefix), iv);
 }
 
 /** Throws a TypeError naming the table unless `keys` and `values` are kinds turbomdbx knows. */

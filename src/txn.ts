@@ -15,13 +15,11 @@ import {
   checkLimit,
   checkU32,
   describe,
-  type Interval,
   type KeyInput,
   type KeyKind,
   type KeyOf,
   prefixEnd,
   type PrefixInput,
-  prefixInterval,
   U32_MAX,
   type ValueInput,
   type ValueKind,
@@ -32,7 +30,7 @@ import { backend, check, decoder, detachAll, fail, fn, growOut, misuse, NOTFOUND
 import { ErrorCode, MdbxError } from "./errors.ts";
 import type { Handle } from "./ffi/mod.ts";
 import { pollLog } from "./log.ts";
-import { prefixBytes, Table } from "./table.ts";
+import { prefixBytes, rangeInterval, Table } from "./table.ts";
 import { Cursor, type CursorCell, type Entry } from "./cursor.ts";
 import type { CacheState } from "./cache.ts";
 import { follow, type FollowBatch, type FollowEntry, type FollowOptions, getMany, getManyInto } from "./batch.ts";
@@ -1116,14 +1114,8 @@ function* scan<K extends KeyKind, V extends ValueKind>(
     start = t.k.encode(lower, "key").slice(0, t.k.len);
     flags |= Scan.HAS_START;
   } else {
-    let iv: Interval | null = {
-      lo: lower === undefined ? null : t.k.encode(lower, "range start").slice(0, t.k.len),
-      loIncl: o.gt === undefined,
-      hi: upper === undefined ? null : t.k2.encode(upper, "range end").slice(0, t.k2.len),
-      hiIncl: o.lt === undefined,
-    };
-    // paging inside a prefix: the range is the intersection of both
-    if (o.prefix !== undefined) iv = prefixInterval(prefixBytes(t, o.prefix), iv);
+    // with a prefix too (paging inside it): the intersection of both
+    const iv = rangeInterval(t, o);
     if (iv === null) return;
     const s = rev ? iv.hi : iv.lo, e = rev ? iv.lo : iv.hi;
     if (s !== null) {
@@ -1718,23 +1710,4 @@ export function stamp(c: TxnCell, h: Handle, vb: Uint8Array): void {
     v = c.ver = top.ver ??= fn.tm_txn_id(top === c ? h : top.h);
   }
   writeVersion(vb, v);
-}
-
-/** The key interval of range bounds and prefix (bounds copied); null when nothing can be in it. */
-function rangeInterval(
-  t: Table,
-  o: Pick<RangeOptions<KeyKind>, "gte" | "gt" | "lte" | "lt" | "prefix">,
-): Interval | null {
-  if (o.gte !== undefined && o.gt !== undefined || o.lte !== undefined && o.lt !== undefined) {
-    throw new TypeError("give at most one of gte/gt and one of lte/lt");
-  }
-  const lower = o.gte ?? o.gt, upper = o.lte ?? o.lt;
-  const iv: Interval = {
-    lo: lower === undefined ? null : t.k.encode(lower, "range start").slice(0, t.k.len),
-    loIncl: o.gt === undefined,
-    hi: upper === undefined ? null : t.k2.encode(upper, "range end").slice(0, t.k2.len),
-    hiIncl: o.lt === undefined,
-  };
-  if (o.prefix === undefined) return iv;
-  return prefixInterval(prefixBytes(t, o.prefix), iv);
 }

@@ -20,11 +20,11 @@ import {
 import { misuse } from "../core.ts";
 import type { Entry } from "../cursor.ts";
 import { ErrorCode, MdbxError } from "../errors.ts";
-import { prefixBytes, type Table } from "../table.ts";
+import { prefixBytes, rangeInterval, type Table } from "../table.ts";
 import { type RangeOptions, stamp, type Txn, type WriteTxn } from "../txn.ts";
 import { checkVersionArg, mismatch, notVersioned, readVersion, type Version } from "../versions.ts";
 import { ConflictError } from "./errors.ts";
-import { contains, Digest, type Interval, keep, keyId, prefixInterval, sameBytes } from "./keys.ts";
+import { contains, Digest, type Interval, keep, keyId, sameBytes } from "./keys.ts";
 import { EXCLUSIVE, LockOwner, type LockWait, SHARED } from "./locks.ts";
 import { UNRECORDED, type Written } from "./pipeline.ts";
 import type { Snap } from "./snapshots.ts";
@@ -968,23 +968,14 @@ const finalizer = new FinalizationRegistry<Held>((h) => {
 
 /** The key interval of range options (bounds copied). */
 function interval(t: Table, o: RangeOptions<KeyKind>): Interval {
-  if (o.gte !== undefined && o.gt !== undefined || o.lte !== undefined && o.lt !== undefined) {
-    throw new TypeError("give at most one of gte/gt and one of lte/lt");
-  }
   if (o.uniqueKeys) {
     throw new TypeError("uniqueKeys is for dupSort tables, which concurrent transactions do not support");
   }
-  const lo = o.gte ?? o.gt, hi = o.lte ?? o.lt;
-  const bounds: Interval = {
-    lo: lo === undefined ? null : t.k.encode(lo, "range start").slice(0, t.k.len),
-    loIncl: o.gt === undefined,
-    hi: hi === undefined ? null : t.k.encode(hi, "range end").slice(0, t.k.len),
-    hiIncl: o.lt === undefined,
-  };
-  if (o.prefix === undefined) return bounds;
-  // the keys under the prefix within the bounds; nothing can be in both: an empty interval
+  const iv = rangeInterval(t, o);
+  if (iv !== null) return iv;
+  // a prefix and bounds that nothing can be in both: an empty interval
   const p = prefixBytes(t, o.prefix);
-  return prefixInterval(p, bounds) ?? { lo: p, loIncl: false, hi: p, hiIncl: false };
+  return { lo: p, loIncl: false, hi: p, hiIncl: false };
 }
 
 /** Index of the first buffered entry at or after the interval's start. */
