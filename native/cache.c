@@ -44,6 +44,7 @@
  * Any thread may call any of these (one environment shared by Workers); the
  * relocation callback runs on the committing thread. */
 #include "mdbx.h"
+#include "codes.h"
 
 #include "cache_shm.h"
 #include "page.h"
@@ -67,7 +68,6 @@
 
 static inline int tm_rc(int rc) { return rc > 0 ? -rc : rc; }
 
-#define TM_CACHE_MODE (-29995) /* tm_cache_open: the environment's cache is of the other mode (src/cache.ts) */
 
 /* ------------------------------------------------------------ page layout --- */
 

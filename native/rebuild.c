@@ -35,6 +35,7 @@
  * without the rename nothing happened and the state goes back to idle.
  */
 #include "mdbx.h"
+#include "codes.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -43,7 +44,6 @@
 
 #define TM_API __dll_export
 #define MAIN_DBI ((MDBX_dbi)1) /* libmdbx's main (unnamed) table */
-#define TM_SWITCHED (-29999) /* tm_txn_begin: the database moved to a new file; follow and retry */
 
 static inline int rb_rc(int rc) { return rc > 0 ? -rc : rc; }
 

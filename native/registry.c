@@ -33,6 +33,7 @@
  * docs/workers.md has the design, its invariants and how each is tested.
  */
 #include "mdbx.h"
+#include "codes.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -41,8 +42,6 @@
 
 #define TM_API __dll_export
 
-#define TM_OPEN_SHARED (-29998) /* tm_env_open: the file is open in this process: share it (tm_env_share) */
-#define TM_SAME_THREAD (-29997) /* tm_env_share: this thread already holds an Env of this file */
 
 static inline int rg_rc(int rc) { return rc > 0 ? -rc : rc; }
 

@@ -21,6 +21,7 @@
  *    stay under.
  */
 #include "mdbx.h"
+#include "codes.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -313,10 +314,6 @@ TM_API int tm_env_info(MDBX_env *env, MDBX_txn *txn, double *out) {
 
 /* ----------------------------------------------------------------- txns --- */
 
-#define TM_SWITCHED (-29999)
-
-#define TM_WRITE_WAIT (-29994)
-
 #if !(defined(_WIN32) || defined(_WIN64))
 /* Waits for the writer lock of an env that other Workers share in slices: tries
  * it with backoff (20 us doubling to 1 ms) and returns TM_WRITE_WAIT after
@@ -460,10 +457,10 @@ TM_API int tm_dbi_close(MDBX_env *env, uint32_t dbi) { return tm_rc(mdbx_dbi_clo
 /* Deleting a table closes its handle for the whole env, and libmdbx may give
  * the handle number to the next table opened: an Env of another Worker still
  * holding it would then read that other table. So while the env is shared a
- * table is not deleted (-29995: src/txn.ts explains); clearing it is fine. */
+ * table is not deleted (TM_DROP_SHARED: src/txn.ts explains); clearing it is fine. */
 TM_API int tm_drop(MDBX_txn *txn, uint32_t dbi, int32_t del) {
   if (del && tm_registry_shared(mdbx_txn_env(txn)))
-    return -29995;
+    return TM_DROP_SHARED;
   return tm_rc(mdbx_drop(txn, dbi, del != 0));
 }
 

@@ -1656,8 +1656,8 @@ function readersFull(env: EnvCore): MdbxError {
   );
 }
 
-/** tm_drop's answer to deleting a table of an env other Workers share (native/turbomdbx.c). */
-const DROP_SHARED = -29995;
+/** tm_drop's answer to deleting a table of an env other Workers share (TM_DROP_SHARED, native/codes.h). */
+const DROP_SHARED = -29996;
 
 /** tm_txn_begin's answer when the database moved to a new file (native/rebuild.c). */
 const SWITCHED = -29999;

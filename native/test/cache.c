@@ -20,6 +20,7 @@
  *
  * TURBOMDBX_SEED replays a run; TURBOMDBX_SOAK=1 runs ten times longer. */
 #include "harness.h"
+#include "codes.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -340,7 +341,7 @@ static void open_cache(void) {
   if (again != cache)
     fail("a second tm_cache_open of one environment made another cache (%p, %p, rc %d)", (void *)again,
          (void *)cache, rc);
-  if (tm_cache_open(env, !shared_on, &rc) != NULL || rc != -29995)
+  if (tm_cache_open(env, !shared_on, &rc) != NULL || rc != TM_CACHE_MODE)
     fail("tm_cache_open of the other mode was not refused (rc %d)", rc);
   CHECK(-tm_cache_close(env, again));
   void *ctx = NULL;
