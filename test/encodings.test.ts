@@ -12,6 +12,7 @@ import { ErrorCode, json, MdbxError, msgpack, open, packTuple, type ValueCodec, 
 import { Packr } from "msgpackr";
 import { assertStockChk, removeDir, runtimeCommand, tempDir, tempEnv, throwsMdbx } from "./helpers.ts";
 import { compareBytes, int, prng } from "./children/cache_data.ts";
+import { incrementVersioned } from "./children/version_increments.ts";
 
 const SEED = Number(process.env.TURBOMDBX_SEED ?? 1414);
 const childScript = fileURLToPath(new URL("./children/encodings_child.ts", import.meta.url));
@@ -343,24 +344,7 @@ for (const mode of ["cas", "check"] as const) {
         env.write((txn) => txn.put(counter, "c", 0));
         const N = 300;
         const child = runChild([mode, db, String(N)]);
-        let mismatches = 0;
-        for (let i = 0; i < N;) {
-          const e = env.read((txn) => txn.getEntry(counter, "c"))!;
-          await new Promise((r) => setTimeout(r, 0)); // the read and the write apart: the other process may write between
-          try {
-            if (mode === "cas") env.write((txn) => txn.put(counter, "c", e.value + 1, { ifVersion: e.version }));
-            else {
-              const tx = env.beginConcurrent();
-              tx.check(counter, "c", e.version);
-              await tx.put(counter, "c", e.value + 1);
-              await tx.commit();
-            }
-            i++;
-          } catch (err) {
-            if (!(err instanceof VersionMismatchError)) throw err;
-            mismatches++;
-          }
-        }
+        const mismatches = await incrementVersioned(env, counter, mode, N, true);
         const lines = await child;
         assert.match(lines.at(-1)!, /^done \d+$/);
         assert.equal(

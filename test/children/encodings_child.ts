@@ -7,7 +7,8 @@
  *   reader <db>       holds a read transaction, prints "ready <count>"; on "go" on stdin, reads the same count in it,
  *                     then a new transaction's count, and prints "read <old> <new>"
  */
-import { open, VersionMismatchError } from "../../mod.ts";
+import { open } from "../../mod.ts";
+import { incrementVersioned } from "./version_increments.ts";
 import * as readline from "node:readline";
 
 const [mode, db, nArg] = process.argv.slice(2);
@@ -16,24 +17,7 @@ const env = open(db, { sync: "lazy" });
 if (mode === "cas" || mode === "check") {
   const counter = env.table("counter", { keys: "string", values: "uint32", versioned: true });
   const n = Number(nArg);
-  let mismatches = 0;
-  for (let i = 0; i < n;) {
-    const e = env.read((txn) => txn.getEntry(counter, "c"))!;
-    try {
-      if (mode === "cas") {
-        env.write((txn) => txn.put(counter, "c", e.value + 1, { ifVersion: e.version }));
-      } else {
-        const tx = env.beginConcurrent();
-        tx.check(counter, "c", e.version);
-        await tx.put(counter, "c", e.value + 1);
-        await tx.commit();
-      }
-      i++;
-    } catch (err) {
-      if (!(err instanceof VersionMismatchError)) throw err;
-      mismatches++;
-    }
-  }
+  const mismatches = await incrementVersioned(env, counter, mode, n, false);
   console.log(`done ${mismatches}`);
   env.close();
 } else if (mode === "reader") {
